@@ -1,0 +1,121 @@
+/**
+ * The error catalogue: every refusal Lifeboat makes has one stable code here, with the HTTP status
+ * the REST edge answers it with and a hint for the operator. Codes that Service Fabric has keep its
+ * spelling (`FABRIC_E_*`, `E_*`); codes of our own start with `LIFEBOAT_E_`. A code, once shipped,
+ * is never reused for another meaning. `docs/errors.md` lists the same codes; a test keeps the two
+ * in step.
+ */
+
+export interface ErrorSpec {
+  /** HTTP status the REST edge answers with. */
+  readonly status: number;
+  /** What went wrong, in one line; the thrown error's message adds the particulars. */
+  readonly title: string;
+  /** What an operator can do about it. */
+  readonly hint: string;
+}
+
+export const ERROR_CATALOGUE = {
+  E_INVALIDARG: {
+    status: 400,
+    title: 'An argument is missing or not valid.',
+    hint: 'Correct the argument named in the message and try again.',
+  },
+  FABRIC_E_INVALID_PARTITION_KEY: {
+    status: 400,
+    title: 'The partition key is not valid for this service.',
+    hint: 'Use a key of the service\'s partitioning scheme: an Int64 in range, a string, or a partition name.',
+  },
+  FABRIC_E_PARTITION_NOT_FOUND: {
+    status: 404,
+    title: 'The partition does not exist.',
+    hint: 'Check the partition id; list the service\'s partitions to find it.',
+  },
+  FABRIC_E_BACKUP_IN_PROGRESS: {
+    status: 409,
+    title: 'A backup of this partition is already in progress.',
+    hint: 'Wait for the running backup to finish; backups of one partition are never queued.',
+  },
+  FABRIC_E_RESTORE_IN_PROGRESS: {
+    status: 409,
+    title: 'A restore of this partition is in progress.',
+    hint: 'Wait for the restore to finish.',
+  },
+  FABRIC_E_MISSING_FULL_BACKUP: {
+    status: 400,
+    title: 'An incremental backup needs a full backup it can follow.',
+    hint: 'Take a full backup; incrementals can follow it while the epoch stays the same.',
+  },
+  FABRIC_E_RESTORE_SAFE_CHECK_FAILED: {
+    status: 400,
+    title: 'The backup is not newer than the partition\'s current state.',
+    hint: 'Restore with the Force policy to replace newer state with the backup.',
+  },
+  FABRIC_E_NOT_READY: {
+    status: 503,
+    title: 'The partition is not ready for this operation.',
+    hint: 'The partition is restoring or handling data loss; retry when it is done.',
+  },
+  FABRIC_E_OBJECT_CLOSED: {
+    status: 503,
+    title: 'The partition or service is closed.',
+    hint: 'Open it again before use.',
+  },
+  LIFEBOAT_E_BACKUP_CHAIN_BROKEN: {
+    status: 400,
+    title: 'The backups do not form one chain from a full backup.',
+    hint: 'Give the full backup and every incremental after it, from one chain and one DataLossVersion.',
+  },
+  LIFEBOAT_E_BACKUP_CORRUPT: {
+    status: 400,
+    title: 'A backup file is damaged: its checksum or structure is wrong.',
+    hint: 'Use another copy of the backup, or an older chain.',
+  },
+  LIFEBOAT_E_BACKUP_CALLBACK_FAILED: {
+    status: 500,
+    title: 'The backup callback did not accept the backup.',
+    hint: 'The callback returned false or threw; the backup does not count and the chain is unchanged.',
+  },
+  LIFEBOAT_E_DATA_DIR_MISMATCH: {
+    status: 400,
+    title: 'The data directory holds another service or partitioning.',
+    hint: 'Open the service with the name and partitioning it was created with, or use another data directory.',
+  },
+  E_FAIL: {
+    status: 500,
+    title: 'An unexpected internal error.',
+    hint: 'See the service log; this is a bug worth reporting.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** The one error type Lifeboat throws on purpose. `code` is stable; `message` is for people. */
+export class LifeboatError extends Error {
+  override readonly name = 'LifeboatError';
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message ?? ERROR_CATALOGUE[code].title, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  get status(): number {
+    return ERROR_CATALOGUE[this.code].status;
+  }
+
+  get hint(): string {
+    return ERROR_CATALOGUE[this.code].hint;
+  }
+}
+
+export function isLifeboatError(err: unknown, code?: ErrorCode): err is LifeboatError {
+  return err instanceof LifeboatError && (code === undefined || err.code === code);
+}
+
+/** Throws E_INVALIDARG with `message` unless `condition` holds. */
+export function invalidArgUnless(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new LifeboatError('E_INVALIDARG', message);
+}

@@ -1,0 +1,17 @@
+/**
+ * The state library (`lifeboat/state`): partitioned stateful services with transactional
+ * reliable dictionaries on SQLite, LSNs and epochs, replica backup and restore, and data loss.
+ */
+export { StatefulService, type ServiceOptions } from './service.ts';
+export {
+  Partition, Transaction, DictionaryReader, TransactionDictionary, DEFAULT_MAX_CHAIN_LOG_BYTES,
+  type BackupOptions, type Committed, type DataLossHandler, type EnumerateOptions, type Entry, type JsonValue,
+  type PartitionOpenOptions, type PartitionStatus, type RestoreContext, type RestoreOptions, type RestorePolicy,
+  type RestoreResult, type Value,
+} from './partition.ts';
+export { type BackupInfo, type BackupFile, readBackupMetadata, findBackupFolders } from './backup-folder.ts';
+export type { Durability } from './store.ts';
+export type { Epoch, StateVersion } from '../core/epoch.ts';
+export type { PartitionInfo, PartitionKey, PartitionScheme } from '../core/partitioning.ts';
+export type { BackupOption, LastBackup } from '../core/backup-chain.ts';
+export { LifeboatError, isLifeboatError, type ErrorCode } from '../core/errors.ts';
