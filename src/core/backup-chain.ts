@@ -52,6 +52,9 @@ export function planRestoreChain<T extends ChainLink>(backups: readonly T[]): Re
   }
   const byId = new Map<string, T>();
   for (const b of backups) {
+    if (b.lastLsn < b.firstLsn - 1n) {
+      throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup ${b.backupId} says it holds LSNs ${b.firstLsn}..${b.lastLsn}.`);
+    }
     if (byId.has(b.backupId)) throw new LifeboatError('LIFEBOAT_E_BACKUP_CHAIN_BROKEN', `Backup ${b.backupId} is given twice.`);
     byId.set(b.backupId, b);
   }

@@ -2,7 +2,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -77,13 +77,3 @@ export async function copyFileHashed(from: string, to: string, length?: number):
   await fsyncPath(to);
   return { bytes: hashing.bytes, sha256: hashing.hash.digest('hex') };
 }
-
-export async function sha256OfFile(path: string): Promise<CopiedFile> {
-  const hashing = new HashingStream();
-  await pipeline(createReadStream(path), hashing, async function* (source) {
-    for await (const _ of source) { /* drain */ }
-  });
-  return { bytes: hashing.bytes, sha256: hashing.hash.digest('hex') };
-}
-
-export const joinPath = join;

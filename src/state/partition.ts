@@ -638,7 +638,8 @@ export class Partition {
     }
     this.logTruncatedThrough = through;
     const store = this.store;
-    store.db.prepare('UPDATE partition_meta SET log_truncated_through = max(log_truncated_through, ?) WHERE singleton = 1').run(through);
+    // `through` is a committed LSN, so it is also the last LSN once the log is emptied.
+    store.db.prepare('UPDATE partition_meta SET log_truncated_through = max(log_truncated_through, ?), base_lsn = max(base_lsn, ?) WHERE singleton = 1').run(through, through);
     if (this.lastBackup === undefined || this.lastBackup.lastLsn < through) this.logBytesSinceBackup = store.logBytesAfter(through);
     const step = async (): Promise<void> => {
       for (;;) {
