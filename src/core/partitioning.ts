@@ -62,15 +62,22 @@ export function partitionsOfScheme(scheme: PartitionScheme): PartitionInfo[] {
 }
 
 /**
- * 64-bit FNV-1a of the key's UTF-8 bytes, as a signed Int64. Stable across processes and
- * versions: it decides where string keys live, so it must never change.
+ * 64-bit FNV-1a of the key's UTF-8 bytes, finished with MurmurHash3's fmix64 so the high bits
+ * (which pick the range) depend on every byte, as a signed Int64. It decides where string keys
+ * live, so it must never change.
  */
 export function hashStringKey(key: string): bigint {
+  const M = 0xffffffffffffffffn;
   let h = 0xcbf29ce484222325n;
   for (const byte of new TextEncoder().encode(key)) {
     h ^= BigInt(byte);
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+    h = (h * 0x100000001b3n) & M;
   }
+  h ^= h >> 33n;
+  h = (h * 0xff51afd7ed558ccdn) & M;
+  h ^= h >> 33n;
+  h = (h * 0xc4ceb9fe1a85ec53n) & M;
+  h ^= h >> 33n;
   return BigInt.asIntN(64, h);
 }
 
