@@ -81,6 +81,61 @@ export const ERROR_CATALOGUE = {
     title: 'The data directory holds another service or partitioning.',
     hint: 'Open the service with the name and partitioning it was created with, or use another data directory.',
   },
+  FABRIC_E_APPLICATION_NOT_FOUND: {
+    status: 404,
+    title: 'The application does not exist.',
+    hint: 'Check the application id (fabric:/App is written App); list applications with GET /Applications.',
+  },
+  FABRIC_E_SERVICE_DOES_NOT_EXIST: {
+    status: 404,
+    title: 'The service does not exist.',
+    hint: 'Check the service id (fabric:/App/Svc is written App~Svc); list an application\'s services.',
+  },
+  FABRIC_E_BACKUP_NOT_ENABLED: {
+    status: 404,
+    title: 'Backup is not enabled for this entity.',
+    hint: 'Give the storage in the request, or enable a backup policy for the partition, its service or application.',
+  },
+  FABRIC_E_RESTORE_SOURCE_TARGET_PARTITION_MISMATCH: {
+    status: 400,
+    title: 'The backup is of a partition with another kind or key range than the target.',
+    hint: 'Restore a backup of a partition with the same partitioning (kind, low and high key, or name).',
+  },
+  FABRIC_E_VALUE_TOO_LARGE: {
+    status: 413,
+    title: 'The request body is too large.',
+    hint: 'Send a smaller body; request bodies of this API are small JSON documents.',
+  },
+  FABRIC_E_TIMEOUT: {
+    status: 504,
+    title: 'The operation did not finish in the time allowed.',
+    hint: 'Retry with a longer timeout (BackupTimeout / RestoreTimeout, in minutes).',
+  },
+  LIFEBOAT_E_STORAGE_NOT_FOUND: {
+    status: 404,
+    title: 'The object does not exist in the backup storage.',
+    hint: 'Check the BackupLocation and the storage; list backups with GetBackups.',
+  },
+  LIFEBOAT_E_STORAGE_OBJECT_EXISTS: {
+    status: 409,
+    title: 'An object with this name already exists in the backup storage.',
+    hint: 'Backups are never overwritten; this is a naming collision worth reporting.',
+  },
+  LIFEBOAT_E_STORAGE_UNAVAILABLE: {
+    status: 400,
+    title: 'The backup storage cannot be reached or used.',
+    hint: 'Check the storage description: path or endpoint, container or bucket, and credentials.',
+  },
+  LIFEBOAT_E_HOST_LOST: {
+    status: 503,
+    title: 'The host serving the partition stopped while carrying out the operation.',
+    hint: 'Start the host again and repeat the request.',
+  },
+  FABRIC_E_ENDPOINT_NOT_FOUND: {
+    status: 404,
+    title: 'No such route.',
+    hint: 'Check the method and path against docs/api.md; actions are POST …/$/Action.',
+  },
   E_FAIL: {
     status: 500,
     title: 'An unexpected internal error.',

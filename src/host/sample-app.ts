@@ -1,14 +1,16 @@
 /**
- * The sample application `fabric:/SampleApp`: one stateful service,
+ * A key-value stateful service with its own small HTTP endpoint: `PUT /kv/{key}` (body = value),
+ * `GET /kv/{key}`, `DELETE /kv/{key}`, `GET /kv` (each partition's id, count and LSN). Keys are
+ * hashed to partitions. The sample application `fabric:/SampleApp` is one:
  * `fabric:/SampleApp/MyStatefulService`, UniformInt64Range over the whole Int64 range in 4
- * partitions, and its own small HTTP endpoint: `PUT /kv/{key}` (body = value), `GET /kv/{key}`,
- * `DELETE /kv/{key}`, `GET /kv` (where each key lives). Keys are hashed to partitions.
+ * partitions.
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { INT64_MAX, INT64_MIN } from '../core/partitioning.ts';
 import { isLifeboatError } from '../core/errors.ts';
-import { StatefulService } from '../state/index.ts';
+import type { PartitionScheme } from '../core/partitioning.ts';
+import { type DataLossHandler, StatefulService } from '../state/index.ts';
 
 export const SAMPLE_SERVICE_NAME = 'fabric:/SampleApp/MyStatefulService';
 const DICTIONARY = 'kv';
@@ -21,11 +23,24 @@ export interface SampleApp {
   close(): Promise<void>;
 }
 
-export async function startSampleApp(o: { dataDir: string; host?: string; port: number }): Promise<SampleApp> {
+export const SAMPLE_PARTITIONING: PartitionScheme = { kind: 'UniformInt64Range', count: 4, lowKey: INT64_MIN, highKey: INT64_MAX };
+
+export interface KvAppOptions {
+  readonly dataDir: string;
+  readonly host?: string;
+  /** Port of the HTTP endpoint; 0 picks a free one. */
+  readonly port: number;
+  readonly serviceName?: string;
+  readonly partitioning?: PartitionScheme;
+  readonly onDataLoss?: DataLossHandler;
+}
+
+export async function startSampleApp(o: KvAppOptions): Promise<SampleApp> {
   const service = await StatefulService.open({
-    name: SAMPLE_SERVICE_NAME,
-    partitioning: { kind: 'UniformInt64Range', count: 4, lowKey: INT64_MIN, highKey: INT64_MAX },
+    name: o.serviceName ?? SAMPLE_SERVICE_NAME,
+    partitioning: o.partitioning ?? SAMPLE_PARTITIONING,
     dataDir: o.dataDir,
+    ...(o.onDataLoss ? { onDataLoss: o.onDataLoss } : {}),
   });
   const server = createServer((req, res) => {
     handle(service, req, res).catch((err: unknown) => send(res, 500, { Error: { Code: 'E_FAIL', Message: String(err) } }));

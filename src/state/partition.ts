@@ -228,7 +228,8 @@ export class TransactionDictionary extends DictionaryReader {
     super(partition, name);
   }
 
-  set(key: string, value: Value): void {
+  /** Sets the key to a JSON value (anything JSON.stringify keeps: plain objects, arrays, …) or bytes. */
+  set(key: string, value: unknown): void {
     checkKey(key);
     const encoded = encodeValue(value);
     const id = this.tx[internal].ensureDictionary(this.name);

@@ -1,0 +1,186 @@
+/**
+ * The REST API: Service Fabric's BackupRestore routes (on-demand backup, restore, progress,
+ * listing), the hierarchy queries a client needs, and the internal routes hosts use. Thin: every
+ * route checks its input and calls one use case; errors become FabricError bodies.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
+import type { Report } from '../core/host-protocol.ts';
+import { idToName, isGuid, nameToId } from '../core/ids.ts';
+import type { PartitionRecord, ServiceRecord } from '../catalog/port.ts';
+import { type BackupInfoWire, type LifeboatService, partitionInformationWire } from '../service/lifeboat-service.ts';
+import { boolParam, checkApiVersion, dateParam, intParam, page, query, sendError } from './http.ts';
+
+export interface AppOptions {
+  readonly service: LifeboatService;
+  readonly logger?: boolean | object;
+  /** Largest request body of the public API, in bytes. */
+  readonly bodyLimit?: number;
+}
+
+type Req = FastifyRequest<{ Params: Record<string, string> }>;
+
+function partitionIdOf(req: Req): string {
+  const id = req.params.partitionId ?? '';
+  invalidArgUnless(isGuid(id), `'${id}' is not a partition id (a GUID).`);
+  return id.toLowerCase();
+}
+
+function objectBody(req: FastifyRequest, required: boolean, what: string): Record<string, unknown> | undefined {
+  const b = req.body;
+  if (b === undefined || b === null) {
+    invalidArgUnless(!required, `${what} needs a JSON body.`);
+    return undefined;
+  }
+  invalidArgUnless(typeof b === 'object' && !Array.isArray(b), `The body of ${what} must be a JSON object.`);
+  return b as Record<string, unknown>;
+}
+
+function applicationWire(name: string): Record<string, unknown> {
+  const id = nameToId(name);
+  return {
+    Id: id, Name: name, TypeName: `${id}Type`, TypeVersion: '1.0.0', Status: 'Ready', Parameters: [], HealthState: 'Ok',
+    ApplicationDefinitionKind: 'ServiceFabricApplicationDescription',
+  };
+}
+
+function serviceWire(s: ServiceRecord): Record<string, unknown> {
+  return {
+    Id: nameToId(s.name), ServiceKind: 'Stateful', Name: s.name, TypeName: `${s.name.split('/').pop() ?? 'Service'}Type`, ManifestVersion: '1.0.0',
+    HealthState: 'Ok', ServiceStatus: 'Active', IsServiceGroup: false, HasPersistedState: s.hasPersistedState,
+  };
+}
+
+function partitionWire(p: PartitionRecord): Record<string, unknown> {
+  return {
+    ServiceKind: 'Stateful', HealthState: 'Ok', PartitionStatus: 'Ready', PartitionInformation: partitionInformationWire(p.id, p.info),
+    TargetReplicaSetSize: 1, MinReplicaSetSize: 1,
+    CurrentConfigurationEpoch: { ConfigurationVersion: p.epoch.ConfigurationVersion, DataLossVersion: p.epoch.DataLossVersion },
+  };
+}
+
+const backupKey = (b: BackupInfoWire): string => `${b.ServiceName}#${b.PartitionInformation.Id ?? ''}#${b.CreationTimeUtc}#${b.BackupId}`;
+
+function sortedPage(items: BackupInfoWire[], q: Map<string, string>): ReturnType<typeof page<BackupInfoWire>> {
+  return page([...items].sort((a, b) => (backupKey(a) < backupKey(b) ? -1 : backupKey(a) > backupKey(b) ? 1 : 0)), backupKey, q);
+}
+
+function listFilter(q: Map<string, string>): { latest: boolean; start?: Date; end?: Date } {
+  const start = dateParam(q.get('startdatetimefilter'), 'StartDateTimeFilter');
+  const end = dateParam(q.get('enddatetimefilter'), 'EndDateTimeFilter');
+  if (start && end) invalidArgUnless(start <= end, 'StartDateTimeFilter must not be after EndDateTimeFilter.');
+  return { latest: boolParam(q, 'Latest'), ...(start ? { start } : {}), ...(end ? { end } : {}) };
+}
+
+export function buildApp(o: AppOptions): FastifyInstance {
+  const service = o.service;
+  const app = Fastify({
+    logger: o.logger ?? false,
+    bodyLimit: o.bodyLimit ?? 1024 * 1024,
+    // Service Fabric ids carry `~`, `:`, `#`: keep paths as they come.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
+  });
+
+  // Any content type is read as JSON; an empty body is no body (the .NET client sends empty
+  // bodies with Content-Type: application/json where the body is optional).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text) as unknown);
+    } catch {
+      done(new LifeboatError('E_INVALIDARG', 'The request body is not valid JSON.'), undefined);
+    }
+  });
+
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+  });
+
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
+    if (err instanceof LifeboatError) return sendError(reply, err.code, err.message);
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 'FABRIC_E_VALUE_TOO_LARGE', `The request body is larger than ${o.bodyLimit ?? 1024 * 1024} bytes.`);
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, 'E_INVALIDARG', err.message, 400);
+    req.log.error({ err }, 'unexpected error');
+    return sendError(reply, 'E_FAIL', 'An unexpected error occurred; see the Lifeboat log.');
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ Error: { Code: 'FABRIC_E_ENDPOINT_NOT_FOUND', Message: `No route ${req.method} ${req.url.split('?')[0] ?? ''}.` } });
+  });
+
+  const backupRoute = (fn: (req: Req, q: Map<string, string>, reply: FastifyReply) => Promise<unknown>) => async (req: Req, reply: FastifyReply) => {
+    const q = query(req);
+    checkApiVersion(q, 'backup');
+    return fn(req, q, reply);
+  };
+  const queryRoute = (fn: (req: Req, q: Map<string, string>) => Promise<unknown>) => async (req: Req) => {
+    const q = query(req);
+    checkApiVersion(q, 'query');
+    return fn(req, q);
+  };
+
+  // ---- hierarchy ------------------------------------------------------------------------------
+  app.get('/Applications', queryRoute(async (_req, q) => page((await service.listApplications()).map(applicationWire), (a) => String(a.Id), q)));
+  app.get('/Applications/:applicationId', queryRoute(async (req) => applicationWire(await service.getApplication(idToName(req.params.applicationId ?? '')))));
+  app.get('/Applications/:applicationId/$/GetServices', queryRoute(async (req, q) => {
+    const services = await service.listServices(idToName(req.params.applicationId ?? ''));
+    return page(services.map(serviceWire), (s) => String(s.Id), q);
+  }));
+  app.get('/Services/:serviceId/$/GetPartitions', queryRoute(async (req, q) => {
+    const partitions = await service.listPartitions(idToName(req.params.serviceId ?? ''));
+    const items = partitions.map((p, i) => ({ key: String(i).padStart(10, '0'), wire: partitionWire(p) }));
+    const p = page(items, (i) => i.key, q);
+    return { ContinuationToken: p.ContinuationToken, Items: p.Items.map((i) => i.wire) };
+  }));
+  app.get('/Partitions/:partitionId', queryRoute(async (req) => partitionWire(await service.getPartition(partitionIdOf(req)))));
+
+  // ---- on-demand backup and restore ---------------------------------------------------------------
+  app.post('/Partitions/:partitionId/$/Backup', backupRoute(async (req, q, reply) => {
+    const id = partitionIdOf(req);
+    await service.backupPartition(id, objectBody(req, false, 'BackupPartition'), intParam(q, 'BackupTimeout'));
+    return reply.code(202).send();
+  }));
+  app.get('/Partitions/:partitionId/$/GetBackupProgress', backupRoute(async (req) => service.backupProgress(partitionIdOf(req))));
+  app.post('/Partitions/:partitionId/$/Restore', backupRoute(async (req, q, reply) => {
+    const id = partitionIdOf(req);
+    if (boolParam(q, 'Latest')) throw new LifeboatError('FABRIC_E_BACKUP_NOT_ENABLED', 'Restore with Latest=true needs a backup policy on the partition; give BackupId, BackupLocation and BackupStorage.');
+    await service.restorePartition(id, objectBody(req, true, 'RestorePartition'), intParam(q, 'RestoreTimeout'));
+    return reply.code(202).send();
+  }));
+  app.get('/Partitions/:partitionId/$/GetRestoreProgress', backupRoute(async (req) => service.restoreProgress(partitionIdOf(req))));
+
+  // ---- listing ------------------------------------------------------------------------------
+  app.get('/Partitions/:partitionId/$/GetBackups', backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Partition', id: partitionIdOf(req) }, listFilter(q)), q)));
+  app.get('/Services/:serviceId/$/GetBackups', backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Service', name: idToName(req.params.serviceId ?? '') }, listFilter(q)), q)));
+  app.get('/Applications/:applicationId/$/GetBackups', backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Application', name: idToName(req.params.applicationId ?? '') }, listFilter(q)), q)));
+  app.post('/BackupRestore/$/GetBackups', backupRoute(async (req, q) => {
+    const body = objectBody(req, true, 'GetBackupsFromBackupLocation') as Record<string, unknown>;
+    invalidArgUnless(body.Latest === undefined || typeof body.Latest === 'boolean', 'Latest must be true or false.');
+    const start = dateParam(body.StartDateTimeFilter, 'StartDateTimeFilter');
+    const end = dateParam(body.EndDateTimeFilter, 'EndDateTimeFilter');
+    const items = await service.backupsInStorage(body.Storage, body.BackupEntity, { latest: body.Latest === true, ...(start ? { start } : {}), ...(end ? { end } : {}) });
+    return sortedPage(items, q);
+  }));
+
+  // ---- hosts (internal) ---------------------------------------------------------------------
+  app.register(async (hosts) => {
+    hosts.post('/Lifeboat/Hosts/:hostId/$/Register', { bodyLimit: 64 * 1024 * 1024 }, async (req: Req, reply) => {
+      await service.register(req.params.hostId ?? '', objectBody(req, true, 'Register') as never);
+      return reply.code(200).send({});
+    });
+    hosts.get('/Lifeboat/Hosts/:hostId/$/Orders', async (req: Req) => {
+      const wait = intParam(query(req), 'WaitMs') ?? 0;
+      return { Orders: await service.pollOrders(req.params.hostId ?? '', Math.max(0, wait)) };
+    });
+    hosts.post('/Lifeboat/Hosts/:hostId/$/Report', async (req: Req, reply) => {
+      const body = objectBody(req, true, 'Report') as Record<string, unknown>;
+      invalidArgUnless(typeof body.OperationId === 'string' && ['InProgress', 'Success', 'Failure'].includes(String(body.State)), 'A report needs OperationId and State.');
+      await service.report(req.params.hostId ?? '', body as unknown as Report);
+      return reply.code(200).send({});
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,196 @@
+/** The catalog on SQLite (the embedded default): one file, WAL mode, synchronous=FULL. */
+import Database from 'better-sqlite3';
+import { partitionInfoFromJson, partitionInfoToJson, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
+import type {
+  BackupFilter, BackupRecord, Catalog, FailureError, OperationRecord, OperationState, PartitionRecord, ServiceRecord,
+} from './port.ts';
+
+const MIGRATIONS = [
+  `CREATE TABLE hosts (id TEXT PRIMARY KEY, registered_utc TEXT NOT NULL, last_seen_utc TEXT NOT NULL);
+   CREATE TABLE services (name TEXT PRIMARY KEY, application TEXT NOT NULL, scheme TEXT NOT NULL, has_persisted_state INTEGER NOT NULL);
+   CREATE INDEX services_by_app ON services (application, name);
+   CREATE TABLE partitions (id TEXT PRIMARY KEY, service_name TEXT NOT NULL, ordinal INTEGER NOT NULL, info TEXT NOT NULL, host_id TEXT NOT NULL,
+     dlv TEXT NOT NULL, cv TEXT NOT NULL, last_lsn TEXT NOT NULL);
+   CREATE INDEX partitions_by_service ON partitions (service_name, ordinal);
+   CREATE TABLE operations (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL, partition_id TEXT NOT NULL, state TEXT NOT NULL,
+     active INTEGER NOT NULL, accepted_utc TEXT NOT NULL, deadline_utc TEXT NOT NULL, updated_utc TEXT NOT NULL,
+     request TEXT NOT NULL, result TEXT NOT NULL, failure TEXT);
+   CREATE UNIQUE INDEX one_active_operation ON operations (partition_id) WHERE active = 1;
+   CREATE INDEX operations_by_partition ON operations (partition_id, kind, seq);
+   CREATE TABLE backups (backup_id TEXT PRIMARY KEY, chain_id TEXT NOT NULL, parent_id TEXT NOT NULL, application_name TEXT NOT NULL,
+     service_name TEXT NOT NULL, partition_id TEXT NOT NULL, partition_info TEXT NOT NULL, location TEXT NOT NULL, backup_type TEXT NOT NULL,
+     dlv TEXT NOT NULL, cv TEXT NOT NULL, lsn TEXT NOT NULL, creation_utc TEXT NOT NULL, storage_key TEXT NOT NULL);
+   CREATE INDEX backups_by_partition ON backups (service_name, partition_id, creation_utc);
+   CREATE INDEX backups_by_app ON backups (application_name, service_name, partition_id, creation_utc);`,
+];
+
+interface OpRow {
+  id: string; kind: string; partition_id: string; state: string; accepted_utc: string; deadline_utc: string; updated_utc: string;
+  request: string; result: string; failure: string | null;
+}
+interface PartRow { id: string; service_name: string; info: string; host_id: string; dlv: string; cv: string; last_lsn: string }
+interface BackupRow {
+  backup_id: string; chain_id: string; parent_id: string; application_name: string; service_name: string; partition_id: string; partition_info: string;
+  location: string; backup_type: string; dlv: string; cv: string; lsn: string; creation_utc: string; storage_key: string;
+}
+
+const ACTIVE: ReadonlySet<OperationState> = new Set(['Accepted', 'BackupInProgress', 'RestoreInProgress']);
+
+function op(r: OpRow): OperationRecord {
+  return {
+    id: r.id, kind: r.kind as OperationRecord['kind'], partitionId: r.partition_id, state: r.state as OperationState,
+    acceptedUtc: r.accepted_utc, deadlineUtc: r.deadline_utc, updatedUtc: r.updated_utc,
+    request: JSON.parse(r.request) as Record<string, unknown>, result: JSON.parse(r.result) as Record<string, unknown>,
+    failure: r.failure === null ? undefined : (JSON.parse(r.failure) as FailureError),
+  };
+}
+function part(r: PartRow): PartitionRecord {
+  return { id: r.id, serviceName: r.service_name, info: partitionInfoFromJson(JSON.parse(r.info)), hostId: r.host_id, epoch: { DataLossVersion: r.dlv, ConfigurationVersion: r.cv }, lastLsn: r.last_lsn };
+}
+function backup(r: BackupRow): BackupRecord {
+  return {
+    backupId: r.backup_id, backupChainId: r.chain_id, parentBackupId: r.parent_id, applicationName: r.application_name, serviceName: r.service_name,
+    partitionId: r.partition_id, partitionInfo: partitionInfoFromJson(JSON.parse(r.partition_info)), backupLocation: r.location,
+    backupType: r.backup_type as BackupRecord['backupType'], epoch: { DataLossVersion: r.dlv, ConfigurationVersion: r.cv }, lsn: r.lsn,
+    creationTimeUtc: r.creation_utc, storageKey: r.storage_key,
+  };
+}
+
+export class SqliteCatalog implements Catalog {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v] as string);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  async upsertHost(id: string, nowUtc: string): Promise<void> {
+    this.db.prepare(`INSERT INTO hosts (id, registered_utc, last_seen_utc) VALUES (?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET last_seen_utc = excluded.last_seen_utc`).run(id, nowUtc, nowUtc);
+  }
+
+  async registerService(hostId: string, s: ServiceRecord, partitions: ReadonlyArray<Omit<PartitionRecord, 'hostId' | 'serviceName'>>): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO services (name, application, scheme, has_persisted_state) VALUES (?, ?, ?, ?)
+        ON CONFLICT (name) DO UPDATE SET application = excluded.application, scheme = excluded.scheme, has_persisted_state = excluded.has_persisted_state`)
+        .run(s.name, s.application, JSON.stringify(schemeToJson(s.scheme)), s.hasPersistedState ? 1 : 0);
+      const ids = partitions.map((p) => p.id);
+      // A service re-created with new partitions: the old ones are gone.
+      this.db.prepare(`DELETE FROM partitions WHERE service_name = ? AND id NOT IN (SELECT value FROM json_each(?))`).run(s.name, JSON.stringify(ids));
+      const upsert = this.db.prepare(`INSERT INTO partitions (id, service_name, ordinal, info, host_id, dlv, cv, last_lsn) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET service_name = excluded.service_name, ordinal = excluded.ordinal, info = excluded.info, host_id = excluded.host_id,
+        dlv = excluded.dlv, cv = excluded.cv, last_lsn = excluded.last_lsn`);
+      partitions.forEach((p, i) => upsert.run(p.id, s.name, i, JSON.stringify(partitionInfoToJson(p.info)), hostId, p.epoch.DataLossVersion, p.epoch.ConfigurationVersion, p.lastLsn));
+    })();
+  }
+
+  async updatePartitionState(id: string, epoch: { DataLossVersion: string; ConfigurationVersion: string }, lastLsn: string): Promise<void> {
+    this.db.prepare('UPDATE partitions SET dlv = ?, cv = ?, last_lsn = ? WHERE id = ?').run(epoch.DataLossVersion, epoch.ConfigurationVersion, lastLsn, id);
+  }
+
+  async listApplications(): Promise<string[]> {
+    return (this.db.prepare('SELECT DISTINCT application FROM services ORDER BY application').all() as Array<{ application: string }>).map((r) => r.application);
+  }
+
+  async listServices(application?: string): Promise<ServiceRecord[]> {
+    const rows = (application === undefined
+      ? this.db.prepare('SELECT * FROM services ORDER BY name').all()
+      : this.db.prepare('SELECT * FROM services WHERE application = ? ORDER BY name').all(application)) as Array<{ name: string; application: string; scheme: string; has_persisted_state: number }>;
+    return rows.map((r) => ({ name: r.name, application: r.application, scheme: schemeFromJson(JSON.parse(r.scheme)), hasPersistedState: r.has_persisted_state === 1 }));
+  }
+
+  async getService(name: string): Promise<ServiceRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM services WHERE name = ?').get(name) as { name: string; application: string; scheme: string; has_persisted_state: number } | undefined;
+    return r && { name: r.name, application: r.application, scheme: schemeFromJson(JSON.parse(r.scheme)), hasPersistedState: r.has_persisted_state === 1 };
+  }
+
+  async listPartitions(serviceName: string): Promise<PartitionRecord[]> {
+    return (this.db.prepare('SELECT * FROM partitions WHERE service_name = ? ORDER BY ordinal').all(serviceName) as PartRow[]).map(part);
+  }
+
+  async getPartition(id: string): Promise<PartitionRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM partitions WHERE id = ?').get(id) as PartRow | undefined;
+    return r && part(r);
+  }
+
+  async insertOperation(o: OperationRecord): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }> {
+    return this.db.transaction((): { inserted: true } | { inserted: false; active: OperationRecord } => {
+      const active = this.db.prepare('SELECT * FROM operations WHERE partition_id = ? AND active = 1').get(o.partitionId) as OpRow | undefined;
+      if (active) return { inserted: false, active: op(active) };
+      const seq = ((this.db.prepare('SELECT coalesce(max(seq), 0) AS s FROM operations').get() as { s: number }).s) + 1;
+      this.db.prepare(`INSERT INTO operations (id, seq, kind, partition_id, state, active, accepted_utc, deadline_utc, updated_utc, request, result, failure)
+        VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`).run(o.id, seq, o.kind, o.partitionId, o.state, o.acceptedUtc, o.deadlineUtc, o.updatedUtc,
+        JSON.stringify(o.request), JSON.stringify(o.result), o.failure ? JSON.stringify(o.failure) : null);
+      return { inserted: true };
+    }).immediate();
+  }
+
+  async updateOperation(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean> {
+    return this.db.transaction((): boolean => {
+      const row = this.db.prepare('SELECT * FROM operations WHERE id = ? AND active = 1').get(id) as OpRow | undefined;
+      if (!row) return false;
+      const result = { ...(JSON.parse(row.result) as Record<string, unknown>), ...(patch.result ?? {}) };
+      this.db.prepare('UPDATE operations SET state = ?, active = ?, updated_utc = ?, result = ?, failure = ? WHERE id = ?')
+        .run(patch.state, ACTIVE.has(patch.state) ? 1 : 0, patch.updatedUtc, JSON.stringify(result), patch.failure ? JSON.stringify(patch.failure) : row.failure, id);
+      return true;
+    }).immediate();
+  }
+
+  async getOperation(id: string): Promise<OperationRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM operations WHERE id = ?').get(id) as OpRow | undefined;
+    return r && op(r);
+  }
+
+  async latestOperation(partitionId: string, kind: 'Backup' | 'Restore'): Promise<OperationRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM operations WHERE partition_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1').get(partitionId, kind) as OpRow | undefined;
+    return r && op(r);
+  }
+
+  async activeOperations(hostId?: string): Promise<OperationRecord[]> {
+    const rows = (hostId === undefined
+      ? this.db.prepare('SELECT * FROM operations WHERE active = 1 ORDER BY seq').all()
+      : this.db.prepare('SELECT o.* FROM operations o JOIN partitions p ON p.id = o.partition_id WHERE o.active = 1 AND p.host_id = ? ORDER BY o.seq').all(hostId)) as OpRow[];
+    return rows.map(op);
+  }
+
+  async insertBackup(b: BackupRecord): Promise<void> {
+    this.db.prepare(`INSERT OR REPLACE INTO backups (backup_id, chain_id, parent_id, application_name, service_name, partition_id, partition_info, location,
+      backup_type, dlv, cv, lsn, creation_utc, storage_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(b.backupId, b.backupChainId, b.parentBackupId, b.applicationName, b.serviceName, b.partitionId, JSON.stringify(partitionInfoToJson(b.partitionInfo)),
+        b.backupLocation, b.backupType, b.epoch.DataLossVersion, b.epoch.ConfigurationVersion, b.lsn, b.creationTimeUtc, b.storageKey);
+  }
+
+  async getBackup(backupId: string): Promise<BackupRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM backups WHERE backup_id = ?').get(backupId) as BackupRow | undefined;
+    return r && backup(r);
+  }
+
+  async listBackups(f: BackupFilter): Promise<BackupRecord[]> {
+    const where: string[] = [];
+    const args: string[] = [];
+    if (f.applicationName !== undefined) { where.push('application_name = ?'); args.push(f.applicationName); }
+    if (f.serviceName !== undefined) { where.push('service_name = ?'); args.push(f.serviceName); }
+    if (f.partitionId !== undefined) { where.push('partition_id = ?'); args.push(f.partitionId); }
+    if (f.startUtc !== undefined) { where.push('creation_utc >= ?'); args.push(f.startUtc); }
+    if (f.endUtc !== undefined) { where.push('creation_utc <= ?'); args.push(f.endUtc); }
+    const sql = `SELECT * FROM backups ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY service_name, partition_id, creation_utc, backup_id`;
+    return (this.db.prepare(sql).all(...args) as BackupRow[]).map(backup);
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

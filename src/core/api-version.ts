@@ -1,0 +1,22 @@
+/**
+ * api-version rules. The BackupRestore API takes 6.4 and later (Service Fabric answers a missing,
+ * malformed or lower version with 400 E_INVALIDARG). Two exceptions keep official clients working
+ * unmodified: the hierarchy queries (`/Applications`, `/Services/…/$/GetPartitions`,
+ * `/Partitions/{id}`, health) take 6.0 and later as the Service Fabric gateway does, and the
+ * BackupRestore preview version `6.2-preview` is taken because the newest `azure-servicefabric`
+ * npm client (2.2.0) still sends it for every backup operation.
+ */
+
+export type ApiSurface = 'backup' | 'query';
+
+const PREVIEW_ACCEPTED = new Set(['6.2-preview']);
+
+/** Why this api-version is refused, or undefined when it is accepted. */
+export function apiVersionRefusal(value: unknown, surface: ApiSurface, minimum = surface === 'backup' ? 6.4 : 6.0): string | undefined {
+  if (value === undefined || value === '') return 'The api-version query parameter is required.';
+  if (typeof value !== 'string') return 'Give api-version once.';
+  if (surface === 'backup' && PREVIEW_ACCEPTED.has(value)) return undefined;
+  if (!/^\d+\.\d+$/.test(value)) return `Invalid API Version '${value}': use a version such as 6.4.`;
+  if (Number(value) < minimum) return `Invalid API Version '${value}': this operation needs ${minimum.toFixed(1)} or later.`;
+  return undefined;
+}

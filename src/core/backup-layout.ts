@@ -1,0 +1,51 @@
+/**
+ * Where backups live in storage — the one module that decides object keys:
+ *
+ *   <App>/<Service>/<PartitionId>/<yyyy-MM-dd HH.mm.ss>.lbk          the backup data
+ *   <App>/<Service>/<PartitionId>/<yyyy-MM-dd HH.mm.ss>.bkmetadata   written last: the commit point
+ *
+ * `/` inside an application or service name becomes `$` (as Service Fabric does). A backup's
+ * BackupLocation is its data key.
+ */
+import { LifeboatError } from './errors.ts';
+
+export const DATA_EXTENSION = '.lbk';
+export const METADATA_EXTENSION = '.bkmetadata';
+
+export function serviceFolder(serviceName: string): string {
+  const [app = '', ...service] = serviceName.slice('fabric:/'.length).split('/');
+  return `${app}/${service.join('$')}`;
+}
+
+export function partitionFolder(serviceName: string, partitionId: string): string {
+  return `${serviceFolder(serviceName)}/${partitionId}`;
+}
+
+/** `2026-11-21T10:00:05.123Z` → `2026-11-21 10.00.05` (UTC). */
+export function backupFileStem(utc: Date): string {
+  const iso = utc.toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19).replace(/:/g, '.')}`;
+}
+
+export function backupDataKey(serviceName: string, partitionId: string, utc: Date): string {
+  return `${partitionFolder(serviceName, partitionId)}/${backupFileStem(utc)}${DATA_EXTENSION}`;
+}
+
+/** The metadata key of a backup location (accepting `\` separators, as Service Fabric writes them). */
+export function metadataKeyOf(backupLocation: string): string {
+  const loc = normalizeLocation(backupLocation);
+  if (!loc.endsWith(DATA_EXTENSION)) throw new LifeboatError('E_INVALIDARG', `BackupLocation '${backupLocation}' is not a Lifeboat backup (it should end with ${DATA_EXTENSION}).`);
+  return loc.slice(0, -DATA_EXTENSION.length) + METADATA_EXTENSION;
+}
+
+export function dataKeyOfMetadata(metadataKey: string): string {
+  return metadataKey.slice(0, -METADATA_EXTENSION.length) + DATA_EXTENSION;
+}
+
+export function normalizeLocation(backupLocation: string): string {
+  const loc = backupLocation.replace(/\\/g, '/').replace(/^\/+/, '');
+  if (!loc || loc.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+    throw new LifeboatError('E_INVALIDARG', `BackupLocation '${backupLocation}' is not a valid relative path.`);
+  }
+  return loc;
+}

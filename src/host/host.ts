@@ -1,0 +1,231 @@
+/**
+ * A host: serves partitions of stateful services and carries out the service's orders. It
+ * registers what it serves, asks for orders (long poll), and reports progress. Backup data goes
+ * from the host to storage directly; the service only sees orders and reports.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { backupDataKey, metadataKeyOf } from '../core/backup-layout.ts';
+import { LifeboatError, isLifeboatError } from '../core/errors.ts';
+import type { HostChannel, Order, PartitionState, RegisteredService, Report } from '../core/host-protocol.ts';
+import { applicationOf } from '../core/ids.ts';
+import { partitionInfoToJson, schemeToJson } from '../core/partitioning.ts';
+import type { StorageDescription } from '../core/storage-description.ts';
+import { packFolder, unpackArchive } from '../format/archive.ts';
+import { encodeBkMetadata } from '../format/bkmetadata.ts';
+import type { DataLossHandler, Partition, RestoreContext, RestoreResult, StatefulService } from '../state/index.ts';
+import { HashingStream } from '../state/files.ts';
+import type { BlobStore } from '../storage/port.ts';
+
+export interface HostOptions {
+  readonly id: string;
+  readonly channel: HostChannel;
+  /** Scratch space for backup folders and downloads. */
+  readonly workDir: string;
+  readonly openStorage: (d: StorageDescription) => BlobStore;
+  readonly now?: () => Date;
+  /** Called on data loss that is not a restore this host is carrying out. */
+  readonly onDataLoss?: DataLossHandler;
+  readonly log?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
+  /** How long one order poll waits on the service. */
+  readonly pollWaitMs?: number;
+}
+
+const stateOf = (p: Partition): PartitionState => ({
+  Id: p.id,
+  Epoch: { DataLossVersion: p.epoch.dataLossVersion.toString(), ConfigurationVersion: p.epoch.configurationVersion.toString() },
+  Lsn: p.lastLsn.toString(),
+});
+
+function failureOf(err: unknown): { Code: string; Message: string } {
+  if (isLifeboatError(err)) return { Code: err.code, Message: err.message };
+  return { Code: 'E_FAIL', Message: err instanceof Error ? err.message : String(err) };
+}
+
+export class Host {
+  readonly id: string;
+  private readonly o: HostOptions;
+  private readonly services: StatefulService[] = [];
+  private readonly pendingRestores = new Map<string, { folders: string[]; result?: RestoreResult }>();
+  private readonly running = new Set<Promise<void>>();
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private readonly now: () => Date;
+
+  constructor(o: HostOptions) {
+    this.id = o.id;
+    this.o = o;
+    this.now = o.now ?? (() => new Date());
+  }
+
+  /** Pass this as `onDataLoss` when opening the services the host serves. */
+  readonly onDataLoss: DataLossHandler = async (ctx: RestoreContext) => {
+    const pending = this.pendingRestores.get(ctx.partition.id);
+    if (!pending) return this.o.onDataLoss ? this.o.onDataLoss(ctx) : false;
+    pending.result = await ctx.restore(pending.folders, { policy: 'Force' });
+    return true;
+  };
+
+  addService(service: StatefulService): void {
+    this.services.push(service);
+  }
+
+  private registration(): RegisteredService[] {
+    return this.services.map((s) => ({
+      Name: s.name,
+      Scheme: schemeToJson(s.scheme),
+      HasPersistedState: true,
+      Partitions: s.partitionList.map((p) => ({ ...stateOf(p), Info: partitionInfoToJson(p.info) })),
+    }));
+  }
+
+  private partition(id: string): { service: StatefulService; partition: Partition } {
+    for (const service of this.services) {
+      const partition = service.partitionList.find((p) => p.id === id);
+      if (partition) return { service, partition };
+    }
+    throw new LifeboatError('FABRIC_E_PARTITION_NOT_FOUND', `Host ${this.id} does not serve partition ${id}.`);
+  }
+
+  /** Registers with the service and starts carrying out orders. */
+  async start(): Promise<void> {
+    await mkdir(this.o.workDir, { recursive: true });
+    await this.o.channel.register(this.id, { Services: this.registration() });
+    this.loop = this.pollLoop();
+  }
+
+  private async pollLoop(): Promise<void> {
+    let backoff = 100;
+    while (!this.stopping) {
+      try {
+        const orders = await this.o.channel.pollOrders(this.id, this.o.pollWaitMs ?? 20_000);
+        backoff = 100;
+        for (const order of orders) {
+          const run = this.carryOut(order).finally(() => this.running.delete(run));
+          this.running.add(run);
+        }
+      } catch (err) {
+        if (this.stopping) break;
+        this.o.log?.warn({ err: String(err) }, 'polling the Lifeboat service failed; retrying');
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 5000);
+        // The service may have restarted and forgotten what we serve.
+        await this.o.channel.register(this.id, { Services: this.registration() }).catch(() => undefined);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.allSettled([...this.running]);
+  }
+
+  /** Waits for the poll loop to notice `stop()` (it may sit in a long poll until then). */
+  async stopped(): Promise<void> {
+    await this.loop;
+  }
+
+  private async send(report: Report): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.o.channel.report(this.id, report);
+        return;
+      } catch (err) {
+        if (isLifeboatError(err) || attempt >= 5) {
+          this.o.log?.warn({ err: String(err), operation: report.OperationId }, 'the service did not take a report');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      }
+    }
+  }
+
+  private async carryOut(order: Order): Promise<void> {
+    const scratch = join(this.o.workDir, order.OperationId);
+    let partition: Partition | undefined;
+    try {
+      partition = this.partition(order.PartitionId).partition;
+      await this.send({ OperationId: order.OperationId, State: 'InProgress' });
+      await rm(scratch, { recursive: true, force: true });
+      await mkdir(scratch, { recursive: true });
+      if (order.Kind === 'Backup') await this.backup(order, scratch);
+      else await this.restore(order, scratch);
+    } catch (err) {
+      this.o.log?.warn({ err: String(err), operation: order.OperationId }, `${order.Kind.toLowerCase()} failed`);
+      await this.send({ OperationId: order.OperationId, State: 'Failure', Error: failureOf(err), ...(partition ? { Partition: stateOf(partition) } : {}) });
+    } finally {
+      this.pendingRestores.delete(order.PartitionId);
+      await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  private async backup(order: Extract<Order, { Kind: 'Backup' }>, scratch: string): Promise<void> {
+    const { service, partition } = this.partition(order.PartitionId);
+    const store = this.o.openStorage(order.Storage);
+    const deadline = new Date(order.DeadlineUtc);
+    let location = '';
+    const info = await partition.backup({
+      option: 'Full',
+      folder: join(scratch, 'backup'),
+      callback: async (b) => {
+        if (this.now() > deadline) return false;
+        // One-second names: a second backup in the same second takes the next free second.
+        let at = new Date(b.takenAtUtc);
+        for (let tries = 0; ; tries++) {
+          location = backupDataKey(service.name, partition.id, at);
+          if (!(await store.head(location)) && !(await store.head(metadataKeyOf(location)))) break;
+          if (tries > 60) throw new LifeboatError('LIFEBOAT_E_STORAGE_OBJECT_EXISTS', `No free backup name near ${b.takenAtUtc}.`);
+          at = new Date(at.getTime() + 1000);
+        }
+        const { bytes, sha256 } = await this.upload(store, location, b.directory);
+        await store.put(metadataKeyOf(location), encodeBkMetadata({
+          BackupId: b.backupId, BackupChainId: b.backupChainId, ParentBackupId: '', ParentBackupLocation: '', BackupLocation: location,
+          BackupType: 'Full', ApplicationName: applicationOf(service.name), ServiceName: service.name, PartitionId: partition.id,
+          PartitionInformation: partition.info,
+          EpochOfLastBackupRecord: { DataLossVersion: b.epoch.dataLossVersion.toString(), ConfigurationVersion: b.epoch.configurationVersion.toString() },
+          LsnOfLastBackupRecord: b.lastLsn.toString(), FirstLsn: b.firstLsn.toString(), CreationTimeUtc: b.takenAtUtc, ServiceManifestVersion: '1.0.0',
+          DataSize: bytes, DataSha256: sha256,
+        }));
+        return true;
+      },
+    });
+    await this.send({
+      OperationId: order.OperationId, State: 'Success', Partition: stateOf(partition),
+      Backup: {
+        BackupId: info.backupId, BackupChainId: info.backupChainId, ParentBackupId: '', BackupLocation: location, BackupType: 'Full',
+        EpochOfLastBackupRecord: { DataLossVersion: info.epoch.dataLossVersion.toString(), ConfigurationVersion: info.epoch.configurationVersion.toString() },
+        LsnOfLastBackupRecord: info.lastLsn.toString(), CreationTimeUtc: info.takenAtUtc,
+      },
+    });
+  }
+
+  /** Streams the packed folder to storage, hashing it on the way. */
+  private async upload(store: BlobStore, key: string, folder: string): Promise<{ bytes: number; sha256: string }> {
+    const hashing = new HashingStream();
+    (await packFolder(folder)).pipe(hashing);
+    await store.put(key, hashing);
+    return { bytes: hashing.bytes, sha256: hashing.hash.digest('hex') };
+  }
+
+  private async restore(order: Extract<Order, { Kind: 'Restore' }>, scratch: string): Promise<void> {
+    const { partition } = this.partition(order.PartitionId);
+    const store = this.o.openStorage(order.Storage);
+    const folders: string[] = [];
+    for (const [i, key] of order.Chain.entries()) {
+      const folder = join(scratch, `${i}-${randomUUID()}`);
+      await mkdir(folder);
+      await unpackArchive(await store.get(key), folder, `${store.description}/${key}`);
+      folders.push(folder);
+    }
+    const pending: { folders: string[]; result?: RestoreResult } = { folders };
+    this.pendingRestores.set(partition.id, pending);
+    await partition.startDataLoss();
+    const r = pending.result;
+    if (!r) throw new LifeboatError('E_FAIL', `Partition ${partition.id} did not restore during data loss.`);
+    await this.send({
+      OperationId: order.OperationId, State: 'Success', Partition: stateOf(partition),
+      Restored: { Epoch: { DataLossVersion: r.restoredEpoch.dataLossVersion.toString(), ConfigurationVersion: r.restoredEpoch.configurationVersion.toString() }, Lsn: r.restoredLsn.toString() },
+    });
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Composition root of the embedded default: the catalog on SQLite, the service, the REST API, the
+ * operation timer, and one host in the same process serving the sample application.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../api/app.ts';
+import { SqliteCatalog } from '../catalog/sqlite.ts';
+import { Host } from '../host/host.ts';
+import { type SampleApp, startSampleApp } from '../host/sample-app.ts';
+import { LifeboatService, systemClock, type Clock } from '../service/lifeboat-service.ts';
+import { openStorage } from '../storage/open.ts';
+
+export interface LifeboatConfig {
+  readonly dataDir: string;
+  readonly bind?: string;
+  /** REST port; 0 picks a free one. */
+  readonly port?: number;
+  readonly sample?: boolean;
+  readonly samplePort?: number;
+  /** Folders FileShare paths must be inside; default `<dataDir>/backups`. */
+  readonly fileShareRoots?: readonly string[];
+  readonly logger?: boolean | object;
+  readonly clock?: Clock;
+  /** How often operation deadlines are checked. */
+  readonly timeoutSweepMs?: number;
+}
+
+export interface RunningLifeboat {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly service: LifeboatService;
+  readonly host: Host;
+  readonly sample: SampleApp | undefined;
+  readonly fileShareRoots: readonly string[];
+  close(): Promise<void>;
+}
+
+export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboat> {
+  const dataDir = resolve(cfg.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const fileShareRoots = (cfg.fileShareRoots?.length ? cfg.fileShareRoots : [join(dataDir, 'backups')]).map((r) => resolve(r));
+  for (const r of fileShareRoots) await mkdir(r, { recursive: true });
+  const storage = (d: Parameters<typeof openStorage>[0]) => openStorage(d, { fileShareRoots });
+  const catalog = new SqliteCatalog(join(dataDir, 'catalog.sqlite'));
+  // The service logs through the API's logger, built just after it.
+  const log = {
+    warn: (obj: unknown, msg?: string) => api.log.warn(obj, msg),
+    info: (obj: unknown, msg?: string) => api.log.info(obj, msg),
+  };
+  const service = new LifeboatService({ catalog, clock: cfg.clock ?? systemClock, openStorage: storage, log });
+  await service.recoverAfterRestart();
+  const api = buildApp({ service, logger: cfg.logger ?? false });
+  await api.listen({ port: cfg.port ?? 19080, host: cfg.bind ?? '127.0.0.1' });
+  const address = api.server.address();
+  const url = typeof address === 'object' && address ? `http://${cfg.bind ?? '127.0.0.1'}:${address.port}` : String(address);
+  const sweep = setInterval(() => {
+    service.expireOperations().catch((err: unknown) => api.log.error({ err }, 'checking operation deadlines failed'));
+  }, cfg.timeoutSweepMs ?? 1000);
+  sweep.unref();
+
+  const host = new Host({ id: 'local', channel: service, workDir: join(dataDir, 'hosts', 'local', 'work'), openStorage: storage, log: api.log });
+  let sample: SampleApp | undefined;
+  if (cfg.sample !== false) {
+    sample = await startSampleApp({ dataDir: join(dataDir, 'hosts', 'local', 'SampleApp', 'MyStatefulService'), port: cfg.samplePort ?? 8080, onDataLoss: host.onDataLoss });
+    host.addService(sample.service);
+  }
+  await host.start();
+  return {
+    url, app: api, service, host, sample, fileShareRoots,
+    close: async () => {
+      clearInterval(sweep);
+      await host.stop();
+      service.wakeAll();
+      await host.stopped();
+      await api.close();
+      await sample?.close();
+      await catalog.close();
+    },
+  };
+}

@@ -1,0 +1,496 @@
+/**
+ * The Lifeboat service's use cases: on-demand backup and restore of partitions, their progress,
+ * backup listing, the hierarchy of applications, services and partitions, and the hosts that
+ * carry orders out. I/O only through the catalog and storage ports; time from the clock.
+ */
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { metadataKeyOf, normalizeLocation, partitionFolder, serviceFolder } from '../core/backup-layout.ts';
+import { LifeboatError, invalidArgUnless, isLifeboatError } from '../core/errors.ts';
+import { type HostChannel, type Order, type Registration, type Report, parseRegistration } from '../core/host-protocol.ts';
+import { applicationOf } from '../core/ids.ts';
+import { parseServiceName } from '../core/names.ts';
+import { type PartitionInfo, partitionInfoFromJson, partitionInfoToJson, samePartitionInfo, schemeFromJson } from '../core/partitioning.ts';
+import { type StorageDescription, parseStorageDescription, storageIdentity } from '../core/storage-description.ts';
+import type { BackupRecord, Catalog, OperationRecord, PartitionRecord } from '../catalog/port.ts';
+import { type StoredBackupMetadata, decodeBkMetadata } from '../format/bkmetadata.ts';
+import type { BlobStore } from '../storage/port.ts';
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export interface ServiceDeps {
+  readonly catalog: Catalog;
+  readonly clock: Clock;
+  readonly openStorage: (d: StorageDescription) => BlobStore;
+  readonly newId?: () => string;
+  readonly log?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
+}
+
+export interface BackupProgress {
+  BackupState: string;
+  TimeStampUtc: string;
+  BackupId: string;
+  BackupLocation: string;
+  EpochOfLastBackupRecord: { DataLossVersion: string; ConfigurationVersion: string } | null;
+  LsnOfLastBackupRecord: string;
+  FailureError: { Code: string; Message: string } | null;
+}
+
+export interface RestoreProgress {
+  RestoreState: string;
+  TimeStampUtc: string;
+  RestoredEpoch: { DataLossVersion: string; ConfigurationVersion: string } | null;
+  RestoredLsn: string;
+  FailureError: { Code: string; Message: string } | null;
+}
+
+export type BackupScope = { kind: 'Application'; name: string } | { kind: 'Service'; name: string } | { kind: 'Partition'; id: string };
+
+export interface ListFilter {
+  readonly latest: boolean;
+  readonly start?: Date;
+  readonly end?: Date;
+}
+
+/** The wire form of one backup (Service Fabric's BackupInfo). */
+export interface BackupInfoWire {
+  BackupId: string;
+  BackupChainId: string;
+  ApplicationName: string;
+  ServiceName: string;
+  PartitionInformation: Record<string, string>;
+  BackupLocation: string;
+  BackupType: string;
+  EpochOfLastBackupRecord: { DataLossVersion: string; ConfigurationVersion: string };
+  LsnOfLastBackupRecord: string;
+  CreationTimeUtc: string;
+  ServiceManifestVersion: string;
+  FailureError: null;
+}
+
+const MIN_TIMEOUT_MINUTES = 1;
+const MAX_TIMEOUT_MINUTES = 7 * 24 * 60;
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+const EMPTY_ID = '00000000-0000-0000-0000-000000000000';
+/** A host that has not polled for this long is no longer serving (its in-flight orders are re-sent when it returns). */
+const ORDER_REDISPATCH_MS = 60_000;
+
+export function wireTime(d: Date): string {
+  return `${d.toISOString().slice(0, 19)}Z`;
+}
+
+export function partitionInformationWire(id: string, info: PartitionInfo): Record<string, string> {
+  switch (info.kind) {
+    case 'Singleton': return { ServicePartitionKind: 'Singleton', Id: id };
+    case 'Named': return { ServicePartitionKind: 'Named', Id: id, Name: info.name };
+    case 'Int64Range': return { ServicePartitionKind: 'Int64Range', Id: id, LowKey: info.lowKey.toString(), HighKey: info.highKey.toString() };
+  }
+}
+
+function timeoutMinutes(value: number | undefined, what: string): number {
+  if (value === undefined) return 10;
+  invalidArgUnless(Number.isInteger(value) && value >= MIN_TIMEOUT_MINUTES && value <= MAX_TIMEOUT_MINUTES, `${what} must be a whole number of minutes from ${MIN_TIMEOUT_MINUTES} to ${MAX_TIMEOUT_MINUTES}.`);
+  return value;
+}
+
+function backupToWire(b: BackupRecord): BackupInfoWire {
+  return {
+    BackupId: b.backupId, BackupChainId: b.backupChainId, ApplicationName: b.applicationName, ServiceName: b.serviceName,
+    PartitionInformation: partitionInformationWire(b.partitionId, b.partitionInfo), BackupLocation: b.backupLocation, BackupType: b.backupType,
+    EpochOfLastBackupRecord: b.epoch, LsnOfLastBackupRecord: b.lsn, CreationTimeUtc: b.creationTimeUtc, ServiceManifestVersion: '1.0.0', FailureError: null,
+  };
+}
+
+function metadataToWire(m: StoredBackupMetadata): BackupInfoWire {
+  return {
+    BackupId: m.BackupId, BackupChainId: m.BackupChainId, ApplicationName: m.ApplicationName, ServiceName: m.ServiceName,
+    PartitionInformation: partitionInformationWire(m.PartitionId, m.PartitionInformation), BackupLocation: m.BackupLocation, BackupType: m.BackupType,
+    EpochOfLastBackupRecord: m.EpochOfLastBackupRecord, LsnOfLastBackupRecord: m.LsnOfLastBackupRecord, CreationTimeUtc: m.CreationTimeUtc,
+    ServiceManifestVersion: m.ServiceManifestVersion || '1.0.0', FailureError: null,
+  };
+}
+
+/** Keeps, per partition, only the newest backup (Latest=true). */
+function newestPerPartition<T extends { ServiceName: string; PartitionInformation: Record<string, string>; CreationTimeUtc: string }>(items: T[]): T[] {
+  const newest = new Map<string, T>();
+  for (const b of items) {
+    const key = `${b.ServiceName}#${b.PartitionInformation.Id ?? ''}`;
+    const cur = newest.get(key);
+    if (!cur || cur.CreationTimeUtc <= b.CreationTimeUtc) newest.set(key, b);
+  }
+  return items.filter((b) => newest.get(`${b.ServiceName}#${b.PartitionInformation.Id ?? ''}`) === b);
+}
+
+async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export class LifeboatService implements HostChannel {
+  private readonly catalog: Catalog;
+  private readonly clock: Clock;
+  private readonly storageFor: (d: StorageDescription) => BlobStore;
+  private readonly newId: () => string;
+  private readonly log: NonNullable<ServiceDeps['log']>;
+  private readonly wake = new EventEmitter();
+  /** Orders handed to a host and when; not handed again until it re-registers or goes quiet. */
+  private readonly dispatched = new Map<string, { hostId: string; atMs: number }>();
+  private shuttingDown = false;
+
+  constructor(deps: ServiceDeps) {
+    this.catalog = deps.catalog;
+    this.clock = deps.clock;
+    this.storageFor = deps.openStorage;
+    this.newId = deps.newId ?? randomUUID;
+    this.log = deps.log ?? { warn: () => undefined, info: () => undefined };
+    this.wake.setMaxListeners(0);
+  }
+
+  private nowUtc(): string {
+    return this.clock.now().toISOString();
+  }
+
+  // ---- startup ----------------------------------------------------------------------------
+
+  /**
+   * After a restart: operations a host was carrying out when the service stopped end in Failure
+   * (their host's report went nowhere); Accepted ones stay queued and are handed out again.
+   */
+  async recoverAfterRestart(): Promise<void> {
+    for (const op of await this.catalog.activeOperations()) {
+      if (op.state === 'Accepted') continue;
+      await this.catalog.updateOperation(op.id, {
+        state: 'Failure', updatedUtc: this.nowUtc(),
+        failure: { Code: 'E_ABORT', Message: `The ${op.kind.toLowerCase()} was cut off: Lifeboat restarted while it ran. Request it again.` },
+      });
+    }
+  }
+
+  /** Ends active operations whose deadline has passed with Timeout. */
+  async expireOperations(): Promise<number> {
+    const now = this.clock.now();
+    let n = 0;
+    for (const op of await this.catalog.activeOperations()) {
+      if (new Date(op.deadlineUtc) > now) continue;
+      const ok = await this.catalog.updateOperation(op.id, {
+        state: 'Timeout', updatedUtc: now.toISOString(),
+        failure: { Code: 'FABRIC_E_TIMEOUT', Message: `The request of ${op.kind.toLowerCase()} has timed out.` },
+      });
+      if (ok) n++;
+      this.dispatched.delete(op.id);
+    }
+    return n;
+  }
+
+  // ---- hosts ------------------------------------------------------------------------------
+
+  async register(hostId: string, value: Registration): Promise<void> {
+    invalidArgUnless(typeof hostId === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(hostId), 'A host id is 1 to 128 letters, digits, dots, dashes or underscores.');
+    let registration: Registration;
+    try {
+      registration = parseRegistration(value);
+    } catch (err) {
+      throw new LifeboatError('E_INVALIDARG', `Registration of host ${hostId} is not valid: ${(err as Error).message}.`);
+    }
+    await this.catalog.upsertHost(hostId, this.nowUtc());
+    for (const s of registration.Services) {
+      const name = parseServiceName(s.Name);
+      const scheme = schemeFromJson(s.Scheme);
+      await this.catalog.registerService(hostId, { name: name.uri, application: name.application, scheme, hasPersistedState: s.HasPersistedState !== false },
+        s.Partitions.map((p) => ({ id: p.Id, info: partitionInfoFromJson(p.Info), epoch: p.Epoch, lastLsn: p.Lsn })));
+    }
+    // A host that registers again lost whatever it was doing: hand its orders out afresh.
+    for (const [opId, d] of this.dispatched) if (d.hostId === hostId) this.dispatched.delete(opId);
+    this.wake.emit(hostId);
+  }
+
+  /** Shutting down: every waiting order poll ends now, and later ones return at once. */
+  wakeAll(): void {
+    this.shuttingDown = true;
+    for (const name of this.wake.eventNames()) this.wake.emit(name);
+  }
+
+  async pollOrders(hostId: string, waitMs: number): Promise<Order[]> {
+    const deadline = Date.now() + Math.max(0, Math.min(waitMs, 60_000));
+    for (;;) {
+      const orders = await this.ordersFor(hostId);
+      if (orders.length > 0 || Date.now() >= deadline || this.shuttingDown) return orders;
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.wake.off(hostId, done);
+          resolve();
+        };
+        const timer = setTimeout(done, deadline - Date.now());
+        this.wake.on(hostId, done);
+      });
+    }
+  }
+
+  private async ordersFor(hostId: string): Promise<Order[]> {
+    const orders: Order[] = [];
+    const nowMs = Date.now();
+    for (const op of await this.catalog.activeOperations(hostId)) {
+      const d = this.dispatched.get(op.id);
+      if (d && nowMs - d.atMs < ORDER_REDISPATCH_MS) continue;
+      this.dispatched.set(op.id, { hostId, atMs: nowMs });
+      const storage = op.request.storage as StorageDescription;
+      orders.push(op.kind === 'Backup'
+        ? { OperationId: op.id, Kind: 'Backup', PartitionId: op.partitionId, Storage: storage, DeadlineUtc: op.deadlineUtc }
+        : { OperationId: op.id, Kind: 'Restore', PartitionId: op.partitionId, Storage: storage, DeadlineUtc: op.deadlineUtc, Chain: op.request.chain as string[] });
+    }
+    return orders;
+  }
+
+  async report(hostId: string, r: Report): Promise<void> {
+    const op = await this.catalog.getOperation(r.OperationId);
+    if (!op) throw new LifeboatError('E_INVALIDARG', `No operation ${r.OperationId}.`);
+    const partition = await this.catalog.getPartition(op.partitionId);
+    if (!partition || partition.hostId !== hostId) throw new LifeboatError('E_INVALIDARG', `Host ${hostId} does not serve partition ${op.partitionId}.`);
+    const now = this.nowUtc();
+    if ('Partition' in r && r.Partition) await this.catalog.updatePartitionState(op.partitionId, r.Partition.Epoch, r.Partition.Lsn);
+    if (r.State === 'InProgress') {
+      await this.catalog.updateOperation(op.id, { state: op.kind === 'Backup' ? 'BackupInProgress' : 'RestoreInProgress', updatedUtc: now });
+      return;
+    }
+    this.dispatched.delete(op.id);
+    if (r.State === 'Failure') {
+      await this.catalog.updateOperation(op.id, { state: 'Failure', updatedUtc: now, failure: r.Error });
+      return;
+    }
+    if (op.kind === 'Backup' && r.Backup) {
+      const b = r.Backup;
+      // The backup exists in storage whatever became of the request: index it even if it timed out.
+      const service = await this.catalog.getService(partition.serviceName);
+      await this.catalog.insertBackup({
+        backupId: b.BackupId, backupChainId: b.BackupChainId, parentBackupId: b.ParentBackupId, applicationName: service?.application ?? applicationOf(partition.serviceName),
+        serviceName: partition.serviceName, partitionId: partition.id, partitionInfo: partition.info, backupLocation: b.BackupLocation, backupType: b.BackupType,
+        epoch: b.EpochOfLastBackupRecord, lsn: b.LsnOfLastBackupRecord, creationTimeUtc: b.CreationTimeUtc, storageKey: storageIdentity(op.request.storage as StorageDescription),
+      });
+      await this.catalog.updateOperation(op.id, {
+        state: 'Success', updatedUtc: now,
+        result: { BackupId: b.BackupId, BackupLocation: b.BackupLocation, EpochOfLastBackupRecord: b.EpochOfLastBackupRecord, LsnOfLastBackupRecord: b.LsnOfLastBackupRecord, TimeStampUtc: b.CreationTimeUtc },
+      });
+    } else if (op.kind === 'Restore' && r.Restored) {
+      await this.catalog.updateOperation(op.id, { state: 'Success', updatedUtc: now, result: { RestoredEpoch: r.Restored.Epoch, RestoredLsn: r.Restored.Lsn, TimeStampUtc: now } });
+    } else {
+      throw new LifeboatError('E_INVALIDARG', `A successful ${op.kind.toLowerCase()} report must carry its result.`);
+    }
+  }
+
+  // ---- hierarchy --------------------------------------------------------------------------
+
+  async listApplications(): Promise<string[]> {
+    return this.catalog.listApplications();
+  }
+
+  async getApplication(name: string): Promise<string> {
+    if (!(await this.catalog.listApplications()).includes(name)) throw new LifeboatError('FABRIC_E_APPLICATION_NOT_FOUND', `Application ${name} does not exist.`);
+    return name;
+  }
+
+  async listServices(application: string): Promise<ReturnType<Catalog['listServices']>> {
+    await this.getApplication(application);
+    return this.catalog.listServices(application);
+  }
+
+  async getService(name: string): Promise<NonNullable<Awaited<ReturnType<Catalog['getService']>>>> {
+    const s = await this.catalog.getService(name);
+    if (!s) throw new LifeboatError('FABRIC_E_SERVICE_DOES_NOT_EXIST', `Service ${name} does not exist.`);
+    return s;
+  }
+
+  async listPartitions(serviceName: string): Promise<PartitionRecord[]> {
+    await this.getService(serviceName);
+    return this.catalog.listPartitions(serviceName);
+  }
+
+  async getPartition(id: string): Promise<PartitionRecord> {
+    const p = await this.catalog.getPartition(id);
+    if (!p) throw new LifeboatError('FABRIC_E_PARTITION_NOT_FOUND', `Partition ${id} does not exist.`);
+    return p;
+  }
+
+  // ---- on-demand backup -------------------------------------------------------------------
+
+  /** Accepts an on-demand (always Full) backup of the partition to the storage given. */
+  async backupPartition(partitionId: string, body: { BackupStorage?: unknown } | undefined, backupTimeout?: number): Promise<OperationRecord> {
+    const minutes = timeoutMinutes(backupTimeout, 'BackupTimeout');
+    const partition = await this.getPartition(partitionId);
+    if (body?.BackupStorage === undefined || body.BackupStorage === null) {
+      throw new LifeboatError('FABRIC_E_BACKUP_NOT_ENABLED', `Partition ${partitionId} has no backup policy; give BackupStorage in the request.`);
+    }
+    const storage = parseStorageDescription(body.BackupStorage);
+    this.storageFor(storage); // refuses paths and kinds this installation does not allow
+    return this.accept(partition, 'Backup', minutes, { storage });
+  }
+
+  async backupProgress(partitionId: string): Promise<BackupProgress> {
+    await this.getPartition(partitionId);
+    const op = await this.catalog.latestOperation(partitionId, 'Backup');
+    if (!op) {
+      return { BackupState: 'Invalid', TimeStampUtc: ZERO_TIME, BackupId: EMPTY_ID, BackupLocation: '', EpochOfLastBackupRecord: null, LsnOfLastBackupRecord: '0', FailureError: null };
+    }
+    const r = op.result as { BackupId?: string; BackupLocation?: string; EpochOfLastBackupRecord?: BackupProgress['EpochOfLastBackupRecord']; LsnOfLastBackupRecord?: string; TimeStampUtc?: string };
+    return {
+      BackupState: op.state,
+      TimeStampUtc: op.state === 'Success' && r.TimeStampUtc ? wireTime(new Date(r.TimeStampUtc)) : wireTime(new Date(op.updatedUtc)),
+      BackupId: r.BackupId ?? EMPTY_ID,
+      BackupLocation: r.BackupLocation ?? '',
+      EpochOfLastBackupRecord: r.EpochOfLastBackupRecord ?? null,
+      LsnOfLastBackupRecord: r.LsnOfLastBackupRecord ?? '0',
+      FailureError: op.failure ?? null,
+    };
+  }
+
+  // ---- restore ------------------------------------------------------------------------------
+
+  /**
+   * Accepts a restore of the partition from the backup at BackupLocation (and the chain it ends),
+   * after checking the backup exists, is the one named, and is of a partition like this one.
+   */
+  async restorePartition(partitionId: string, body: { BackupId?: unknown; BackupLocation?: unknown; BackupStorage?: unknown } | undefined, restoreTimeout?: number): Promise<OperationRecord> {
+    const minutes = timeoutMinutes(restoreTimeout, 'RestoreTimeout');
+    const partition = await this.getPartition(partitionId);
+    invalidArgUnless(body !== undefined && body !== null, 'RestorePartition needs a body with BackupId and BackupLocation (Latest=true comes with backup policies).');
+    invalidArgUnless(typeof body.BackupId === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(body.BackupId), 'BackupId must be a GUID.');
+    invalidArgUnless(typeof body.BackupLocation === 'string' && body.BackupLocation.length > 0, 'BackupLocation is required.');
+    if (body.BackupStorage === undefined || body.BackupStorage === null) {
+      throw new LifeboatError('FABRIC_E_BACKUP_NOT_ENABLED', `Partition ${partitionId} has no backup policy; give BackupStorage in the request.`);
+    }
+    const storageDesc = parseStorageDescription(body.BackupStorage);
+    const store = this.storageFor(storageDesc);
+    const location = normalizeLocation(body.BackupLocation);
+    const target = await this.readMetadata(store, location);
+    if (target.BackupId.toLowerCase() !== body.BackupId.toLowerCase()) {
+      throw new LifeboatError('E_INVALIDARG', `The backup at ${location} is ${target.BackupId}, not ${body.BackupId}.`);
+    }
+    if (!samePartitionInfo(target.PartitionInformation, partition.info)) {
+      throw new LifeboatError('FABRIC_E_RESTORE_SOURCE_TARGET_PARTITION_MISMATCH',
+        `Backup ${target.BackupId} is of a ${JSON.stringify(partitionInfoToJson(target.PartitionInformation))} partition; partition ${partitionId} is ${JSON.stringify(partitionInfoToJson(partition.info))}.`);
+    }
+    const chain: string[] = [location];
+    for (let cur = target; cur.BackupType === 'Incremental';) {
+      if (chain.length > 10_000) throw new LifeboatError('LIFEBOAT_E_BACKUP_CHAIN_BROKEN', `The chain of ${target.BackupId} does not end in a full backup.`);
+      const parentLocation = normalizeLocation(cur.ParentBackupLocation);
+      const parent = await this.readMetadata(store, parentLocation).catch((err: unknown) => {
+        if (isLifeboatError(err, 'LIFEBOAT_E_STORAGE_NOT_FOUND')) {
+          throw new LifeboatError('LIFEBOAT_E_BACKUP_CHAIN_BROKEN', `Backup ${cur.BackupId} follows ${cur.ParentBackupLocation}, which is not in the storage.`);
+        }
+        throw err;
+      });
+      chain.unshift(parentLocation);
+      cur = parent;
+    }
+    return this.accept(partition, 'Restore', minutes, { storage: storageDesc, chain, backupId: target.BackupId });
+  }
+
+  async restoreProgress(partitionId: string): Promise<RestoreProgress> {
+    await this.getPartition(partitionId);
+    const op = await this.catalog.latestOperation(partitionId, 'Restore');
+    if (!op) return { RestoreState: 'Invalid', TimeStampUtc: ZERO_TIME, RestoredEpoch: null, RestoredLsn: '0', FailureError: null };
+    const r = op.result as { RestoredEpoch?: RestoreProgress['RestoredEpoch']; RestoredLsn?: string };
+    return {
+      RestoreState: op.state, TimeStampUtc: wireTime(new Date(op.updatedUtc)), RestoredEpoch: r.RestoredEpoch ?? null,
+      RestoredLsn: r.RestoredLsn ?? '0', FailureError: op.failure ?? null,
+    };
+  }
+
+  private async accept(partition: PartitionRecord, kind: 'Backup' | 'Restore', minutes: number, request: Record<string, unknown>): Promise<OperationRecord> {
+    const now = this.clock.now();
+    const op: OperationRecord = {
+      id: this.newId(), kind, partitionId: partition.id, state: 'Accepted', acceptedUtc: now.toISOString(),
+      deadlineUtc: new Date(now.getTime() + minutes * 60_000).toISOString(), updatedUtc: now.toISOString(), request, result: {}, failure: undefined,
+    };
+    const res = await this.catalog.insertOperation(op);
+    if (!res.inserted) {
+      const busy = res.active.kind === 'Restore' ? 'FABRIC_E_RESTORE_IN_PROGRESS' : 'FABRIC_E_BACKUP_IN_PROGRESS';
+      throw new LifeboatError(busy, `A ${res.active.kind.toLowerCase()} of partition ${partition.id} is ${res.active.state}; one backup or restore per partition at a time.`);
+    }
+    this.wake.emit(partition.hostId);
+    return op;
+  }
+
+  private async readMetadata(store: BlobStore, location: string): Promise<StoredBackupMetadata> {
+    const key = metadataKeyOf(location);
+    const bytes = await readAll(await store.get(key)).catch((err: unknown) => {
+      if (isLifeboatError(err, 'LIFEBOAT_E_STORAGE_NOT_FOUND')) throw new LifeboatError('LIFEBOAT_E_STORAGE_NOT_FOUND', `No backup at ${location} in ${store.description}.`);
+      throw err;
+    });
+    return decodeBkMetadata(bytes, `${store.description}/${key}`);
+  }
+
+  // ---- listing ------------------------------------------------------------------------------
+
+  /** Backups recorded for an application, service or partition, filtered by time and Latest. */
+  async listBackups(scope: BackupScope, f: ListFilter): Promise<BackupInfoWire[]> {
+    const filter = {
+      ...(f.start ? { startUtc: f.start.toISOString() } : {}),
+      ...(f.end ? { endUtc: f.end.toISOString() } : {}),
+    };
+    let rows: BackupRecord[];
+    if (scope.kind === 'Application') {
+      await this.getApplication(scope.name);
+      rows = await this.catalog.listBackups({ applicationName: scope.name, ...filter });
+    } else if (scope.kind === 'Service') {
+      await this.getService(scope.name);
+      rows = await this.catalog.listBackups({ serviceName: scope.name, ...filter });
+    } else {
+      await this.getPartition(scope.id);
+      rows = await this.catalog.listBackups({ partitionId: scope.id, ...filter });
+    }
+    const items = rows.map(backupToWire);
+    return f.latest ? newestPerPartition(items) : items;
+  }
+
+  /** Backups found in a storage by reading its metadata objects (GetBackupsFromBackupLocation). */
+  async backupsInStorage(storageValue: unknown, entity: unknown, f: ListFilter): Promise<BackupInfoWire[]> {
+    invalidArgUnless(storageValue !== undefined && storageValue !== null, 'Storage is required.');
+    const store = this.storageFor(parseStorageDescription(storageValue));
+    invalidArgUnless(entity !== null && typeof entity === 'object', 'BackupEntity is required.');
+    const e = entity as Record<string, unknown>;
+    let prefix: string;
+    let partitionId: string | undefined;
+    if (e.EntityKind === 'Application') {
+      invalidArgUnless(typeof e.ApplicationName === 'string', 'ApplicationName is required for EntityKind Application.');
+      const app = e.ApplicationName.startsWith('fabric:/') ? e.ApplicationName : `fabric:/${e.ApplicationName}`;
+      invalidArgUnless(/^fabric:\/[^/]+$/.test(app), `ApplicationName '${e.ApplicationName}' is not an application name.`);
+      prefix = `${app.slice('fabric:/'.length)}/`;
+    } else if (e.EntityKind === 'Service' || e.EntityKind === 'Partition') {
+      invalidArgUnless(typeof e.ServiceName === 'string', `ServiceName is required for EntityKind ${e.EntityKind}.`);
+      const name = parseServiceName(e.ServiceName.startsWith('fabric:/') ? e.ServiceName : `fabric:/${e.ServiceName}`);
+      if (e.EntityKind === 'Partition') {
+        invalidArgUnless(typeof e.PartitionId === 'string' && /^[0-9a-f-]{36}$/i.test(e.PartitionId), 'PartitionId must be a GUID.');
+        partitionId = e.PartitionId.toLowerCase();
+        prefix = `${partitionFolder(name.uri, partitionId)}/`;
+      } else {
+        prefix = `${serviceFolder(name.uri)}/`;
+      }
+    } else {
+      throw new LifeboatError('E_INVALIDARG', `Invalid EntityKind ${JSON.stringify(e.EntityKind)}: use Application, Service or Partition.`);
+    }
+    const items: BackupInfoWire[] = [];
+    for await (const obj of store.list(prefix)) {
+      if (!obj.key.endsWith('.bkmetadata')) continue;
+      let m: StoredBackupMetadata;
+      try {
+        m = decodeBkMetadata(await readAll(await store.get(obj.key)), `${store.description}/${obj.key}`);
+      } catch (err) {
+        this.log.warn({ key: obj.key, err: String(err) }, 'skipping unreadable backup metadata');
+        continue;
+      }
+      const created = new Date(m.CreationTimeUtc);
+      if (f.start && created < f.start) continue;
+      if (f.end && created > f.end) continue;
+      items.push(metadataToWire(m));
+    }
+    items.sort((a, b) => (a.ServiceName + (a.PartitionInformation.Id ?? '') + a.CreationTimeUtc).localeCompare(b.ServiceName + (b.PartitionInformation.Id ?? '') + b.CreationTimeUtc));
+    return f.latest ? newestPerPartition(items) : items;
+  }
+}
+

@@ -1,0 +1,147 @@
+/**
+ * FileShare storage: a local or mounted folder. Objects are files under the root; a put writes a
+ * temporary file beside the target, fsyncs it, and links it into place (link fails if the
+ * target exists, so a committed object is never replaced), then fsyncs the folder.
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { link, mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { LifeboatError } from '../core/errors.ts';
+import type { BlobStore, ObjectInfo } from './port.ts';
+
+const TEMP_MARK = '.lifeboat-tmp-';
+
+export function checkKey(key: string): void {
+  if (typeof key !== 'string' || key.length === 0 || key.startsWith('/') || key.includes('\\') || key.includes('\0')
+    || key.split('/').some((s) => s === '' || s === '.' || s === '..') || key.includes(TEMP_MARK)) {
+    throw new LifeboatError('E_INVALIDARG', `'${String(key)}' is not a valid storage key.`);
+  }
+}
+
+async function fsyncDir(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function unavailable(root: string, err: unknown): LifeboatError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  return new LifeboatError('LIFEBOAT_E_STORAGE_UNAVAILABLE', `File share ${root} cannot be used: ${code} (${(err as Error).message}).`, { cause: err });
+}
+
+export class FileShareStore implements BlobStore {
+  readonly description: string;
+
+  constructor(private readonly root: string) {
+    this.description = `FileShare ${root}`;
+  }
+
+  private path(key: string): string {
+    checkKey(key);
+    return join(this.root, ...key.split('/'));
+  }
+
+  async put(key: string, body: Readable | Uint8Array): Promise<void> {
+    const target = this.path(key);
+    const tmp = join(dirname(target), `${TEMP_MARK}${randomUUID()}`);
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      const out = createWriteStream(tmp, { flags: 'wx' });
+      await pipeline(body instanceof Uint8Array ? Readable.from([body]) : body, out);
+      const fh = await open(tmp, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await link(tmp, target);
+      await fsyncDir(dirname(target));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new LifeboatError('LIFEBOAT_E_STORAGE_OBJECT_EXISTS', `${key} already exists in ${this.description}.`);
+      if (err instanceof LifeboatError) throw err;
+      if ((err as NodeJS.ErrnoException).code) throw unavailable(this.root, err);
+      throw err;
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  async get(key: string, range?: { start: number; end?: number }): Promise<Readable> {
+    const path = this.path(key);
+    const info = await this.head(key);
+    if (!info) throw new LifeboatError('LIFEBOAT_E_STORAGE_NOT_FOUND', `${key} does not exist in ${this.description}.`);
+    if (range && range.end !== undefined && range.end <= range.start) return Readable.from([]);
+    return createReadStream(path, range ? { start: range.start, ...(range.end !== undefined ? { end: range.end - 1 } : {}) } : {});
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const s = await stat(this.path(key));
+      return s.isFile() ? { key, size: s.size, modifiedUtc: s.mtime } : undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      if (err instanceof LifeboatError) throw err;
+      throw unavailable(this.root, err);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    // Walk only the folders the prefix can reach, in byte order of the keys.
+    const slash = prefix.lastIndexOf('/');
+    const dirKey = slash < 0 ? '' : prefix.slice(0, slash);
+    if (dirKey) checkKey(dirKey);
+    const walk = async function* (this: FileShareStore, key: string): AsyncGenerator<ObjectInfo> {
+      let entries;
+      try {
+        entries = await readdir(key ? join(this.root, ...key.split('/')) : this.root, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw unavailable(this.root, err);
+      }
+      const names = entries.filter((e) => !e.name.startsWith(TEMP_MARK)).map((e) => ({ name: e.name, dir: e.isDirectory() }));
+      // A folder `a` holds keys `a/…`, which sort after a file `a` and before `a0`: compare `a/`.
+      names.sort((x, y) => Buffer.compare(Buffer.from(x.dir ? `${x.name}/` : x.name), Buffer.from(y.dir ? `${y.name}/` : y.name)));
+      for (const e of names) {
+        const child = key ? `${key}/${e.name}` : e.name;
+        if (e.dir) {
+          if (prefix.startsWith(`${child}/`) || `${child}/`.startsWith(prefix)) yield* walk.call(this, child);
+        } else if (child.startsWith(prefix)) {
+          const info = await this.head(child);
+          if (info) yield info;
+        }
+      }
+    };
+    yield* walk.call(this, dirKey);
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await rm(this.path(key), { force: true });
+    } catch (err) {
+      throw unavailable(this.root, err);
+    }
+  }
+
+  async validate(): Promise<void> {
+    try {
+      await mkdir(this.root, { recursive: true });
+      const probe = join(this.root, `${TEMP_MARK}probe-${randomUUID()}`);
+      const fh = await open(probe, 'wx');
+      await fh.close();
+      await rm(probe, { force: true });
+    } catch (err) {
+      throw unavailable(this.root, err);
+    }
+  }
+}
+
+/** Whether `path` is inside one of `roots` (after resolving `..`). */
+export function insideRoots(path: string, roots: readonly string[]): boolean {
+  return roots.some((r) => path === r || path.startsWith(r.endsWith(sep) ? r : r + sep));
+}

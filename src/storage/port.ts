@@ -1,0 +1,37 @@
+/**
+ * The storage port: a dumb object store addressed by keys like `App/Svc/<partition>/<name>`.
+ *
+ * Contract every adapter keeps (the contract suite in test/storage checks it):
+ * - Keys are `/`-separated, relative, with no empty, `.` or `..` segment; adapters refuse others
+ *   with E_INVALIDARG.
+ * - `put` streams the body and commits it atomically: until it resolves, no reader, `head` or
+ *   `list` sees the key; if it fails, nothing is left visible. It never replaces a committed
+ *   object: a put to an existing key fails with LIFEBOAT_E_STORAGE_OBJECT_EXISTS.
+ * - `get` returns the object's bytes (or `[start, end)` of them); a missing key fails with
+ *   LIFEBOAT_E_STORAGE_NOT_FOUND.
+ * - `head` returns size and modification time, or undefined for a missing key.
+ * - `list(prefix)` yields every committed key starting with `prefix`, each once, in ascending
+ *   byte order of the key.
+ * - `delete` removes the key; deleting a missing key is not an error.
+ * - Failures of the backend itself (unreachable, access denied) are LIFEBOAT_E_STORAGE_UNAVAILABLE
+ *   with the backend's reason in the message; secrets never appear in messages.
+ */
+import type { Readable } from 'node:stream';
+
+export interface ObjectInfo {
+  readonly key: string;
+  readonly size: number;
+  readonly modifiedUtc: Date;
+}
+
+export interface BlobStore {
+  /** A name for messages and logs; never contains secrets. */
+  readonly description: string;
+  put(key: string, body: Readable | Uint8Array): Promise<void>;
+  get(key: string, range?: { start: number; end?: number }): Promise<Readable>;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  delete(key: string): Promise<void>;
+  /** Checks the store can be reached and written (ValidateConnection). */
+  validate(): Promise<void>;
+}
