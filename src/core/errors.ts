@@ -131,6 +131,11 @@ export const ERROR_CATALOGUE = {
     title: 'The host serving the partition stopped while carrying out the operation.',
     hint: 'Start the host again and repeat the request.',
   },
+  E_ABORT: {
+    status: 503,
+    title: 'The operation was cut off before it finished.',
+    hint: 'Request it again; Lifeboat or the host restarted while it ran.',
+  },
   FABRIC_E_ENDPOINT_NOT_FOUND: {
     status: 404,
     title: 'No such route.',

@@ -101,7 +101,7 @@ function backupToWire(b: BackupRecord): BackupInfoWire {
   return {
     BackupId: b.backupId, BackupChainId: b.backupChainId, ApplicationName: b.applicationName, ServiceName: b.serviceName,
     PartitionInformation: partitionInformationWire(b.partitionId, b.partitionInfo), BackupLocation: b.backupLocation, BackupType: b.backupType,
-    EpochOfLastBackupRecord: b.epoch, LsnOfLastBackupRecord: b.lsn, CreationTimeUtc: b.creationTimeUtc, ServiceManifestVersion: '1.0.0', FailureError: null,
+    EpochOfLastBackupRecord: b.epoch, LsnOfLastBackupRecord: b.lsn, CreationTimeUtc: wireTime(new Date(b.creationTimeUtc)), ServiceManifestVersion: '1.0.0', FailureError: null,
   };
 }
 
@@ -109,7 +109,7 @@ function metadataToWire(m: StoredBackupMetadata): BackupInfoWire {
   return {
     BackupId: m.BackupId, BackupChainId: m.BackupChainId, ApplicationName: m.ApplicationName, ServiceName: m.ServiceName,
     PartitionInformation: partitionInformationWire(m.PartitionId, m.PartitionInformation), BackupLocation: m.BackupLocation, BackupType: m.BackupType,
-    EpochOfLastBackupRecord: m.EpochOfLastBackupRecord, LsnOfLastBackupRecord: m.LsnOfLastBackupRecord, CreationTimeUtc: m.CreationTimeUtc,
+    EpochOfLastBackupRecord: m.EpochOfLastBackupRecord, LsnOfLastBackupRecord: m.LsnOfLastBackupRecord, CreationTimeUtc: wireTime(new Date(m.CreationTimeUtc)),
     ServiceManifestVersion: m.ServiceManifestVersion || '1.0.0', FailureError: null,
   };
 }

@@ -1,0 +1,31 @@
+/** Starts a real Lifeboat (REST API on a free port, in-process host with the sample app) for a test. */
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { type LifeboatConfig, type RunningLifeboat, startLifeboat } from '../../src/main/lifeboat.ts';
+import { tempDir } from './tmp.ts';
+
+export interface TestLifeboat extends RunningLifeboat {
+  readonly dataDir: string;
+  /** An allowed FileShare folder for backups. */
+  readonly share: string;
+  /** A BackupStorage description of `share`. */
+  readonly storage: { StorageKind: 'FileShare'; Path: string };
+}
+
+export async function startTestLifeboat(t: TestContext, extra: Partial<LifeboatConfig> = {}, dataDir = tempDir(t)): Promise<TestLifeboat> {
+  const share = join(dataDir, 'backups', 'share');
+  const running = await startLifeboat({ dataDir, port: 0, samplePort: 0, ...extra });
+  t.after(() => running.close());
+  return Object.assign(running, { dataDir, share, storage: { StorageKind: 'FileShare' as const, Path: share } });
+}
+
+/** Polls `fn` until it returns a value `done` accepts, or fails after `ms`. */
+export async function waitFor<T>(fn: () => Promise<T>, done: (v: T) => boolean, ms = 30_000, what = 'condition'): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (done(v)) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
