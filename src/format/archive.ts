@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LifeboatError } from '../core/errors.ts';
 
@@ -75,8 +76,16 @@ export async function unpackArchive(source: Readable, folder: string, where: str
     hash.update(chunk);
     if (!stream.write(chunk)) {
       await new Promise<void>((resolve, reject) => {
-        stream.once('drain', () => resolve());
-        stream.once('error', reject);
+        const onDrain = (): void => {
+          stream.off('error', onError);
+          resolve();
+        };
+        const onError = (err: Error): void => {
+          stream.off('drain', onDrain);
+          reject(err);
+        };
+        stream.once('drain', onDrain);
+        stream.once('error', onError);
       });
     }
   };

@@ -1,0 +1,122 @@
+/**
+ * The storage contract: what every BlobStore adapter must do (src/storage/port.ts). Each adapter's
+ * test file calls runStorageContract with a factory that gives a fresh, empty store. A skip must
+ * say why; CI refuses skips (LIFEBOAT_REQUIRE_ALL_BACKENDS=1).
+ */
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { isLifeboatError } from '../../src/core/errors.ts';
+import type { BlobStore } from '../../src/storage/port.ts';
+
+export interface StorageContractOptions {
+  readonly name: string;
+  /** A fresh, empty store for one test. */
+  readonly create: (t: { after(fn: () => unknown): void }) => Promise<BlobStore>;
+  /** Why the whole suite cannot run here (e.g. the server is missing), or undefined. */
+  readonly skip?: string;
+}
+
+async function text(s: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function keys(store: BlobStore, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of store.list(prefix)) out.push(o.key);
+  return out;
+}
+
+export function runStorageContract(o: StorageContractOptions): void {
+  if (o.skip && process.env.LIFEBOAT_REQUIRE_ALL_BACKENDS === '1') {
+    it(`${o.name}: storage contract`, () => assert.fail(`the ${o.name} backend was skipped (${o.skip}) but CI requires every backend`));
+    return;
+  }
+  describe(`${o.name}: storage contract`, { ...(o.skip ? { skip: o.skip } : {}) }, () => {
+    it('reads back what was put, whole and in ranges', async (t) => {
+      const s = await o.create(t);
+      await s.put('App/Svc/p1/a.lbk', Buffer.from('hello, world'));
+      assert.equal(await text(await s.get('App/Svc/p1/a.lbk')), 'hello, world');
+      assert.equal(await text(await s.get('App/Svc/p1/a.lbk', { start: 7 })), 'world');
+      assert.equal(await text(await s.get('App/Svc/p1/a.lbk', { start: 0, end: 5 })), 'hello');
+      const head = await s.head('App/Svc/p1/a.lbk');
+      assert.equal(head?.size, 12);
+      assert.ok(head?.modifiedUtc instanceof Date);
+    });
+
+    it('streams a large object in and out', async (t) => {
+      const s = await o.create(t);
+      const chunk = Buffer.alloc(1 << 20, 7);
+      const n = 24;
+      await s.put('big/object', Readable.from((function* () { for (let i = 0; i < n; i++) yield chunk; })()));
+      assert.equal((await s.head('big/object'))?.size, n * chunk.length);
+      let total = 0;
+      for await (const c of await s.get('big/object')) total += (c as Buffer).length;
+      assert.equal(total, n * chunk.length);
+    });
+
+    it('never overwrites a committed object', async (t) => {
+      const s = await o.create(t);
+      await s.put('x/y', Buffer.from('first'));
+      await assert.rejects(s.put('x/y', Buffer.from('second')), (e: unknown) => isLifeboatError(e, 'LIFEBOAT_E_STORAGE_OBJECT_EXISTS'));
+      assert.equal(await text(await s.get('x/y')), 'first');
+    });
+
+    it('leaves nothing visible when a put fails midway', async (t) => {
+      const s = await o.create(t);
+      const failing = new Readable({
+        read() {
+          this.push(Buffer.alloc(64 * 1024, 1));
+          this.destroy(new Error('source broke'));
+        },
+      });
+      await assert.rejects(s.put('half/written', failing));
+      assert.equal(await s.head('half/written'), undefined);
+      assert.deepEqual(await keys(s, 'half/'), []);
+      await s.put('half/written', Buffer.from('ok'));
+      assert.equal(await text(await s.get('half/written')), 'ok');
+    });
+
+    it('says what is missing: get fails NOT_FOUND, head is undefined, delete is fine', async (t) => {
+      const s = await o.create(t);
+      await assert.rejects(s.get('no/such'), (e: unknown) => isLifeboatError(e, 'LIFEBOAT_E_STORAGE_NOT_FOUND'));
+      assert.equal(await s.head('no/such'), undefined);
+      await s.delete('no/such');
+    });
+
+    it('lists every key under a prefix once, in byte order', async (t) => {
+      const s = await o.create(t);
+      const all = ['a/b/2026-01-01 00.00.00.lbk', 'a/b/2026-01-01 00.00.00.bkmetadata', 'a/b0', 'a/b/c/d', 'a/a', 'a/b-x', 'b/z', 'a/b/é'];
+      for (const k of all) await s.put(k, Buffer.from(k));
+      const sorted = (ks: string[]): string[] => [...ks].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+      assert.deepEqual(await keys(s, 'a/'), sorted(all.filter((k) => k.startsWith('a/'))));
+      assert.deepEqual(await keys(s, 'a/b/'), sorted(all.filter((k) => k.startsWith('a/b/'))));
+      assert.deepEqual(await keys(s, 'a/b'), sorted(all.filter((k) => k.startsWith('a/b'))));
+      assert.deepEqual(await keys(s, 'zzz/'), []);
+      assert.deepEqual(await keys(s, ''), sorted(all));
+    });
+
+    it('deletes', async (t) => {
+      const s = await o.create(t);
+      await s.put('d/1', Buffer.from('1'));
+      await s.put('d/2', Buffer.from('2'));
+      await s.delete('d/1');
+      assert.deepEqual(await keys(s, 'd/'), ['d/2']);
+      await s.delete('d/1');
+    });
+
+    it('refuses keys that are not plain relative paths', async (t) => {
+      const s = await o.create(t);
+      for (const k of ['', '/abs', 'a//b', 'a/../b', '../up', 'a/./b', 'back\\slash']) {
+        await assert.rejects(s.put(k, Buffer.from('x')), (e: unknown) => isLifeboatError(e, 'E_INVALIDARG'), JSON.stringify(k));
+      }
+    });
+
+    it('validates a usable store', async (t) => {
+      const s = await o.create(t);
+      await s.validate();
+    });
+  });
+}

@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import { isLifeboatError } from '../../src/core/errors.ts';
+import { FileShareStore } from '../../src/storage/fileshare.ts';
+import { openStorage } from '../../src/storage/open.ts';
+import { runStorageContract } from '../contract/storage.contract.ts';
+import { tempDir } from '../support/tmp.ts';
+
+runStorageContract({ name: 'FileShare', create: async (t) => new FileShareStore(join(tempDir(t), 'share')) });
+
+it('FileShare paths must be absolute and inside the allowed roots', (t) => {
+  const root = tempDir(t);
+  const policy = { fileShareRoots: [join(root, 'allowed')] };
+  assert.ok(openStorage({ StorageKind: 'FileShare', Path: join(root, 'allowed', 'team-a') }, policy));
+  for (const Path of ['relative/path', join(root, 'other'), join(root, 'allowed', '..', 'escape'), `${join(root, 'allowed')}-sibling`, '/etc']) {
+    assert.throws(() => openStorage({ StorageKind: 'FileShare', Path }, policy), (e: unknown) => isLifeboatError(e, 'E_INVALIDARG'), Path);
+  }
+});
+
+it('a share that cannot be written fails validation with a clear error', async (t) => {
+  if (process.getuid?.() === 0) t.diagnostic('running as root: permission bits do not stop root, so this checks a path under a file instead');
+  const root = tempDir(t);
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(root, 'a-file'), 'x');
+  const store = new FileShareStore(join(root, 'a-file', 'share'));
+  await assert.rejects(store.validate(), (e: unknown) => isLifeboatError(e, 'LIFEBOAT_E_STORAGE_UNAVAILABLE') && /a-file/.test((e as Error).message));
+});
