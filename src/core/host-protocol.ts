@@ -102,3 +102,57 @@ export function parseRegistration(value: unknown): Registration {
     }),
   };
 }
+
+function str(v: unknown, where: string): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 4096) throw new TypeError(`${where} must be a non-empty string`);
+  return v;
+}
+
+function partitionStateOf(v: unknown, where: string): PartitionState {
+  const p = v as Record<string, unknown> | null;
+  if (!p || typeof p.Id !== 'string' || !GUID.test(p.Id) || typeof p.Lsn !== 'string' || !INT64.test(p.Lsn)) throw new TypeError(`${where} needs a GUID Id and a decimal Lsn`);
+  return { Id: p.Id.toLowerCase(), Epoch: epochOf(p.Epoch, where), Lsn: p.Lsn };
+}
+
+/** Checks a report received from a host; throws TypeError with what is wrong. */
+export function parseReport(value: unknown): Report {
+  const r = value as Record<string, unknown> | null;
+  if (!r || typeof r !== 'object') throw new TypeError('A report is an object');
+  const OperationId = str(r.OperationId, 'OperationId');
+  switch (r.State) {
+    case 'InProgress':
+      return { OperationId, State: 'InProgress' };
+    case 'Failure': {
+      const e = r.Error as Record<string, unknown> | null;
+      if (!e || typeof e !== 'object') throw new TypeError('A Failure report needs Error {Code, Message}');
+      return { OperationId, State: 'Failure', Error: { Code: str(e.Code, 'Error.Code'), Message: String(e.Message ?? '') }, ...(r.Partition ? { Partition: partitionStateOf(r.Partition, 'Partition') } : {}) };
+    }
+    case 'Success': {
+      const Partition = partitionStateOf(r.Partition, 'Partition');
+      if (r.Backup) {
+        const b = r.Backup as Record<string, unknown>;
+        const type = b.BackupType;
+        if (type !== 'Full' && type !== 'Incremental') throw new TypeError('Backup.BackupType must be Full or Incremental');
+        if (typeof b.LsnOfLastBackupRecord !== 'string' || !INT64.test(b.LsnOfLastBackupRecord)) throw new TypeError('Backup.LsnOfLastBackupRecord must be a decimal string');
+        const created = str(b.CreationTimeUtc, 'Backup.CreationTimeUtc');
+        if (Number.isNaN(new Date(created).getTime())) throw new TypeError('Backup.CreationTimeUtc must be a date-time');
+        return {
+          OperationId, State: 'Success', Partition,
+          Backup: {
+            BackupId: str(b.BackupId, 'Backup.BackupId'), BackupChainId: str(b.BackupChainId, 'Backup.BackupChainId'), ParentBackupId: String(b.ParentBackupId ?? ''),
+            BackupLocation: str(b.BackupLocation, 'Backup.BackupLocation'), BackupType: type, EpochOfLastBackupRecord: epochOf(b.EpochOfLastBackupRecord, 'Backup'),
+            LsnOfLastBackupRecord: b.LsnOfLastBackupRecord, CreationTimeUtc: created,
+          },
+        };
+      }
+      if (r.Restored) {
+        const x = r.Restored as Record<string, unknown>;
+        if (typeof x.Lsn !== 'string' || !INT64.test(x.Lsn)) throw new TypeError('Restored.Lsn must be a decimal string');
+        return { OperationId, State: 'Success', Partition, Restored: { Epoch: epochOf(x.Epoch, 'Restored'), Lsn: x.Lsn } };
+      }
+      throw new TypeError('A Success report carries Backup or Restored');
+    }
+    default:
+      throw new TypeError('State must be InProgress, Success or Failure');
+  }
+}

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { metadataKeyOf, normalizeLocation, partitionFolder, serviceFolder } from '../core/backup-layout.ts';
 import { LifeboatError, invalidArgUnless, isLifeboatError } from '../core/errors.ts';
-import { type HostChannel, type Order, type Registration, type Report, parseRegistration } from '../core/host-protocol.ts';
+import { type HostChannel, type Order, type Registration, type Report, parseRegistration, parseReport } from '../core/host-protocol.ts';
 import { applicationOf } from '../core/ids.ts';
 import { parseServiceName } from '../core/names.ts';
 import { type PartitionInfo, partitionInfoFromJson, partitionInfoToJson, samePartitionInfo, schemeFromJson } from '../core/partitioning.ts';
@@ -247,7 +247,13 @@ export class LifeboatService implements HostChannel {
     return orders;
   }
 
-  async report(hostId: string, r: Report): Promise<void> {
+  async report(hostId: string, value: Report): Promise<void> {
+    let r: Report;
+    try {
+      r = parseReport(value);
+    } catch (err) {
+      throw new LifeboatError('E_INVALIDARG', `Report from host ${hostId} is not valid: ${(err as Error).message}.`);
+    }
     const op = await this.catalog.getOperation(r.OperationId);
     if (!op) throw new LifeboatError('E_INVALIDARG', `No operation ${r.OperationId}.`);
     const partition = await this.catalog.getPartition(op.partitionId);
