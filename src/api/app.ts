@@ -9,7 +9,7 @@ import type { Report } from '../core/host-protocol.ts';
 import { idToName, isGuid, nameToId } from '../core/ids.ts';
 import type { PartitionRecord, ServiceRecord } from '../catalog/port.ts';
 import { type BackupInfoWire, type LifeboatService, partitionInformationWire } from '../service/lifeboat-service.ts';
-import { boolParam, checkApiVersion, dateParam, intParam, page, query, sendError } from './http.ts';
+import { boolParam, checkApiVersion, dateRange, intParam, page, previewEpochNames, query, sendError } from './http.ts';
 
 export interface AppOptions {
   readonly service: LifeboatService;
@@ -66,10 +66,7 @@ function sortedPage(items: BackupInfoWire[], q: Map<string, string>): ReturnType
 }
 
 function listFilter(q: Map<string, string>): { latest: boolean; start?: Date; end?: Date } {
-  const start = dateParam(q.get('startdatetimefilter'), 'StartDateTimeFilter');
-  const end = dateParam(q.get('enddatetimefilter'), 'EndDateTimeFilter');
-  if (start && end) invalidArgUnless(start <= end, 'StartDateTimeFilter must not be after EndDateTimeFilter.');
-  return { latest: boolParam(q, 'Latest'), ...(start ? { start } : {}), ...(end ? { end } : {}) };
+  return { latest: boolParam(q, 'Latest'), ...dateRange(q.get('startdatetimefilter'), q.get('enddatetimefilter')) };
 }
 
 export function buildApp(o: AppOptions): FastifyInstance {
@@ -113,7 +110,8 @@ export function buildApp(o: AppOptions): FastifyInstance {
   const backupRoute = (fn: (req: Req, q: Map<string, string>, reply: FastifyReply) => Promise<unknown>) => async (req: Req, reply: FastifyReply) => {
     const q = query(req);
     checkApiVersion(q, 'backup');
-    return fn(req, q, reply);
+    const out = await fn(req, q, reply);
+    return q.get('api-version') === '6.2-preview' && out !== reply ? previewEpochNames(out) : out;
   };
   const queryRoute = (fn: (req: Req, q: Map<string, string>) => Promise<unknown>) => async (req: Req) => {
     const q = query(req);
@@ -146,7 +144,7 @@ export function buildApp(o: AppOptions): FastifyInstance {
   app.post('/Partitions/:partitionId/$/Restore', backupRoute(async (req, q, reply) => {
     const id = partitionIdOf(req);
     if (boolParam(q, 'Latest')) throw new LifeboatError('FABRIC_E_BACKUP_NOT_ENABLED', 'Restore with Latest=true needs a backup policy on the partition; give BackupId, BackupLocation and BackupStorage.');
-    await service.restorePartition(id, objectBody(req, true, 'RestorePartition'), intParam(q, 'RestoreTimeout'));
+    await service.restorePartition(id, objectBody(req, false, 'RestorePartition'), intParam(q, 'RestoreTimeout'));
     return reply.code(202).send();
   }));
   app.get('/Partitions/:partitionId/$/GetRestoreProgress', backupRoute(async (req) => service.restoreProgress(partitionIdOf(req))));
@@ -157,10 +155,8 @@ export function buildApp(o: AppOptions): FastifyInstance {
   app.get('/Applications/:applicationId/$/GetBackups', backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Application', name: idToName(req.params.applicationId ?? '') }, listFilter(q)), q)));
   app.post('/BackupRestore/$/GetBackups', backupRoute(async (req, q) => {
     const body = objectBody(req, true, 'GetBackupsFromBackupLocation') as Record<string, unknown>;
-    invalidArgUnless(body.Latest === undefined || typeof body.Latest === 'boolean', 'Latest must be true or false.');
-    const start = dateParam(body.StartDateTimeFilter, 'StartDateTimeFilter');
-    const end = dateParam(body.EndDateTimeFilter, 'EndDateTimeFilter');
-    const items = await service.backupsInStorage(body.Storage, body.BackupEntity, { latest: body.Latest === true, ...(start ? { start } : {}), ...(end ? { end } : {}) });
+    invalidArgUnless(body.Latest === undefined || body.Latest === null || typeof body.Latest === 'boolean', 'Latest must be true or false.');
+    const items = await service.backupsInStorage(body.Storage, body.BackupEntity, { latest: body.Latest === true, ...dateRange(body.StartDateTimeFilter, body.EndDateTimeFilter) });
     return sortedPage(items, q);
   }));
 

@@ -46,13 +46,27 @@ export function intParam(q: Map<string, string>, name: string): number | undefin
   return Number(v);
 }
 
-/** Service Fabric date-times: `yyyy-MM-ddTHH:mm:ss[.fff][Z]`, read as UTC. */
+/** Service Fabric date-times: `yyyy-MM-ddTHH:mm:ss[.fff][Z|±hh:mm]`, read as UTC when no zone is given. */
 export function dateParam(value: unknown, name: string): Date | undefined {
   if (value === undefined || value === null) return undefined;
-  invalidArgUnless(typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?$/.test(value), `Invalid DateTime format for ${name}: use yyyy-MM-ddTHH:mm:ssZ.`);
-  const d = new Date(/Z|[+-]\d{2}:\d{2}$/.test(value) ? value : `${value}Z`);
-  invalidArgUnless(!Number.isNaN(d.getTime()), `Invalid DateTime for ${name}.`);
-  return d;
+  const m = typeof value === 'string' ? /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?$/.exec(value) : null;
+  invalidArgUnless(m, `Invalid DateTime format for ${name}: use yyyy-MM-ddTHH:mm:ssZ.`);
+  const [, y, mo, d, h, mi, se] = m.map(Number) as number[];
+  // Date rolls 30 February over into March: check the fields name a real time.
+  const probe = new Date(Date.UTC(y ?? 0, (mo ?? 1) - 1, d ?? 0, h ?? 0, mi ?? 0, se ?? 0));
+  invalidArgUnless(probe.getUTCFullYear() === y && probe.getUTCMonth() === (mo ?? 1) - 1 && probe.getUTCDate() === d && probe.getUTCHours() === h
+    && probe.getUTCMinutes() === mi && probe.getUTCSeconds() === se, `Invalid DateTime for ${name}: ${String(value)} is not a real time.`);
+  const date = new Date(m[8] ? (value as string) : `${value as string}Z`);
+  invalidArgUnless(!Number.isNaN(date.getTime()), `Invalid DateTime for ${name}.`);
+  return date;
+}
+
+/** Both filters, checked to make a range. */
+export function dateRange(start: unknown, end: unknown): { start?: Date; end?: Date } {
+  const s = dateParam(start, 'StartDateTimeFilter');
+  const e = dateParam(end, 'EndDateTimeFilter');
+  if (s && e) invalidArgUnless(s <= e, 'StartDateTimeFilter must not be after EndDateTimeFilter.');
+  return { ...(s ? { start: s } : {}), ...(e ? { end: e } : {}) };
 }
 
 export interface Page<T> {
@@ -62,18 +76,41 @@ export interface Page<T> {
 
 /**
  * One page of `items` (already in key order): those with a key after the ContinuationToken, at
- * most MaxResults (0 = all). The token is the key of the last item returned, when more remain.
+ * most MaxResults (0 = all). The token names the last item returned, when more remain; it is
+ * base64url so that clients may paste it into a URL unencoded, as Service Fabric's clients do.
  */
 export function page<T>(items: readonly T[], keyOf: (item: T) => string, q: Map<string, string>): Page<T> {
   const max = intParam(q, 'MaxResults') ?? 0;
   invalidArgUnless(max >= 0, 'MaxResults must be 0 or more.');
-  const token = q.get('continuationtoken');
+  const raw = q.get('continuationtoken');
   let start = 0;
-  if (token) {
+  if (raw) {
+    invalidArgUnless(/^[A-Za-z0-9_-]+$/.test(raw), 'ContinuationToken is not one this server gave.');
+    const token = Buffer.from(raw, 'base64url').toString('utf8');
     start = items.findIndex((i) => keyOf(i) > token);
     if (start < 0) start = items.length;
   }
   const end = max > 0 ? Math.min(items.length, start + max) : items.length;
   const slice = items.slice(start, end);
-  return { ContinuationToken: end < items.length && slice.length > 0 ? keyOf(slice[slice.length - 1] as T) : '', Items: slice };
+  const last = slice[slice.length - 1];
+  return { ContinuationToken: end < items.length && last !== undefined ? Buffer.from(keyOf(last), 'utf8').toString('base64url') : '', Items: slice };
+}
+
+/**
+ * The 6.2-preview BackupRestore API named epoch fields DataLossNumber/ConfigurationNumber; the
+ * official npm client (which still sends 6.2-preview) reads those names.
+ */
+export function previewEpochNames(body: unknown): unknown {
+  if (Array.isArray(body)) return body.map(previewEpochNames);
+  if (body === null || typeof body !== 'object') return body;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+    if ((k === 'EpochOfLastBackupRecord' || k === 'RestoredEpoch') && v && typeof v === 'object') {
+      const e = v as Record<string, unknown>;
+      out[k] = { DataLossNumber: e.DataLossVersion, ConfigurationNumber: e.ConfigurationVersion };
+    } else {
+      out[k] = previewEpochNames(v);
+    }
+  }
+  return out;
 }

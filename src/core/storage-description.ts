@@ -22,6 +22,8 @@ function str(o: Record<string, unknown>, field: string, required: boolean): stri
   invalidArgUnless(typeof v === 'string', `${field} must be a string.`);
   invalidArgUnless(!required || v.length > 0, `${field} must not be empty.`);
   invalidArgUnless(v.length <= 4096, `${field} is too long.`);
+  // eslint-disable-next-line no-control-regex
+  invalidArgUnless(!/[\u0000-\u001f\u007f]/.test(v), `${field} must not contain control characters.`);
   return v;
 }
 

@@ -283,7 +283,12 @@ export class LifeboatService implements HostChannel {
         result: { BackupId: b.BackupId, BackupLocation: b.BackupLocation, EpochOfLastBackupRecord: b.EpochOfLastBackupRecord, LsnOfLastBackupRecord: b.LsnOfLastBackupRecord, TimeStampUtc: b.CreationTimeUtc },
       });
     } else if (op.kind === 'Restore' && r.Restored) {
-      await this.catalog.updateOperation(op.id, { state: 'Success', updatedUtc: now, result: { RestoredEpoch: r.Restored.Epoch, RestoredLsn: r.Restored.Lsn, TimeStampUtc: now } });
+      // As Service Fabric reports it: the restored backup's epoch and LSN (the partition itself
+      // is now in a newer epoch, shown by GET /Partitions/{id}).
+      await this.catalog.updateOperation(op.id, {
+        state: 'Success', updatedUtc: now,
+        result: { RestoredEpoch: op.request.backupEpoch ?? r.Restored.Epoch, RestoredLsn: r.Restored.Lsn, PartitionEpoch: r.Restored.Epoch, TimeStampUtc: now },
+      });
     } else {
       throw new LifeboatError('E_INVALIDARG', `A successful ${op.kind.toLowerCase()} report must carry its result.`);
     }
@@ -363,7 +368,10 @@ export class LifeboatService implements HostChannel {
   async restorePartition(partitionId: string, body: { BackupId?: unknown; BackupLocation?: unknown; BackupStorage?: unknown } | undefined, restoreTimeout?: number): Promise<OperationRecord> {
     const minutes = timeoutMinutes(restoreTimeout, 'RestoreTimeout');
     const partition = await this.getPartition(partitionId);
-    invalidArgUnless(body !== undefined && body !== null, 'RestorePartition needs a body with BackupId and BackupLocation (Latest=true comes with backup policies).');
+    if (body === undefined || body === null) {
+      // 9.1: without a body the partition's policy picks the newest backup.
+      throw new LifeboatError('FABRIC_E_BACKUP_NOT_ENABLED', `Partition ${partitionId} has no backup policy to restore from; give BackupId, BackupLocation and BackupStorage.`);
+    }
     invalidArgUnless(typeof body.BackupId === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(body.BackupId), 'BackupId must be a GUID.');
     invalidArgUnless(typeof body.BackupLocation === 'string' && body.BackupLocation.length > 0, 'BackupLocation is required.');
     if (body.BackupStorage === undefined || body.BackupStorage === null) {
@@ -393,7 +401,7 @@ export class LifeboatService implements HostChannel {
       chain.unshift(parentLocation);
       cur = parent;
     }
-    return this.accept(partition, 'Restore', minutes, { storage: storageDesc, chain, backupId: target.BackupId });
+    return this.accept(partition, 'Restore', minutes, { storage: storageDesc, chain, backupId: target.BackupId, backupEpoch: target.EpochOfLastBackupRecord, backupLsn: target.LsnOfLastBackupRecord });
   }
 
   async restoreProgress(partitionId: string): Promise<RestoreProgress> {
