@@ -159,7 +159,10 @@ export async function findBackupFolders(sources: readonly string[]): Promise<str
       throw new LifeboatError('E_INVALIDARG', `Backup folder ${source} does not exist.`);
     }
     if (!s.isDirectory()) throw new LifeboatError('E_INVALIDARG', `${source} is not a folder.`);
+    const before = found.length;
     await visit(source);
+    // A folder named on purpose that holds no backup (e.g. an interrupted one) is a mistake to report.
+    if (found.length === before) throw new LifeboatError('E_INVALIDARG', `${source} holds no backup (no ${METADATA_FILE} in it or below it).`);
   }
   return [...new Set(found)];
 }

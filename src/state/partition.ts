@@ -925,7 +925,8 @@ export class Partition {
   private async removeGenerationFiles(which: (generation: number) => boolean): Promise<void> {
     for (const name of await readdir(this.dir)) {
       const m = DATA_FILE.exec(name);
-      if (m && which(Number(m[1]))) await rm(join(this.dir, name), { force: true });
+      // Temporary files of an atomic write cut off by a crash go too.
+      if ((m && which(Number(m[1]))) || /\.tmp-\d+$/.test(name)) await rm(join(this.dir, name), { force: true });
     }
   }
 

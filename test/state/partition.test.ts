@@ -239,6 +239,9 @@ describe('restore', () => {
     await rejectsCode(p.restore([`${dir}/chain/1-inc`, `${dir}/chain/2-inc`], { policy: 'Force' }), 'FABRIC_E_MISSING_FULL_BACKUP');
     await rejectsCode(p.restore([`${dir}/chain/0-full`, `${dir}/chain/2-inc`], { policy: 'Force' }), 'LIFEBOAT_E_BACKUP_CHAIN_BROKEN');
     await rejectsCode(p.restore([`${dir}/nowhere`], { policy: 'Force' }), 'E_INVALIDARG');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(`${dir}/chain/3-interrupted`);
+    await rejectsCode(p.restore([`${dir}/chain/0-full`, `${dir}/chain/3-interrupted`], { policy: 'Force' }), 'E_INVALIDARG');
     await rejectsCode(p.restore([], { policy: 'Force' }), 'E_INVALIDARG');
     await rejectsCode(p.restore(`${dir}/chain`, { policy: 'Maybe' as never }), 'E_INVALIDARG');
     assert.deepEqual(dump(p), before);
