@@ -166,9 +166,12 @@ export function buildApp(o: AppOptions): FastifyInstance {
       await service.register(req.params.hostId ?? '', objectBody(req, true, 'Register') as never);
       return reply.code(200).send({});
     });
-    hosts.get('/Lifeboat/Hosts/:hostId/$/Orders', async (req: Req) => {
+    hosts.get('/Lifeboat/Hosts/:hostId/$/Orders', async (req: Req, reply) => {
       const wait = intParam(query(req), 'WaitMs') ?? 0;
-      return { Orders: await service.pollOrders(req.params.hostId ?? '', Math.max(0, wait)) };
+      const gone = new AbortController();
+      // The response closes before it is sent only when the host hung up.
+      reply.raw.once('close', () => gone.abort());
+      return { Orders: await service.pollOrders(req.params.hostId ?? '', Math.max(0, wait), gone.signal) };
     });
     hosts.post('/Lifeboat/Hosts/:hostId/$/Report', async (req: Req, reply) => {
       await service.report(req.params.hostId ?? '', objectBody(req, true, 'Report') as unknown as Report);

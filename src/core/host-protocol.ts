@@ -61,7 +61,7 @@ export type Report =
 export interface HostChannel {
   register(hostId: string, registration: Registration): Promise<void>;
   /** Orders for this host's partitions; waits up to `waitMs` for one when there is none. */
-  pollOrders(hostId: string, waitMs: number): Promise<Order[]>;
+  pollOrders(hostId: string, waitMs: number, signal?: AbortSignal): Promise<Order[]>;
   report(hostId: string, report: Report): Promise<void>;
 }
 

@@ -146,6 +146,9 @@ export class Host {
     let partition: Partition | undefined;
     try {
       partition = this.partition(order.PartitionId).partition;
+      if (this.now() > new Date(order.DeadlineUtc)) {
+        throw new LifeboatError('FABRIC_E_TIMEOUT', `The request of ${order.Kind.toLowerCase()} has timed out before it could start.`);
+      }
       await this.send({ OperationId: order.OperationId, State: 'InProgress' });
       await rm(scratch, { recursive: true, force: true });
       await mkdir(scratch, { recursive: true });

@@ -169,6 +169,8 @@ export class LifeboatService implements HostChannel {
         failure: { Code: 'E_ABORT', Message: `The ${op.kind.toLowerCase()} was cut off: Lifeboat restarted while it ran. Request it again.` },
       });
     }
+    // Accepted ones whose time ran out while Lifeboat was down end now, before any host sees them.
+    await this.expireOperations();
   }
 
   /** Ends active operations whose deadline has passed with Timeout. */
@@ -215,19 +217,26 @@ export class LifeboatService implements HostChannel {
     for (const name of this.wake.eventNames()) this.wake.emit(name);
   }
 
-  async pollOrders(hostId: string, waitMs: number): Promise<Order[]> {
+  /**
+   * Orders for the host's partitions; waits up to `waitMs` for one. `signal` ends the wait when
+   * the asking host has gone (its connection closed), so no order is handed to nobody.
+   */
+  async pollOrders(hostId: string, waitMs: number, signal?: AbortSignal): Promise<Order[]> {
     const deadline = Date.now() + Math.max(0, Math.min(waitMs, 60_000));
     for (;;) {
+      if (signal?.aborted) return [];
       const orders = await this.ordersFor(hostId);
       if (orders.length > 0 || Date.now() >= deadline || this.shuttingDown) return orders;
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
           this.wake.off(hostId, done);
+          signal?.removeEventListener('abort', done);
           resolve();
         };
         const timer = setTimeout(done, deadline - Date.now());
         this.wake.on(hostId, done);
+        signal?.addEventListener('abort', done);
       });
     }
   }
@@ -235,15 +244,24 @@ export class LifeboatService implements HostChannel {
   private async ordersFor(hostId: string): Promise<Order[]> {
     const orders: Order[] = [];
     const nowMs = Date.now();
+    const now = this.clock.now();
+    let overdue = false;
     for (const op of await this.catalog.activeOperations(hostId)) {
+      if (new Date(op.deadlineUtc) <= now) {
+        overdue = true;
+        continue;
+      }
+      // Not handed again to the host that has it, while that host is alive; a partition that
+      // moved to another host gets its order at once.
       const d = this.dispatched.get(op.id);
-      if (d && nowMs - d.atMs < ORDER_REDISPATCH_MS) continue;
+      if (d && d.hostId === hostId && nowMs - d.atMs < ORDER_REDISPATCH_MS) continue;
       this.dispatched.set(op.id, { hostId, atMs: nowMs });
       const storage = op.request.storage as StorageDescription;
       orders.push(op.kind === 'Backup'
         ? { OperationId: op.id, Kind: 'Backup', PartitionId: op.partitionId, Storage: storage, DeadlineUtc: op.deadlineUtc }
         : { OperationId: op.id, Kind: 'Restore', PartitionId: op.partitionId, Storage: storage, DeadlineUtc: op.deadlineUtc, Chain: op.request.chain as string[] });
     }
+    if (overdue) await this.expireOperations();
     return orders;
   }
 
