@@ -80,17 +80,18 @@ program
   .option('--host-id <id>', 'this host\'s name, unique per service', `${hostname()}-${process.pid}`)
   .option('--data-dir <dir>', 'where this host keeps its partitions', './.lifeboat-host')
   .option('--service <name>', 'the stateful service it serves', 'fabric:/HostApp/KvService')
-  .option('--partitioning <scheme>', 'singleton, named:<a,b,…> or range:<count>[:<low>:<high>]', partitioning, { kind: 'UniformInt64Range', count: 2, lowKey: INT64_MIN, highKey: INT64_MAX } as PartitionScheme)
+  .option('--partitioning <scheme>', 'singleton, named:<a,b,…> or range:<count>[:<low>:<high>] (default: range:2, the whole Int64 range)', partitioning)
   .option('--kv-port <port>', 'port of the service\'s key-value HTTP endpoint (0 = any free port)', port, 0)
   .option('--fileshare-roots <dirs>', 'folders this host may write FileShare backups to (default: any; the service checks paths)', roots)
-  .action(async (o: { serviceUrl: string; hostId: string; dataDir: string; service: string; partitioning: PartitionScheme; kvPort: number; fileshareRoots?: string[] }) => {
+  .action(async (o: { serviceUrl: string; hostId: string; dataDir: string; service: string; partitioning?: PartitionScheme; kvPort: number; fileshareRoots?: string[] }) => {
+    const scheme = o.partitioning ?? { kind: 'UniformInt64Range', count: 2, lowKey: INT64_MIN, highKey: INT64_MAX };
     const fileShareRoots = o.fileshareRoots ?? ['/'];
     const host = new Host({
       id: o.hostId, channel: new HttpHostChannel(o.serviceUrl), workDir: join(resolve(o.dataDir), 'work'),
       openStorage: (d) => openStorage(d, { fileShareRoots }),
       log: { warn: (obj, msg) => console.warn(msg ?? '', JSON.stringify(obj)), info: (obj, msg) => console.log(msg ?? '', JSON.stringify(obj)) },
     });
-    const app = await startSampleApp({ dataDir: join(resolve(o.dataDir), 'service'), port: o.kvPort, serviceName: o.service, partitioning: o.partitioning, onDataLoss: host.onDataLoss });
+    const app = await startSampleApp({ dataDir: join(resolve(o.dataDir), 'service'), port: o.kvPort, serviceName: o.service, partitioning: scheme, onDataLoss: host.onDataLoss });
     host.addService(app.service);
     await host.start();
     console.log(JSON.stringify({ host: o.hostId, service: o.service, kv: app.url, partitions: app.service.partitionList.map((p) => p.id) }));

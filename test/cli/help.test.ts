@@ -1,0 +1,22 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { it } from 'node:test';
+
+it('every lifeboat command prints its help', () => {
+  for (const args of [['--help'], ['start', '--help'], ['host', '--help']]) {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', ...args], { encoding: 'utf8' });
+    assert.match(out, /Usage: lifeboat/, args.join(' '));
+  }
+});
+
+it('a bad flag is refused with a clear message, not a stack trace', () => {
+  try {
+    execFileSync(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', 'start', '--port', 'seventy'], { encoding: 'utf8', stdio: 'pipe' });
+    assert.fail('a bad port was accepted');
+  } catch (err) {
+    const e = err as { status: number; stderr: string };
+    assert.equal(e.status, 1);
+    assert.match(e.stderr, /a port is a whole number/);
+    assert.doesNotMatch(e.stderr, /at .*\.ts:\d+/);
+  }
+});
