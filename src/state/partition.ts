@@ -432,7 +432,7 @@ export class Partition {
     let ended = { changes: 0, bytes: 0 };
     this.inTransaction = true;
     try {
-      this.store.db.transaction(() => {
+      this.store.inTransaction(() => {
         value = fn(tx);
         if (value instanceof Promise) {
           void value.catch(() => undefined);
@@ -440,7 +440,7 @@ export class Partition {
         }
         ended = tx[internal].end();
         if (ended.changes > 0 && !epochsEqual(this.writeEpoch, this.currentEpoch)) this.store.setWriteEpoch(this.currentEpoch);
-      })();
+      });
     } catch (err) {
       tx[internal].end();
       // Dictionaries created or removed by the rolled-back transaction: the database knows best.
@@ -541,17 +541,23 @@ export class Partition {
     const [ck] = this.store.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: bigint }>;
     if (!ck || ck.busy !== 0n) throw new LifeboatError('FABRIC_E_NOT_READY', `Partition ${this.id} could not checkpoint for a backup; try again.`);
     const reader = openDatabase(file, { readonly: true });
+    const db = this.store.db;
+    const autocheckpoint = db.pragma('wal_autocheckpoint', { simple: true });
     try {
       reader.exec('BEGIN');
       const snap = new Store(reader);
       const lastLsn = snap.lastLsn();
       const pageSize = reader.pragma('page_size', { simple: true }) as bigint;
       const pageCount = reader.pragma('page_count', { simple: true }) as bigint;
+      // Checkpoints cannot succeed while the reader pins the file; without this every commit
+      // past the threshold would try one and fail, costing each commit far more than it does.
+      db.pragma('wal_autocheckpoint = 0');
       const copy = await copyFileHashed(file, target, Number(pageSize * pageCount));
       reader.exec('COMMIT');
       return { lastLsn, ...copy };
     } finally {
       reader.close();
+      if (db.open) db.pragma(`wal_autocheckpoint = ${Number(autocheckpoint)}`);
     }
   }
 

@@ -86,8 +86,12 @@ export class Store {
   readonly db: Database.Database;
   private readonly s;
 
+  /** Runs `fn` in one SQLite transaction (built once: wrapping per call costs more than a small commit). */
+  readonly inTransaction: (fn: () => void) => void;
+
   constructor(db: Database.Database) {
     this.db = db;
+    this.inTransaction = db.transaction((fn: () => void) => fn());
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       meta: p('SELECT * FROM partition_meta WHERE singleton = 1'),
