@@ -91,6 +91,26 @@ export const ERROR_CATALOGUE = {
     title: 'The service does not exist.',
     hint: 'Check the service id (fabric:/App/Svc is written App~Svc); list an application\'s services.',
   },
+  FABRIC_E_BACKUP_POLICY_NOT_EXISTING: {
+    status: 404,
+    title: 'The backup policy does not exist.',
+    hint: 'Check the policy name; list policies with GET /BackupRestore/BackupPolicies.',
+  },
+  FABRIC_E_BACKUP_POLICY_ALREADY_EXISTING: {
+    status: 409,
+    title: 'A backup policy with this name already exists.',
+    hint: 'Choose another name, or update the existing policy.',
+  },
+  FABRIC_E_BACKUP_IS_ENABLED: {
+    status: 400,
+    title: 'The backup policy is still applied to an entity.',
+    hint: 'Disable backup on every entity that uses the policy (GetBackupEnabledEntities lists them), then delete it.',
+  },
+  FABRIC_E_INVALID_FOR_STATELESS_SERVICES: {
+    status: 400,
+    title: 'Backup applies only to stateful services with persisted state.',
+    hint: 'Enable backup on a stateful service that persists its state.',
+  },
   FABRIC_E_BACKUP_NOT_ENABLED: {
     status: 404,
     title: 'Backup is not enabled for this entity.',

@@ -4,3 +4,8 @@ export * from './keys.ts';
 export * from './names.ts';
 export * from './partitioning.ts';
 export * from './backup-chain.ts';
+export * from './duration.ts';
+export * from './policy.ts';
+export * from './schedule.ts';
+export * from './retention.ts';
+export * from './protection.ts';
