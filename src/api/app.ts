@@ -8,7 +8,7 @@ import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import type { Report } from '../core/host-protocol.ts';
 import { idToName, isGuid, nameToId } from '../core/ids.ts';
 import type { PartitionRecord, ServiceRecord } from '../catalog/port.ts';
-import { type BackupInfoWire, type LifeboatService, partitionInformationWire } from '../service/lifeboat-service.ts';
+import { type BackupInfoWire, type BackupScope, type LifeboatService, partitionInformationWire } from '../service/lifeboat-service.ts';
 import { boolParam, checkApiVersion, dateRange, intParam, page, previewEpochNames, query, sendError } from './http.ts';
 
 export interface AppOptions {
@@ -143,8 +143,8 @@ export function buildApp(o: AppOptions): FastifyInstance {
   app.get('/Partitions/:partitionId/$/GetBackupProgress', backupRoute(async (req) => service.backupProgress(partitionIdOf(req))));
   app.post('/Partitions/:partitionId/$/Restore', backupRoute(async (req, q, reply) => {
     const id = partitionIdOf(req);
-    if (boolParam(q, 'Latest')) throw new LifeboatError('FABRIC_E_BACKUP_NOT_ENABLED', 'Restore with Latest=true needs a backup policy on the partition; give BackupId, BackupLocation and BackupStorage.');
-    await service.restorePartition(id, objectBody(req, false, 'RestorePartition'), intParam(q, 'RestoreTimeout'));
+    const latest = boolParam(q, 'Latest');
+    await service.restorePartition(id, objectBody(req, false, 'RestorePartition'), intParam(q, 'RestoreTimeout'), latest);
     return reply.code(202).send();
   }));
   app.get('/Partitions/:partitionId/$/GetRestoreProgress', backupRoute(async (req) => service.restoreProgress(partitionIdOf(req))));
@@ -159,6 +159,63 @@ export function buildApp(o: AppOptions): FastifyInstance {
     const items = await service.backupsInStorage(body.Storage, body.BackupEntity, { latest: body.Latest === true, ...dateRange(body.StartDateTimeFilter, body.EndDateTimeFilter) });
     return sortedPage(items, q);
   }));
+
+  // ---- backup policies ----------------------------------------------------------------------------
+  const policyName = (req: Req): string => req.params.backupPolicyName ?? '';
+  app.post('/BackupRestore/BackupPolicies/$/Create', backupRoute(async (req, q, reply) => {
+    const validate = boolParam(q, 'ValidateConnection');
+    await service.createPolicy(objectBody(req, true, 'CreateBackupPolicy'), validate);
+    return reply.code(201).send();
+  }));
+  app.get('/BackupRestore/BackupPolicies', backupRoute(async (_req, q) => page(await service.listPolicies(), (p) => String(p.Name), q)));
+  app.get('/BackupRestore/BackupPolicies/:backupPolicyName', backupRoute(async (req) => service.getPolicy(policyName(req))));
+  app.post('/BackupRestore/BackupPolicies/:backupPolicyName/$/Update', backupRoute(async (req, q, reply) => {
+    const validate = boolParam(q, 'ValidateConnection');
+    await service.updatePolicy(policyName(req), objectBody(req, true, 'UpdateBackupPolicy'), validate);
+    return reply.code(200).send();
+  }));
+  app.post('/BackupRestore/BackupPolicies/:backupPolicyName/$/Delete', backupRoute(async (req, _q, reply) => {
+    await service.deletePolicy(policyName(req));
+    return reply.code(200).send();
+  }));
+  app.get('/BackupRestore/BackupPolicies/:backupPolicyName/$/GetBackupEnabledEntities', backupRoute(async (req, q) => {
+    const p = page(await service.entitiesOfPolicy(policyName(req)), (e) => e.key, q);
+    return { ContinuationToken: p.ContinuationToken, Items: p.Items.map((e) => e.wire) };
+  }));
+
+  // ---- protection: enable, disable, suspend, resume, configuration ----------------------------------
+  const scopes: ReadonlyArray<{ prefix: string; scope: (req: Req) => BackupScope }> = [
+    { prefix: '/Applications/:applicationId', scope: (req) => ({ kind: 'Application', name: idToName(req.params.applicationId ?? '') }) },
+    { prefix: '/Services/:serviceId', scope: (req) => ({ kind: 'Service', name: idToName(req.params.serviceId ?? '') }) },
+    { prefix: '/Partitions/:partitionId', scope: (req) => ({ kind: 'Partition', id: partitionIdOf(req) }) },
+  ];
+  for (const { prefix, scope } of scopes) {
+    app.post(`${prefix}/$/EnableBackup`, backupRoute(async (req, _q, reply) => {
+      const s = scope(req);
+      await service.enableBackup(s, objectBody(req, true, 'EnableBackup'));
+      return reply.code(202).send();
+    }));
+    app.post(`${prefix}/$/DisableBackup`, backupRoute(async (req, _q, reply) => {
+      const s = scope(req);
+      await service.disableBackup(s, objectBody(req, false, 'DisableBackup'));
+      return reply.code(202).send();
+    }));
+    app.post(`${prefix}/$/SuspendBackup`, backupRoute(async (req, _q, reply) => {
+      await service.suspendBackup(scope(req));
+      return reply.code(202).send();
+    }));
+    app.post(`${prefix}/$/ResumeBackup`, backupRoute(async (req, _q, reply) => {
+      await service.resumeBackup(scope(req));
+      return reply.code(202).send();
+    }));
+    app.get(`${prefix}/$/GetBackupConfigurationInfo`, backupRoute(async (req, q) => {
+      const s = scope(req);
+      const items = await service.backupConfiguration(s);
+      if (s.kind === 'Partition') return items[0];
+      const p = page(items.map((wire, i) => ({ key: String(i).padStart(10, '0'), wire })), (i) => i.key, q);
+      return { ContinuationToken: p.ContinuationToken, Items: p.Items.map((i) => i.wire) };
+    }));
+  }
 
   // ---- hosts (internal) ---------------------------------------------------------------------
   app.register(async (hosts) => {

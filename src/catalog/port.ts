@@ -10,8 +10,19 @@
  * - `updateOperation` changes an operation only while it is active; an update of a finished
  *   operation is ignored and returns false (a late report never rewrites a result).
  * - Lists come back in a stable order (given per method) so paging is deterministic.
+ * - Policies: `insertPolicy` refuses an existing name atomically with its check (two concurrent
+ *   creates of one name: exactly one succeeds); `updatePolicy` replaces an existing policy only,
+ *   with a new uniqueId. The stored policy holds secrets: it never leaves the service unmasked.
+ * - Protection (mappings entity → policy, suspensions) changes only through `changeProtection` and
+ *   `deletePolicy`, each one transaction: the state is read, the pure change (src/core/protection.ts)
+ *   decides on it, and its new state is written — or, on a refusal, nothing is. Concurrent changes
+ *   never lose one another's effect.
+ * - `deletePolicy` removes a policy only while no existing entity maps to it (protection.deletePolicy
+ *   with the catalog's own services and partitions as the existing entities), in one transaction.
  */
 import type { PartitionInfo, PartitionScheme } from '../core/partitioning.ts';
+import type { BackupPolicy } from '../core/policy.ts';
+import type { BackupEntity, Outcome, PolicyNames, ProtectionMapping, ProtectionState } from '../core/protection.ts';
 
 export interface EpochWire {
   readonly DataLossVersion: string;
@@ -88,6 +99,24 @@ export interface BackupFilter {
   readonly endUtc?: string;
 }
 
+export interface PolicyRecord {
+  readonly name: string;
+  /** The validated policy, secrets included. */
+  readonly policy: BackupPolicy;
+  /** Changes on every update (Service Fabric's UniqueId). */
+  readonly uniqueId: string;
+  readonly createdUtc: string;
+  readonly updatedUtc: string;
+}
+
+/** A pure, synchronous change of the protection state (runs inside the catalog's transaction). */
+export type ProtectionChange<T extends { state: ProtectionState }> = (state: ProtectionState, policies: PolicyNames) => Outcome<T>;
+
+export interface PolicyDeletion {
+  readonly removedMappings: ProtectionMapping[];
+  readonly removedSuspensions: BackupEntity[];
+}
+
 export interface Catalog {
   upsertHost(id: string, nowUtc: string): Promise<void>;
   /** Records a service a host serves, and its partitions, as served by that host. */
@@ -115,6 +144,28 @@ export interface Catalog {
   getBackup(backupId: string): Promise<BackupRecord | undefined>;
   /** Backups by (serviceName, partitionId, creationTimeUtc, backupId). */
   listBackups(filter: BackupFilter): Promise<BackupRecord[]>;
+
+  /** Removes a backup from the index (deleting a missing one is not an error). */
+  deleteBackup(backupId: string): Promise<void>;
+
+  /** Inserts a new policy; false (and nothing written) when the name exists. */
+  insertPolicy(p: PolicyRecord): Promise<boolean>;
+  /** Replaces an existing policy (keeps createdUtc); false when there is none of that name. */
+  updatePolicy(p: Omit<PolicyRecord, 'createdUtc'>): Promise<boolean>;
+  getPolicy(name: string): Promise<PolicyRecord | undefined>;
+  /** Policies by name. */
+  listPolicies(): Promise<PolicyRecord[]>;
+  /**
+   * Deletes a policy unless an existing entity still maps to it (FABRIC_E_BACKUP_IS_ENABLED) or it
+   * does not exist (FABRIC_E_BACKUP_POLICY_NOT_EXISTING); mappings of entities that no longer exist,
+   * and the suspensions under the policy, go with it. One transaction.
+   */
+  deletePolicy(name: string): Promise<Outcome<PolicyDeletion>>;
+
+  /** The protection state as it is now. */
+  getProtection(): Promise<ProtectionState>;
+  /** Applies `change` to the current state in one transaction; writes its state when it is ok. */
+  changeProtection<T extends { state: ProtectionState }>(change: ProtectionChange<T>): Promise<Outcome<T>>;
 
   close(): Promise<void>;
 }

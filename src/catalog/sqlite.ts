@@ -1,8 +1,13 @@
 /** The catalog on SQLite (the embedded default): one file, WAL mode, synchronous=FULL. */
 import Database from 'better-sqlite3';
 import { partitionInfoFromJson, partitionInfoToJson, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
+import type { BackupPolicy } from '../core/policy.ts';
+import {
+  type BackupEntity, type Outcome, type PolicyNames, type ProtectionMapping, type ProtectionState, deletePolicy, entityKey,
+} from '../core/protection.ts';
 import type {
-  BackupFilter, BackupRecord, Catalog, FailureError, OperationRecord, OperationState, PartitionRecord, ServiceRecord,
+  BackupFilter, BackupRecord, Catalog, FailureError, OperationRecord, OperationState, PartitionRecord, PolicyDeletion, PolicyRecord,
+  ProtectionChange, ServiceRecord,
 } from './port.ts';
 
 const MIGRATIONS = [
@@ -22,7 +27,18 @@ const MIGRATIONS = [
      dlv TEXT NOT NULL, cv TEXT NOT NULL, lsn TEXT NOT NULL, creation_utc TEXT NOT NULL, storage_key TEXT NOT NULL);
    CREATE INDEX backups_by_partition ON backups (service_name, partition_id, creation_utc);
    CREATE INDEX backups_by_app ON backups (application_name, service_name, partition_id, creation_utc);`,
+  // 2: backup policies and protection (issue 4).
+  `CREATE TABLE policies (name TEXT PRIMARY KEY, policy TEXT NOT NULL, unique_id TEXT NOT NULL, created_utc TEXT NOT NULL, updated_utc TEXT NOT NULL);
+   CREATE TABLE protection_mappings (entity_key TEXT PRIMARY KEY, entity TEXT NOT NULL, policy_name TEXT NOT NULL);
+   CREATE INDEX protection_mappings_by_policy ON protection_mappings (policy_name, entity_key);
+   CREATE TABLE protection_suspensions (entity_key TEXT PRIMARY KEY, entity TEXT NOT NULL);`,
 ];
+
+interface PolicyRow { name: string; policy: string; unique_id: string; created_utc: string; updated_utc: string }
+
+function policyRecord(r: PolicyRow): PolicyRecord {
+  return { name: r.name, policy: JSON.parse(r.policy) as BackupPolicy, uniqueId: r.unique_id, createdUtc: r.created_utc, updatedUtc: r.updated_utc };
+}
 
 interface OpRow {
   id: string; kind: string; partition_id: string; state: string; accepted_utc: string; deadline_utc: string; updated_utc: string;
@@ -188,6 +204,94 @@ export class SqliteCatalog implements Catalog {
     if (f.endUtc !== undefined) { where.push('creation_utc <= ?'); args.push(f.endUtc); }
     const sql = `SELECT * FROM backups ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY service_name, partition_id, creation_utc, backup_id`;
     return (this.db.prepare(sql).all(...args) as BackupRow[]).map(backup);
+  }
+
+  async deleteBackup(backupId: string): Promise<void> {
+    this.db.prepare('DELETE FROM backups WHERE backup_id = ?').run(backupId);
+  }
+
+  async insertPolicy(p: PolicyRecord): Promise<boolean> {
+    const r = this.db.prepare(`INSERT INTO policies (name, policy, unique_id, created_utc, updated_utc) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (name) DO NOTHING`).run(p.name, JSON.stringify(p.policy), p.uniqueId, p.createdUtc, p.updatedUtc);
+    return r.changes === 1;
+  }
+
+  async updatePolicy(p: Omit<PolicyRecord, 'createdUtc'>): Promise<boolean> {
+    const r = this.db.prepare('UPDATE policies SET policy = ?, unique_id = ?, updated_utc = ? WHERE name = ?')
+      .run(JSON.stringify(p.policy), p.uniqueId, p.updatedUtc, p.name);
+    return r.changes === 1;
+  }
+
+  async getPolicy(name: string): Promise<PolicyRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM policies WHERE name = ?').get(name) as PolicyRow | undefined;
+    return r && policyRecord(r);
+  }
+
+  async listPolicies(): Promise<PolicyRecord[]> {
+    return (this.db.prepare('SELECT * FROM policies ORDER BY name').all() as PolicyRow[]).map(policyRecord);
+  }
+
+  private readonly policyNames: PolicyNames = {
+    has: (name: string) => this.db.prepare('SELECT 1 FROM policies WHERE name = ?').get(name) !== undefined,
+  };
+
+  private loadProtection(): ProtectionState {
+    const mappings = new Map<string, ProtectionMapping>();
+    for (const r of this.db.prepare('SELECT * FROM protection_mappings ORDER BY entity_key').all() as Array<{ entity_key: string; entity: string; policy_name: string }>) {
+      mappings.set(r.entity_key, { entity: JSON.parse(r.entity) as BackupEntity, policyName: r.policy_name });
+    }
+    const suspensions = new Map<string, BackupEntity>();
+    for (const r of this.db.prepare('SELECT * FROM protection_suspensions ORDER BY entity_key').all() as Array<{ entity_key: string; entity: string }>) {
+      suspensions.set(r.entity_key, JSON.parse(r.entity) as BackupEntity);
+    }
+    return { mappings, suspensions };
+  }
+
+  /** Writes the difference between two states. */
+  private saveProtection(before: ProtectionState, after: ProtectionState): void {
+    const delMapping = this.db.prepare('DELETE FROM protection_mappings WHERE entity_key = ?');
+    const putMapping = this.db.prepare(`INSERT INTO protection_mappings (entity_key, entity, policy_name) VALUES (?, ?, ?)
+      ON CONFLICT (entity_key) DO UPDATE SET entity = excluded.entity, policy_name = excluded.policy_name`);
+    for (const k of before.mappings.keys()) if (!after.mappings.has(k)) delMapping.run(k);
+    for (const [k, m] of after.mappings) {
+      const old = before.mappings.get(k);
+      if (old !== m) putMapping.run(k, JSON.stringify(m.entity), m.policyName);
+    }
+    const delSusp = this.db.prepare('DELETE FROM protection_suspensions WHERE entity_key = ?');
+    const putSusp = this.db.prepare('INSERT OR REPLACE INTO protection_suspensions (entity_key, entity) VALUES (?, ?)');
+    for (const k of before.suspensions.keys()) if (!after.suspensions.has(k)) delSusp.run(k);
+    for (const [k, e] of after.suspensions) if (before.suspensions.get(k) !== e) putSusp.run(k, JSON.stringify(e));
+  }
+
+  async getProtection(): Promise<ProtectionState> {
+    return this.db.transaction(() => this.loadProtection())();
+  }
+
+  async changeProtection<T extends { state: ProtectionState }>(change: ProtectionChange<T>): Promise<Outcome<T>> {
+    return this.db.transaction((): Outcome<T> => {
+      const before = this.loadProtection();
+      const out = change(before, this.policyNames);
+      if (out.ok) this.saveProtection(before, out.state);
+      return out;
+    }).immediate();
+  }
+
+  async deletePolicy(name: string): Promise<Outcome<PolicyDeletion>> {
+    const exists = (e: BackupEntity): boolean => {
+      switch (e.kind) {
+        case 'Application': return this.db.prepare('SELECT 1 FROM services WHERE application = ? LIMIT 1').get(e.applicationName) !== undefined;
+        case 'Service': return this.db.prepare('SELECT 1 FROM services WHERE name = ?').get(e.serviceName) !== undefined;
+        case 'Partition': return this.db.prepare('SELECT 1 FROM partitions WHERE id = ?').get(entityKey(e)) !== undefined;
+      }
+    };
+    return this.db.transaction((): Outcome<PolicyDeletion> => {
+      const before = this.loadProtection();
+      const out = deletePolicy(before, name, this.policyNames, exists);
+      if (!out.ok) return out;
+      this.saveProtection(before, out.state);
+      this.db.prepare('DELETE FROM policies WHERE name = ?').run(name);
+      return { ok: true, removedMappings: out.removedMappings, removedSuspensions: out.removedSuspensions };
+    }).immediate();
   }
 
   async close(): Promise<void> {

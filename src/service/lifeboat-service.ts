@@ -5,13 +5,18 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { metadataKeyOf, normalizeLocation, partitionFolder, serviceFolder } from '../core/backup-layout.ts';
+import { METADATA_EXTENSION, dataKeyOfMetadata, metadataKeyOf, normalizeLocation, partitionFolder, serviceFolder } from '../core/backup-layout.ts';
 import { LifeboatError, invalidArgUnless, isLifeboatError } from '../core/errors.ts';
 import { type HostChannel, type Order, type Registration, type Report, parseRegistration, parseReport } from '../core/host-protocol.ts';
 import { applicationOf } from '../core/ids.ts';
 import { parseServiceName } from '../core/names.ts';
 import { type PartitionInfo, partitionInfoFromJson, partitionInfoToJson, samePartitionInfo, schemeFromJson } from '../core/partitioning.ts';
 import { type StorageDescription, parseStorageDescription, storageIdentity } from '../core/storage-description.ts';
+import { type BackupPolicy, checkPolicyName, parseBackupPolicy, policyToWire } from '../core/policy.ts';
+import {
+  type BackupEntity, type CleanBackupTarget, type EntityLevel, type PartitionRef, type ProtectionState, type Refusal, cleanBackupTargets, disableBackup, effectivePolicy,
+  effectivePolicyOf, enableBackup, entitiesOfPolicy, entityKey, overridesBelow, resumeBackup, suspendBackup, suspensionOf,
+} from '../core/protection.ts';
 import type { BackupRecord, Catalog, OperationRecord, PartitionRecord } from '../catalog/port.ts';
 import { type StoredBackupMetadata, decodeBkMetadata } from '../format/bkmetadata.ts';
 import type { BlobStore } from '../storage/port.ts';
@@ -351,10 +356,11 @@ export class LifeboatService implements HostChannel {
   async backupPartition(partitionId: string, body: { BackupStorage?: unknown } | undefined, backupTimeout?: number): Promise<OperationRecord> {
     const minutes = timeoutMinutes(backupTimeout, 'BackupTimeout');
     const partition = await this.getPartition(partitionId);
-    if (body?.BackupStorage === undefined || body.BackupStorage === null) {
-      throw new LifeboatError('FABRIC_E_BACKUP_NOT_ENABLED', `Partition ${partitionId} has no backup policy; give BackupStorage in the request.`);
-    }
-    const storage = parseStorageDescription(body.BackupStorage);
+    // Without BackupStorage: the effective policy's storage — also while periodic backups are
+    // suspended (suspension stops the schedule, not on-demand backups; sf-behaviour §2.10).
+    const storage = body?.BackupStorage === undefined || body.BackupStorage === null
+      ? (await this.policyOfPartition(partition)).storage
+      : parseStorageDescription(body.BackupStorage);
     this.storageFor(storage); // refuses paths and kinds this installation does not allow
     return this.accept(partition, 'Backup', minutes, { storage });
   }
@@ -383,19 +389,27 @@ export class LifeboatService implements HostChannel {
    * Accepts a restore of the partition from the backup at BackupLocation (and the chain it ends),
    * after checking the backup exists, is the one named, and is of a partition like this one.
    */
-  async restorePartition(partitionId: string, body: { BackupId?: unknown; BackupLocation?: unknown; BackupStorage?: unknown } | undefined, restoreTimeout?: number): Promise<OperationRecord> {
+  async restorePartition(partitionId: string, given: { BackupId?: unknown; BackupLocation?: unknown; BackupStorage?: unknown } | undefined, restoreTimeout?: number, latest = false): Promise<OperationRecord> {
     const minutes = timeoutMinutes(restoreTimeout, 'RestoreTimeout');
     const partition = await this.getPartition(partitionId);
-    if (body === undefined || body === null) {
-      // 9.1: without a body the partition's policy picks the newest backup.
-      throw new LifeboatError('FABRIC_E_BACKUP_NOT_ENABLED', `Partition ${partitionId} has no backup policy to restore from; give BackupId, BackupLocation and BackupStorage.`);
+    let body = given;
+    if (body === undefined || body === null || latest) {
+      // 9.1: without a body (or with Latest=true) the newest backup of the partition in its
+      // policy's storage (or the BackupStorage given), as the backup index knows it.
+      const storage = body?.BackupStorage === undefined || body.BackupStorage === null
+        ? (await this.policyOfPartition(partition)).storage
+        : parseStorageDescription(body.BackupStorage);
+      const key = storageIdentity(storage);
+      const newest = (await this.catalog.listBackups({ partitionId: partition.id })).filter((b) => b.storageKey === key)
+        .sort((a, b) => (a.creationTimeUtc < b.creationTimeUtc ? -1 : a.creationTimeUtc > b.creationTimeUtc ? 1 : 0)).pop();
+      if (!newest) throw new LifeboatError('LIFEBOAT_E_STORAGE_NOT_FOUND', `No backup of partition ${partition.id} is known in ${key}.`);
+      body = { BackupId: newest.backupId, BackupLocation: newest.backupLocation, BackupStorage: storage };
     }
     invalidArgUnless(typeof body.BackupId === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(body.BackupId), 'BackupId must be a GUID.');
     invalidArgUnless(typeof body.BackupLocation === 'string' && body.BackupLocation.length > 0, 'BackupLocation is required.');
-    if (body.BackupStorage === undefined || body.BackupStorage === null) {
-      throw new LifeboatError('FABRIC_E_BACKUP_NOT_ENABLED', `Partition ${partitionId} has no backup policy; give BackupStorage in the request.`);
-    }
-    const storageDesc = parseStorageDescription(body.BackupStorage);
+    const storageDesc = body.BackupStorage === undefined || body.BackupStorage === null
+      ? (await this.policyOfPartition(partition)).storage
+      : parseStorageDescription(body.BackupStorage);
     const store = this.storageFor(storageDesc);
     const location = normalizeLocation(body.BackupLocation);
     const target = await this.readMetadata(store, location);
@@ -524,5 +538,247 @@ export class LifeboatService implements HostChannel {
     items.sort((a, b) => (a.ServiceName + (a.PartitionInformation.Id ?? '') + a.CreationTimeUtc).localeCompare(b.ServiceName + (b.PartitionInformation.Id ?? '') + b.CreationTimeUtc));
     return f.latest ? newestPerPartition(items) : items;
   }
+
+  // ---- backup policies --------------------------------------------------------------------------
+
+  /**
+   * Checks a policy's storage: this installation must be able to write there (kind, allowed
+   * roots — always), and with ValidateConnection it must be reachable and writable now.
+   */
+  private async checkPolicyStorage(policy: BackupPolicy, validateConnection: boolean): Promise<void> {
+    const store = this.storageFor(policy.storage);
+    if (!validateConnection) return;
+    try {
+      await store.validate();
+    } catch (err) {
+      const reason = isLifeboatError(err) ? err.message : 'the storage could not be reached';
+      throw new LifeboatError('LIFEBOAT_E_STORAGE_UNAVAILABLE', `ValidateConnection failed for the storage of policy '${policy.name}' (${store.description}): ${reason}`);
+    }
+  }
+
+  /** CreateBackupPolicy: 409 FABRIC_E_BACKUP_POLICY_ALREADY_EXISTING for a name in use. */
+  async createPolicy(body: unknown, validateConnection: boolean): Promise<void> {
+    const policy = parseBackupPolicy(body);
+    await this.checkPolicyStorage(policy, validateConnection);
+    const now = this.nowUtc();
+    const inserted = await this.catalog.insertPolicy({ name: policy.name, policy, uniqueId: this.newId(), createdUtc: now, updatedUtc: now });
+    if (!inserted) throw new LifeboatError('FABRIC_E_BACKUP_POLICY_ALREADY_EXISTING', `A backup policy named '${policy.name}' already exists.`);
+    this.log.info({ policy: policy.name }, 'backup policy created');
+  }
+
+  /**
+   * UpdateBackupPolicy: replaces the policy named in the path. The body's Name must be the same
+   * name (a policy cannot be renamed: its mappings refer to it by name), else E_INVALIDARG.
+   */
+  async updatePolicy(name: string, body: unknown, validateConnection: boolean): Promise<void> {
+    checkPolicyName(name, 'backupPolicyName');
+    const policy = parseBackupPolicy(body);
+    invalidArgUnless(policy.name === name, `The Name in the body ('${policy.name}') must be the policy's name in the path ('${name}'); a policy cannot be renamed.`);
+    if (!(await this.catalog.getPolicy(name))) throw notExisting(name);
+    await this.checkPolicyStorage(policy, validateConnection);
+    const updated = await this.catalog.updatePolicy({ name, policy, uniqueId: this.newId(), updatedUtc: this.nowUtc() });
+    if (!updated) throw notExisting(name);
+    this.log.info({ policy: name }, 'backup policy updated');
+  }
+
+  /** Policies by name, secrets masked. */
+  async listPolicies(): Promise<Array<Record<string, unknown>>> {
+    return (await this.catalog.listPolicies()).map((p) => policyToWire(p.policy));
+  }
+
+  async getPolicy(name: string): Promise<Record<string, unknown>> {
+    checkPolicyName(name, 'backupPolicyName');
+    const p = await this.catalog.getPolicy(name);
+    if (!p) throw notExisting(name);
+    return policyToWire(p.policy);
+  }
+
+  /** DeleteBackupPolicy: refused with FABRIC_E_BACKUP_IS_ENABLED while an existing entity uses it. */
+  async deletePolicy(name: string): Promise<void> {
+    checkPolicyName(name, 'backupPolicyName');
+    const out = await this.catalog.deletePolicy(name);
+    if (!out.ok) throw refusalError(out);
+    this.log.info({ policy: name, removedMappings: out.removedMappings.length }, 'backup policy deleted');
+  }
+
+  /** GetAllEntitiesBackedUpByPolicy: the entities mapped to the policy, by entity key. */
+  async entitiesOfPolicy(name: string): Promise<Array<{ key: string; wire: Record<string, unknown> }>> {
+    checkPolicyName(name, 'backupPolicyName');
+    if (!(await this.catalog.getPolicy(name))) throw notExisting(name);
+    return entitiesOfPolicy(await this.catalog.getProtection(), name).map((e) => ({ key: entityKey(e), wire: entityWire(e) }));
+  }
+
+  // ---- protection -------------------------------------------------------------------------------
+
+  /** The entity a scope names, after checking it exists and (service, partition) persists state. */
+  private async protectionEntity(scope: BackupScope): Promise<BackupEntity> {
+    if (scope.kind === 'Application') return { kind: 'Application', applicationName: await this.getApplication(scope.name) };
+    if (scope.kind === 'Service') {
+      const svc = await this.getService(scope.name);
+      refuseStateless(svc.name, svc.hasPersistedState);
+      return { kind: 'Service', serviceName: svc.name };
+    }
+    const p = await this.getPartition(scope.id);
+    const svc = await this.getService(p.serviceName);
+    refuseStateless(svc.name, svc.hasPersistedState);
+    return { kind: 'Partition', serviceName: p.serviceName, partitionId: p.id };
+  }
+
+  async enableBackup(scope: BackupScope, body: Record<string, unknown> | undefined): Promise<void> {
+    invalidArgUnless(body !== undefined, 'EnableBackup needs a body {"BackupPolicyName": …}.');
+    const policyName = checkPolicyName(body.BackupPolicyName, 'BackupPolicyName');
+    const entity = await this.protectionEntity(scope);
+    const out = await this.catalog.changeProtection((s, names) => enableBackup(s, entity, policyName, names));
+    if (!out.ok) throw refusalError(out);
+    this.log.info({ entity: entityKey(entity), policy: policyName, replaced: out.replaced }, 'backup enabled');
+  }
+
+  /**
+   * DisableBackup. With CleanBackup=true, the backups of the partitions that lose the disabled
+   * mapping (protection.cleanBackupTargets) are deleted from the disabled policy's storage —
+   * each backup's metadata object first, then its data — and from the backup index.
+   */
+  async disableBackup(scope: BackupScope, body: Record<string, unknown> | undefined): Promise<{ cleaned: CleanBackupTarget[] }> {
+    let clean = false;
+    if (body !== undefined) {
+      invalidArgUnless(body.CleanBackup !== undefined && body.CleanBackup !== null, 'The CleanBackup field is required.');
+      invalidArgUnless(typeof body.CleanBackup === 'boolean', 'CleanBackup must be true or false.');
+      clean = body.CleanBackup;
+    }
+    const entity = await this.protectionEntity(scope);
+    const partitions = clean ? await this.partitionsUnder(entity) : [];
+    const policies = new Map((clean ? await this.catalog.listPolicies() : []).map((p) => [p.name, p.policy]));
+    let targets: CleanBackupTarget[] = [];
+    const out = await this.catalog.changeProtection((s) => {
+      const r = disableBackup(s, entity);
+      if (r.ok && clean) {
+        targets = cleanBackupTargets(s, entity, partitions, (name) => {
+          const p = policies.get(name);
+          return p && storageIdentity(p.storage);
+        });
+      }
+      return r;
+    });
+    if (!out.ok) throw refusalError(out);
+    this.log.info({ entity: entityKey(entity), policy: out.removed.policyName, cleanBackup: clean }, 'backup disabled');
+    const storage = policies.get(out.removed.policyName)?.storage;
+    const cleaned = targets.filter((t) => t.clean);
+    if (storage && cleaned.length > 0) await this.cleanBackups(storage, cleaned);
+    return { cleaned };
+  }
+
+  async suspendBackup(scope: BackupScope): Promise<void> {
+    const entity = await this.protectionEntity(scope);
+    const out = await this.catalog.changeProtection((s) => suspendBackup(s, entity));
+    if (!out.ok) throw refusalError(out);
+  }
+
+  async resumeBackup(scope: BackupScope): Promise<void> {
+    const entity = await this.protectionEntity(scope);
+    const out = await this.catalog.changeProtection((s) => resumeBackup(s, entity));
+    if (!out.ok) throw refusalError(out);
+  }
+
+  /**
+   * Get{Application,Service}BackupConfigurationInfo: the entity itself (when a policy applies to
+   * it or it is suspended), then the mappings and suspensions below it that override it, by key.
+   * GetPartitionBackupConfigurationInfo: the partition alone (PolicyInheritedFrom Invalid when no
+   * policy applies).
+   */
+  async backupConfiguration(scope: BackupScope): Promise<Array<Record<string, unknown>>> {
+    const entity = await this.protectionEntity(scope);
+    const state = await this.catalog.getProtection();
+    if (entity.kind === 'Partition') return [configurationWire(state, entity)];
+    const below = overridesBelow(state, entity);
+    const byKey = new Map<string, BackupEntity>();
+    for (const m of below.mappings) byKey.set(entityKey(m.entity), m.entity);
+    for (const e of below.suspended) byKey.set(entityKey(e), e);
+    const self = effectivePolicyOf(state.mappings, entity) || suspensionOf(state.suspensions, entity).isSuspended ? [entity] : [];
+    const rest = [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, e]) => e);
+    return [...self, ...rest].map((e) => configurationWire(state, e));
+  }
+
+  /** The policy that applies to a partition now, or FABRIC_E_BACKUP_NOT_ENABLED. */
+  private async policyOfPartition(partition: PartitionRecord): Promise<BackupPolicy> {
+    const state = await this.catalog.getProtection();
+    const eff = effectivePolicy(state.mappings, { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId: partition.id });
+    const record = eff && await this.catalog.getPolicy(eff.policyName);
+    if (!record) throw new LifeboatError('FABRIC_E_BACKUP_NOT_ENABLED', `Partition ${partition.id} has no backup policy; give BackupStorage in the request, or enable a policy for it.`);
+    return record.policy;
+  }
+
+  private async partitionsUnder(entity: BackupEntity): Promise<PartitionRef[]> {
+    const refs = async (serviceName: string): Promise<PartitionRef[]> =>
+      (await this.catalog.listPartitions(serviceName)).map((p) => ({ applicationName: applicationOf(serviceName), serviceName, partitionId: p.id }));
+    switch (entity.kind) {
+      case 'Application': {
+        const out: PartitionRef[] = [];
+        for (const svc of await this.catalog.listServices(entity.applicationName)) if (svc.hasPersistedState) out.push(...await refs(svc.name));
+        return out;
+      }
+      case 'Service': return refs(entity.serviceName);
+      case 'Partition': return [{ applicationName: applicationOf(entity.serviceName), serviceName: entity.serviceName, partitionId: entity.partitionId }];
+    }
+  }
+
+  /** Deletes every backup of the partitions in the storage (metadata first, then data) and from the index. */
+  private async cleanBackups(storage: StorageDescription, targets: readonly CleanBackupTarget[]): Promise<void> {
+    const key = storageIdentity(storage);
+    for (const t of targets) {
+      try {
+        const store = this.storageFor(storage);
+        const keys: string[] = [];
+        for await (const obj of store.list(`${partitionFolder(t.partition.serviceName, t.partition.partitionId)}/`)) keys.push(obj.key);
+        let n = 0;
+        for (const k of keys.filter((x) => x.endsWith(METADATA_EXTENSION))) {
+          await store.delete(k);
+          await store.delete(dataKeyOfMetadata(k));
+          n++;
+        }
+        for (const b of await this.catalog.listBackups({ partitionId: t.partition.partitionId })) {
+          if (b.storageKey === key) await this.catalog.deleteBackup(b.backupId);
+        }
+        this.log.info({ partition: t.partition.partitionId, storage: key, backups: n, reason: t.reason }, 'CleanBackup: backups deleted');
+      } catch (err) {
+        this.log.warn({ partition: t.partition.partitionId, storage: key, err: isLifeboatError(err) ? err.message : String(err) }, 'CleanBackup: deleting backups failed');
+      }
+    }
+  }
 }
 
+
+function notExisting(name: string): LifeboatError {
+  return new LifeboatError('FABRIC_E_BACKUP_POLICY_NOT_EXISTING', `Backup policy '${name}' does not exist.`);
+}
+
+function refusalError(r: Refusal): LifeboatError {
+  return new LifeboatError(r.code, r.message);
+}
+
+function refuseStateless(serviceName: string, hasPersistedState: boolean): void {
+  if (!hasPersistedState) {
+    throw new LifeboatError('FABRIC_E_INVALID_FOR_STATELESS_SERVICES', `Service ${serviceName} has no persisted state; backup applies only to stateful services that persist their state.`);
+  }
+}
+
+/** A BackupEntity on the wire. */
+export function entityWire(e: BackupEntity): Record<string, unknown> {
+  switch (e.kind) {
+    case 'Application': return { EntityKind: 'Application', ApplicationName: e.applicationName };
+    case 'Service': return { EntityKind: 'Service', ServiceName: e.serviceName };
+    case 'Partition': return { EntityKind: 'Partition', ServiceName: e.serviceName, PartitionId: e.partitionId };
+  }
+}
+
+/** A {Application,Service,Partition}BackupConfigurationInfo. */
+function configurationWire(state: ProtectionState, e: BackupEntity): Record<string, unknown> {
+  const eff = effectivePolicyOf(state.mappings, e);
+  const susp = suspensionOf(state.suspensions, e);
+  const from: EntityLevel | 'Invalid' = eff?.inheritedFrom ?? 'Invalid';
+  const names = e.kind === 'Application' ? { ApplicationName: e.applicationName }
+    : e.kind === 'Service' ? { ServiceName: e.serviceName } : { ServiceName: e.serviceName, PartitionId: e.partitionId };
+  return {
+    Kind: e.kind, ...(eff ? { PolicyName: eff.policyName } : {}), PolicyInheritedFrom: from, ...names,
+    SuspensionInfo: { IsSuspended: susp.isSuspended, SuspensionInheritedFrom: susp.inheritedFrom },
+  };
+}

@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { BackupRecord, Catalog, OperationRecord } from '../../src/catalog/port.ts';
+import type { BackupRecord, Catalog, OperationRecord, PolicyRecord } from '../../src/catalog/port.ts';
+import { parseBackupPolicy } from '../../src/core/policy.ts';
+import { type BackupEntity, disableBackup, enableBackup, suspendBackup } from '../../src/core/protection.ts';
 
 export interface CatalogContractOptions {
   readonly name: string;
@@ -35,6 +37,18 @@ async function seed(c: Catalog): Promise<void> {
     { id: P2, info: { kind: 'Named', name: 'y' }, epoch, lastLsn: '0' },
   ]);
 }
+
+function policyRecord(name: string, uniqueId = `${name}-1`, path = '/s'): PolicyRecord {
+  const policy = parseBackupPolicy({
+    Name: name, AutoRestoreOnDataLoss: false, MaxIncrementalBackups: 3, Schedule: { ScheduleKind: 'FrequencyBased', Interval: 'PT10M' },
+    Storage: { StorageKind: 'FileShare', Path: path, PrimaryUserName: 'u', PrimaryPassword: 'secret' },
+  });
+  return { name, policy, uniqueId, createdUtc: '2026-01-01T00:00:00.000Z', updatedUtc: '2026-01-01T00:00:00.000Z' };
+}
+
+const APP: BackupEntity = { kind: 'Application', applicationName: 'fabric:/A' };
+const SVC: BackupEntity = { kind: 'Service', serviceName: 'fabric:/A/S' };
+const PART1: BackupEntity = { kind: 'Partition', serviceName: 'fabric:/A/S', partitionId: P1 };
 
 export function runCatalogContract(o: CatalogContractOptions): void {
   describe(`${o.name}: catalog contract`, () => {
@@ -95,6 +109,97 @@ export function runCatalogContract(o: CatalogContractOptions): void {
       assert.deepEqual(await c.getBackup('b3'), backupRecord('b3', P2, 'fabric:/A/S', '2026-01-03T00:00:00.000Z'));
     });
 
+    it('keeps policies by name, secrets included, and refuses a duplicate name atomically', async (t) => {
+      const c = await o.create(t);
+      const results = await Promise.all([1, 2, 3].map((i) => c.insertPolicy(policyRecord('P', `u${i}`))));
+      assert.equal(results.filter(Boolean).length, 1, 'exactly one create of a name succeeds');
+      assert.equal(await c.insertPolicy(policyRecord('A')), true);
+      assert.deepEqual((await c.listPolicies()).map((p) => p.name), ['A', 'P']);
+      const got = await c.getPolicy('A');
+      assert.deepEqual(got, policyRecord('A'));
+      assert.equal(got?.policy.storage.StorageKind === 'FileShare' ? got.policy.storage.PrimaryPassword : '', 'secret');
+      assert.equal(await c.getPolicy('Nope'), undefined);
+      const updated = { ...policyRecord('A', 'A-2', '/t'), updatedUtc: '2026-01-02T00:00:00.000Z' };
+      assert.equal(await c.updatePolicy(updated), true);
+      const after = await c.getPolicy('A');
+      assert.equal(after?.uniqueId, 'A-2');
+      assert.equal(after?.createdUtc, '2026-01-01T00:00:00.000Z', 'created time is kept');
+      assert.equal(after?.updatedUtc, '2026-01-02T00:00:00.000Z');
+      assert.equal(after?.policy.storage.StorageKind === 'FileShare' ? after.policy.storage.Path : '', '/t');
+      assert.equal(await c.updatePolicy({ ...updated, name: 'Nope' }), false);
+      assert.equal(await c.getPolicy('Nope'), undefined, 'an update never creates');
+    });
+
+    it('changes protection in one transaction, and writes nothing on a refusal', async (t) => {
+      const c = await o.create(t);
+      await seed(c);
+      await c.insertPolicy(policyRecord('P'));
+      await c.insertPolicy(policyRecord('Q'));
+      assert.equal((await c.getProtection()).mappings.size, 0);
+      const refused = await c.changeProtection((s, names) => enableBackup(s, APP, 'Nope', names));
+      assert.equal(refused.ok, false);
+      assert.equal(!refused.ok && refused.code, 'FABRIC_E_BACKUP_POLICY_NOT_EXISTING');
+      assert.equal((await c.changeProtection((s, names) => enableBackup(s, APP, 'P', names))).ok, true);
+      assert.equal((await c.changeProtection((s, names) => enableBackup(s, PART1, 'Q', names))).ok, true);
+      assert.equal((await c.changeProtection((s) => suspendBackup(s, SVC))).ok, true);
+      let st = await c.getProtection();
+      assert.deepEqual([...st.mappings.entries()].map(([k, m]) => [k, m.policyName]).sort(), [[P1, 'Q'], ['fabric:/A', 'P']]);
+      assert.deepEqual(st.mappings.get(P1)?.entity, PART1);
+      assert.deepEqual([...st.suspensions.values()], [SVC]);
+      // Concurrent enables of different entities: none is lost.
+      await Promise.all([
+        c.changeProtection((s, names) => enableBackup(s, SVC, 'Q', names)),
+        c.changeProtection((s, names) => enableBackup(s, { kind: 'Partition', serviceName: 'fabric:/A/S', partitionId: P2 }, 'P', names)),
+      ]);
+      assert.equal((await c.getProtection()).mappings.size, 4);
+      const disabled = await c.changeProtection((s) => disableBackup(s, APP));
+      assert.equal(disabled.ok, true);
+      const again = await c.changeProtection((s) => disableBackup(s, APP));
+      assert.equal(!again.ok && again.code, 'FABRIC_E_BACKUP_NOT_ENABLED');
+      st = await c.getProtection();
+      assert.equal(st.mappings.has('fabric:/A'), false);
+      assert.equal(st.mappings.size, 3);
+    });
+
+    it('deletes a policy only while no existing entity uses it', async (t) => {
+      const c = await o.create(t);
+      await seed(c);
+      await c.insertPolicy(policyRecord('P'));
+      await c.insertPolicy(policyRecord('Q'));
+      const missing = await c.deletePolicy('Nope');
+      assert.equal(!missing.ok && missing.code, 'FABRIC_E_BACKUP_POLICY_NOT_EXISTING');
+      await c.changeProtection((s, names) => enableBackup(s, SVC, 'P', names));
+      await c.changeProtection((s) => suspendBackup(s, SVC));
+      // A mapping on a partition that does not exist (any more) does not block the delete.
+      const gone: BackupEntity = { kind: 'Partition', serviceName: 'fabric:/A/S', partitionId: '33333333-3333-4333-8333-333333333333' };
+      await c.changeProtection((s, names) => enableBackup(s, gone, 'Q', names));
+      await c.changeProtection((s) => suspendBackup(s, gone));
+      const blocked = await c.deletePolicy('P');
+      assert.equal(!blocked.ok && blocked.code, 'FABRIC_E_BACKUP_IS_ENABLED');
+      assert.ok(await c.getPolicy('P'), 'still there');
+      const q = await c.deletePolicy('Q');
+      assert.equal(q.ok, true);
+      assert.equal(q.ok && q.removedMappings.length, 1);
+      assert.deepEqual(q.ok && q.removedSuspensions, [gone]);
+      assert.equal(await c.getPolicy('Q'), undefined);
+      assert.equal((await c.getProtection()).suspensions.size, 1, 'the suspension under the deleted policy went with it');
+      await c.changeProtection((s) => disableBackup(s, SVC));
+      const p = await c.deletePolicy('P');
+      assert.equal(p.ok, true);
+      const st = await c.getProtection();
+      assert.equal(st.mappings.size, 0);
+      assert.deepEqual([...st.suspensions.values()], [SVC], 'a suspension under no policy stays (as Service Fabric keeps it)');
+      assert.deepEqual(await c.listPolicies(), []);
+    });
+
+    it('removes a backup from the index', async (t) => {
+      const c = await o.create(t);
+      await c.insertBackup(backupRecord('b1', P1, 'fabric:/A/S', '2026-01-01T00:00:00.000Z'));
+      await c.deleteBackup('b1');
+      await c.deleteBackup('b1');
+      assert.equal(await c.getBackup('b1'), undefined);
+    });
+
     if (o.reopen) {
       it('keeps everything across a reopen', async (t) => {
         const c = await o.create(t);
@@ -106,6 +211,12 @@ export function runCatalogContract(o: CatalogContractOptions): void {
         assert.equal((await again.getOperation('op1'))?.state, 'Accepted');
         assert.equal((await again.getBackup('b1'))?.backupId, 'b1');
         assert.equal((await again.listPartitions('fabric:/A/S')).length, 2);
+        await again.insertPolicy(policyRecord('P'));
+        await again.changeProtection((s, names) => enableBackup(s, SVC, 'P', names));
+        await again.close();
+        const third = await (o.reopen as NonNullable<typeof o.reopen>)(t);
+        assert.equal((await third.getPolicy('P'))?.uniqueId, 'P-1');
+        assert.equal((await third.getProtection()).mappings.get('fabric:/A/S')?.policyName, 'P');
       });
     }
   });
