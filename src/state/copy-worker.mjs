@@ -2,7 +2,7 @@
 // so a large backup or restore copy does not take the event loop (and writers) with it.
 // Plain JavaScript: it runs in a worker without a TypeScript loader.
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Buffer } from 'node:buffer';
 
@@ -16,6 +16,7 @@ try {
   const hash = createHash('sha256');
   const end = length ?? Number.MAX_SAFE_INTEGER;
   let pos = 0;
+  let unsynced = 0;
   while (pos < end) {
     const n = readSync(fin, buf, 0, Math.min(buf.length, end - pos), pos);
     if (n === 0) break;
@@ -23,6 +24,12 @@ try {
     let written = 0;
     while (written < n) written += writeSync(fout, buf, written, n - written);
     pos += n;
+    // Flush as we go: one fsync of a whole large file at the end stalls every other writer on the disk.
+    unsynced += n;
+    if (unsynced >= 64 * 1024 * 1024) {
+      fdatasyncSync(fout);
+      unsynced = 0;
+    }
   }
   fsyncSync(fout);
   parentPort.postMessage({ bytes: pos, sha256: hash.digest('hex') });

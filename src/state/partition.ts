@@ -118,7 +118,8 @@ const DATA_FILE = /^data-(\d+)\.sqlite(-wal|-shm|-journal)?$/;
 const MAX_KEY_BYTES = 64 * 1024;
 /** Useless log (no backup could use it) is dropped once it passes this size. */
 const USELESS_LOG_TRUNCATE_BYTES = 4 * 1024 * 1024;
-const TRUNCATE_STEP_LSNS = 2000n;
+/** Rows deleted per event-loop turn when truncating the change log. */
+const TRUNCATE_STEP_ROWS = 2000;
 const APPLY_BATCH_RECORDS = 5000;
 
 const dataFileName = (gen: number): string => `data-${gen}.sqlite`;
@@ -637,30 +638,34 @@ export class Partition {
 
   /** Deletes logged changes with LSN ≤ `through`, a slice per tick so writers are not held up. */
   private truncateLog(through: bigint): void {
-    if (through <= this.logTruncatedThrough) return;
-    if (this.truncation) {
-      // One truncation at a time; this one follows.
-      void this.truncation.then(() => this.truncateLog(through));
-      return;
+    if (through > this.logTruncatedThrough) {
+      this.logTruncatedThrough = through;
+      // `through` is a committed LSN, so it is also the last LSN once the log is emptied.
+      this.store.db.prepare('UPDATE partition_meta SET log_truncated_through = max(log_truncated_through, ?), base_lsn = max(base_lsn, ?) WHERE singleton = 1').run(through, through);
+      if (this.lastBackup === undefined || this.lastBackup.lastLsn < through) this.logBytesSinceBackup = this.store.logBytesAfter(through);
     }
-    this.logTruncatedThrough = through;
+    this.deleteTruncatedLog();
+  }
+
+  /**
+   * Deletes the logged changes at or below the truncation point, a slice per event-loop turn so
+   * writers are not held up. Runs after any deletion already under way; also resumes one a crash
+   * or close cut short (called when the partition opens).
+   */
+  private deleteTruncatedLog(): void {
     const store = this.store;
-    // `through` is a committed LSN, so it is also the last LSN once the log is emptied.
-    store.db.prepare('UPDATE partition_meta SET log_truncated_through = max(log_truncated_through, ?), base_lsn = max(base_lsn, ?) WHERE singleton = 1').run(through, through);
-    if (this.lastBackup === undefined || this.lastBackup.lastLsn < through) this.logBytesSinceBackup = store.logBytesAfter(through);
-    const step = async (): Promise<void> => {
+    const run = async (): Promise<void> => {
       for (;;) {
-        if (this.store !== store || this.currentStatus === 'Closed') return;
-        const min = store.minLoggedLsn();
-        if (min === null || min > through) return;
-        const upTo = min + TRUNCATE_STEP_LSNS - 1n < through ? min + TRUNCATE_STEP_LSNS - 1n : through;
-        store.deleteLogRange(min, upTo);
+        // Yield first: the caller (a commit or a finished backup) does not pay for the deletes.
         await new Promise((resolve) => setImmediate(resolve));
+        if (this.store !== store || this.currentStatus === 'Closed') return;
+        if (store.deleteLogUpTo(this.logTruncatedThrough, TRUNCATE_STEP_ROWS) === 0) return;
       }
     };
-    this.truncation = step().finally(() => {
-      this.truncation = undefined;
+    const next: Promise<void> = (this.truncation ?? Promise.resolve()).then(run).finally(() => {
+      if (this.truncation === next) this.truncation = undefined;
     });
+    this.truncation = next;
   }
 
   // ---- restore ------------------------------------------------------------------------------
@@ -850,8 +855,8 @@ export class Partition {
   async close(): Promise<void> {
     if (this.currentStatus === 'Closed') return;
     await Promise.allSettled([this.backupRunning, this.restoreRunning]);
+    while (this.truncation) await this.truncation;
     this.currentStatus = 'Closed';
-    await this.truncation;
     this.store.db.close();
   }
 
@@ -910,6 +915,7 @@ export class Partition {
     this.logBytesSinceBackup = this.store.logBytesAfter(maxBigint(this.lastBackup?.lastLsn ?? 0n, meta.log_truncated_through));
     this.dictIds = this.store.dictionaries();
     this.nextDictId = Math.max(0, ...this.dictIds.values()) + 1;
+    this.deleteTruncatedLog();
   }
 
   private async readState(): Promise<StateFile | undefined> {

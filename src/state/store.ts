@@ -63,6 +63,8 @@ export function openDatabase(file: string, opts: { readonly?: boolean; durabilit
     db.defaultSafeIntegers(true);
     if (!opts.readonly) {
       db.pragma('journal_mode = WAL');
+      // A long backup lets the WAL grow (it cannot be checkpointed meanwhile); shrink it afterwards.
+      db.pragma('journal_size_limit = 67108864');
       db.pragma(`synchronous = ${opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
     }
     return db;
@@ -108,8 +110,7 @@ export class Store {
       setWriteEpoch: p('UPDATE partition_meta SET write_dlv = ?, write_cv = ? WHERE singleton = 1'),
       logBytesAfter: p(`SELECT coalesce(sum(${CHANGE_RECORD_OVERHEAD} + coalesce(length(CAST(key AS BLOB)), 0) + coalesce(length(CAST(value AS BLOB)), 0)), 0) AS bytes
         FROM changes WHERE lsn > ?`),
-      minLsn: p('SELECT min(lsn) AS lsn FROM changes'),
-      deleteLogRange: p('DELETE FROM changes WHERE lsn >= ? AND lsn <= ?'),
+      deleteLogUpTo: p('DELETE FROM changes WHERE (lsn, seq) IN (SELECT lsn, seq FROM changes WHERE lsn <= ? ORDER BY lsn, seq LIMIT ?)'),
     };
   }
 
@@ -188,12 +189,9 @@ export class Store {
     return Number((this.s.logBytesAfter.get(lsn) as { bytes: bigint }).bytes);
   }
 
-  minLoggedLsn(): bigint | null {
-    return (this.s.minLsn.get() as { lsn: bigint | null }).lsn;
-  }
-
-  deleteLogRange(from: bigint, through: bigint): number {
-    return this.s.deleteLogRange.run(from, through).changes;
+  /** Deletes at most `limit` of the oldest logged changes with LSN ≤ `through`; returns how many. */
+  deleteLogUpTo(through: bigint, limit: number): number {
+    return this.s.deleteLogUpTo.run(through, limit).changes;
   }
 
   /** Applies one logged change to the entries, as a restore replays an incremental backup. */
