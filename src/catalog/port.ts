@@ -51,7 +51,8 @@ export interface PartitionRecord {
   readonly lastLsn: string;
 }
 
-export type OperationKind = 'Backup' | 'Restore';
+/** 'Backup' is an on-demand backup (what GetPartitionBackupProgress reports); 'PeriodicBackup' one the scheduler started. */
+export type OperationKind = 'Backup' | 'PeriodicBackup' | 'Restore';
 export type OperationState = 'Accepted' | 'BackupInProgress' | 'RestoreInProgress' | 'Success' | 'Failure' | 'Timeout';
 
 export interface FailureError {
@@ -107,6 +108,46 @@ export interface PolicyRecord {
   readonly uniqueId: string;
   readonly createdUtc: string;
   readonly updatedUtc: string;
+}
+
+/**
+ * What the scheduler remembers of one partition between ticks (and restarts): the periodic chain,
+ * the schedule's anchors, failures and the periodic operation under way. Times are ISO-8601 UTC.
+ */
+export interface PeriodicScheduleRecord {
+  readonly partitionId: string;
+  /** False while the partition has no policy or is suspended (a policy arriving again restarts the schedule). */
+  readonly active: boolean;
+  readonly policyName: string;
+  /** The policy's uniqueId the schedule was computed for: a different one resets the chain counter. */
+  readonly policyUniqueId: string;
+  readonly policyAppliedUtc: string;
+  /** The scheduled moment of the last successful periodic backup. */
+  readonly lastBackupUtc?: string | undefined;
+  readonly lastBackupId?: string | undefined;
+  readonly lastBackupLocation?: string | undefined;
+  readonly lastBackupChainId?: string | undefined;
+  /** The partition's DataLossVersion at the last periodic backup (a different one now: data loss or restore). */
+  readonly lastDataLossVersion?: string | undefined;
+  readonly chainCounter: number;
+  readonly consecutiveFailures: number;
+  readonly gaveUpUtc?: string | undefined;
+  readonly retryAtUtc?: string | undefined;
+  /** Set when the next backup must be full whatever the counter says (a ForcedFullReason). */
+  readonly forceFull?: string | undefined;
+  /** A full backup due at once (after FABRIC_E_MISSING_FULL_BACKUP), since this moment. */
+  readonly fullNowUtc?: string | undefined;
+  /** The scheduled moment a retried (or immediately repeated) backup stands for. */
+  readonly attemptScheduledUtc?: string | undefined;
+  readonly pending?: {
+    readonly operationId: string;
+    readonly option: 'Full' | 'Incremental';
+    readonly chainCounterAfter: number;
+    readonly scheduledUtc: string;
+  } | undefined;
+  /** The newest on-demand backup and restore operations already taken into account. */
+  readonly seenOnDemandId?: string | undefined;
+  readonly seenRestoreId?: string | undefined;
 }
 
 /** A pure, synchronous change of the protection state (runs inside the catalog's transaction). */
@@ -166,6 +207,11 @@ export interface Catalog {
   getProtection(): Promise<ProtectionState>;
   /** Applies `change` to the current state in one transaction; writes its state when it is ok. */
   changeProtection<T extends { state: ProtectionState }>(change: ProtectionChange<T>): Promise<Outcome<T>>;
+
+  /** The scheduler's state of a partition. */
+  getPeriodicSchedule(partitionId: string): Promise<PeriodicScheduleRecord | undefined>;
+  /** Writes (replaces) the scheduler's state of a partition. */
+  putPeriodicSchedule(r: PeriodicScheduleRecord, updatedUtc: string): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -6,7 +6,7 @@ import {
   type BackupEntity, type Outcome, type PolicyNames, type ProtectionMapping, type ProtectionState, deletePolicy, entityKey,
 } from '../core/protection.ts';
 import type {
-  BackupFilter, BackupRecord, Catalog, FailureError, OperationRecord, OperationState, PartitionRecord, PolicyDeletion, PolicyRecord,
+  BackupFilter, BackupRecord, Catalog, FailureError, OperationRecord, OperationState, PartitionRecord, PeriodicScheduleRecord, PolicyDeletion, PolicyRecord,
   ProtectionChange, ServiceRecord,
 } from './port.ts';
 
@@ -32,6 +32,8 @@ const MIGRATIONS = [
    CREATE TABLE protection_mappings (entity_key TEXT PRIMARY KEY, entity TEXT NOT NULL, policy_name TEXT NOT NULL);
    CREATE INDEX protection_mappings_by_policy ON protection_mappings (policy_name, entity_key);
    CREATE TABLE protection_suspensions (entity_key TEXT PRIMARY KEY, entity TEXT NOT NULL);`,
+  // 3: the periodic scheduler's state per partition (issue 4).
+  `CREATE TABLE periodic_schedules (partition_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_utc TEXT NOT NULL);`,
 ];
 
 interface PolicyRow { name: string; policy: string; unique_id: string; created_utc: string; updated_utc: string }
@@ -292,6 +294,16 @@ export class SqliteCatalog implements Catalog {
       this.db.prepare('DELETE FROM policies WHERE name = ?').run(name);
       return { ok: true, removedMappings: out.removedMappings, removedSuspensions: out.removedSuspensions };
     }).immediate();
+  }
+
+  async getPeriodicSchedule(partitionId: string): Promise<PeriodicScheduleRecord | undefined> {
+    const r = this.db.prepare('SELECT state FROM periodic_schedules WHERE partition_id = ?').get(partitionId) as { state: string } | undefined;
+    return r && (JSON.parse(r.state) as PeriodicScheduleRecord);
+  }
+
+  async putPeriodicSchedule(r: PeriodicScheduleRecord, updatedUtc: string): Promise<void> {
+    this.db.prepare(`INSERT INTO periodic_schedules (partition_id, state, updated_utc) VALUES (?, ?, ?)
+      ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`).run(r.partitionId, JSON.stringify(r), updatedUtc);
   }
 
   async close(): Promise<void> {

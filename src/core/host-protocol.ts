@@ -34,7 +34,14 @@ export interface Registration {
 }
 
 export type Order =
-  | { readonly OperationId: string; readonly Kind: 'Backup'; readonly PartitionId: string; readonly Storage: StorageDescription; readonly DeadlineUtc: string }
+  | {
+    readonly OperationId: string; readonly Kind: 'Backup'; readonly PartitionId: string; readonly Storage: StorageDescription; readonly DeadlineUtc: string;
+    /** Full when absent (on-demand backups are always full). */
+    readonly Option?: 'Full' | 'Incremental';
+    /** For an Incremental: the backup it continues (the periodic chain's newest), as the service recorded it. */
+    readonly ParentBackupId?: string;
+    readonly ParentBackupLocation?: string;
+  }
   | {
     readonly OperationId: string; readonly Kind: 'Restore'; readonly PartitionId: string; readonly Storage: StorageDescription; readonly DeadlineUtc: string;
     /** Data keys of the chain, full backup first. */

@@ -168,10 +168,20 @@ export class Host {
     const store = this.o.openStorage(order.Storage);
     const deadline = new Date(order.DeadlineUtc);
     let location = '';
+    const option = order.Option ?? 'Full';
+    const parentId = option === 'Incremental' ? order.ParentBackupId ?? '' : '';
+    const parentLocation = option === 'Incremental' ? order.ParentBackupLocation ?? '' : '';
+    let chainBroken = false;
     const info = await partition.backup({
-      option: 'Full',
+      option,
       folder: join(scratch, 'backup'),
       callback: async (b) => {
+        // An incremental must continue the backup the service named (an on-demand or direct backup
+        // in between moved the replica's chain on): otherwise it is refused, and a full follows (§2.7).
+        if (option === 'Incremental' && b.parentBackupId !== parentId) {
+          chainBroken = true;
+          return false;
+        }
         if (this.now() > deadline) return false;
         // One-second names: a second backup in the same second takes the next free second.
         let at = new Date(b.takenAtUtc);
@@ -183,8 +193,8 @@ export class Host {
         }
         const { bytes, sha256 } = await this.upload(store, location, b.directory);
         await store.put(metadataKeyOf(location), encodeBkMetadata({
-          BackupId: b.backupId, BackupChainId: b.backupChainId, ParentBackupId: '', ParentBackupLocation: '', BackupLocation: location,
-          BackupType: 'Full', ApplicationName: applicationOf(service.name), ServiceName: service.name, PartitionId: partition.id,
+          BackupId: b.backupId, BackupChainId: b.backupChainId, ParentBackupId: parentId, ParentBackupLocation: parentLocation, BackupLocation: location,
+          BackupType: option, ApplicationName: applicationOf(service.name), ServiceName: service.name, PartitionId: partition.id,
           PartitionInformation: partition.info,
           EpochOfLastBackupRecord: { DataLossVersion: b.epoch.dataLossVersion.toString(), ConfigurationVersion: b.epoch.configurationVersion.toString() },
           LsnOfLastBackupRecord: b.lastLsn.toString(), FirstLsn: b.firstLsn.toString(), CreationTimeUtc: b.takenAtUtc, ServiceManifestVersion: '1.0.0',
@@ -192,11 +202,17 @@ export class Host {
         }));
         return true;
       },
+    }).catch((err: unknown) => {
+      if (chainBroken) {
+        throw new LifeboatError('FABRIC_E_MISSING_FULL_BACKUP',
+          `An incremental backup of partition ${partition.id} cannot continue backup ${parentId}: the replica's last backup is another one. Take a full backup.`);
+      }
+      throw err;
     });
     await this.send({
       OperationId: order.OperationId, State: 'Success', Partition: stateOf(partition),
       Backup: {
-        BackupId: info.backupId, BackupChainId: info.backupChainId, ParentBackupId: '', BackupLocation: location, BackupType: 'Full',
+        BackupId: info.backupId, BackupChainId: info.backupChainId, ParentBackupId: parentId, BackupLocation: location, BackupType: option,
         EpochOfLastBackupRecord: { DataLossVersion: info.epoch.dataLossVersion.toString(), ConfigurationVersion: info.epoch.configurationVersion.toString() },
         LsnOfLastBackupRecord: info.lastLsn.toString(), CreationTimeUtc: info.takenAtUtc,
       },

@@ -10,6 +10,7 @@ import { SqliteCatalog } from '../catalog/sqlite.ts';
 import { Host } from '../host/host.ts';
 import { type SampleApp, startSampleApp } from '../host/sample-app.ts';
 import { LifeboatService, systemClock, type Clock } from '../service/lifeboat-service.ts';
+import { Scheduler, type SchedulerTimer } from '../service/scheduler.ts';
 import { openStorage } from '../storage/open.ts';
 
 export interface LifeboatConfig {
@@ -25,6 +26,11 @@ export interface LifeboatConfig {
   readonly clock?: Clock;
   /** How often operation deadlines are checked. */
   readonly timeoutSweepMs?: number;
+  /**
+   * The periodic backup scheduler. `manual: true` does not start its loop (a test calls
+   * `scheduler.tick()`); `timer` replaces setTimeout; `idleTickMs` is the longest sleep between ticks.
+   */
+  readonly scheduler?: { readonly manual?: boolean; readonly timer?: SchedulerTimer; readonly idleTickMs?: number };
 }
 
 export interface RunningLifeboat {
@@ -32,6 +38,7 @@ export interface RunningLifeboat {
   readonly app: FastifyInstance;
   readonly service: LifeboatService;
   readonly host: Host;
+  readonly scheduler: Scheduler;
   readonly sample: SampleApp | undefined;
   readonly fileShareRoots: readonly string[];
   close(): Promise<void>;
@@ -67,9 +74,18 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     host.addService(sample.service);
   }
   await host.start();
+  const scheduler = new Scheduler({
+    catalog, service, clock: cfg.clock ?? systemClock, log,
+    ...(cfg.scheduler?.timer ? { timer: cfg.scheduler.timer } : {}),
+    ...(cfg.scheduler?.idleTickMs !== undefined ? { idleTickMs: cfg.scheduler.idleTickMs } : {}),
+  });
+  if (cfg.scheduler?.manual !== true) scheduler.start();
   return {
-    url, app: api, service, host, sample, fileShareRoots,
+    url, app: api, service, host, scheduler, sample, fileShareRoots,
     close: async () => {
+      await scheduler.stop();
+      const lag = scheduler.lagStats();
+      if (lag.count > 0) api.log.info({ lag }, 'periodic backup scheduler lag (ms)');
       clearInterval(sweep);
       await host.stop();
       service.wakeAll();

@@ -17,7 +17,7 @@ import {
   type BackupEntity, type CleanBackupTarget, type EntityLevel, type PartitionRef, type ProtectionState, type Refusal, cleanBackupTargets, disableBackup, effectivePolicy,
   effectivePolicyOf, enableBackup, entitiesOfPolicy, entityKey, overridesBelow, resumeBackup, suspendBackup, suspensionOf,
 } from '../core/protection.ts';
-import type { BackupRecord, Catalog, OperationRecord, PartitionRecord } from '../catalog/port.ts';
+import type { BackupRecord, Catalog, OperationKind, OperationRecord, PartitionRecord } from '../catalog/port.ts';
 import { type StoredBackupMetadata, decodeBkMetadata } from '../format/bkmetadata.ts';
 import type { BlobStore } from '../storage/port.ts';
 
@@ -143,6 +143,8 @@ export class LifeboatService implements HostChannel {
   private readonly newId: () => string;
   private readonly log: NonNullable<ServiceDeps['log']>;
   private readonly wake = new EventEmitter();
+  /** 'ended' (operation) when a host reported an operation's end: the scheduler listens. */
+  readonly operationEvents = new EventEmitter();
   /** Orders handed to a host and when; not handed again until it re-registers or goes quiet. */
   private readonly dispatched = new Map<string, { hostId: string; atMs: number }>();
   private shuttingDown = false;
@@ -262,8 +264,14 @@ export class LifeboatService implements HostChannel {
       if (d && d.hostId === hostId && nowMs - d.atMs < ORDER_REDISPATCH_MS) continue;
       this.dispatched.set(op.id, { hostId, atMs: nowMs });
       const storage = op.request.storage as StorageDescription;
-      orders.push(op.kind === 'Backup'
-        ? { OperationId: op.id, Kind: 'Backup', PartitionId: op.partitionId, Storage: storage, DeadlineUtc: op.deadlineUtc }
+      const periodic = op.request.periodic as { option?: 'Full' | 'Incremental'; parentBackupId?: string; parentBackupLocation?: string } | undefined;
+      orders.push(op.kind !== 'Restore'
+        ? {
+          OperationId: op.id, Kind: 'Backup', PartitionId: op.partitionId, Storage: storage, DeadlineUtc: op.deadlineUtc,
+          ...(periodic?.option === 'Incremental'
+            ? { Option: 'Incremental' as const, ParentBackupId: periodic.parentBackupId ?? '', ParentBackupLocation: periodic.parentBackupLocation ?? '' }
+            : {}),
+        }
         : { OperationId: op.id, Kind: 'Restore', PartitionId: op.partitionId, Storage: storage, DeadlineUtc: op.deadlineUtc, Chain: op.request.chain as string[] });
     }
     if (overdue) await this.expireOperations();
@@ -284,15 +292,23 @@ export class LifeboatService implements HostChannel {
     const now = this.nowUtc();
     if ('Partition' in r && r.Partition) await this.catalog.updatePartitionState(op.partitionId, r.Partition.Epoch, r.Partition.Lsn);
     if (r.State === 'InProgress') {
-      await this.catalog.updateOperation(op.id, { state: op.kind === 'Backup' ? 'BackupInProgress' : 'RestoreInProgress', updatedUtc: now });
+      await this.catalog.updateOperation(op.id, { state: op.kind === 'Restore' ? 'RestoreInProgress' : 'BackupInProgress', updatedUtc: now });
       return;
     }
     this.dispatched.delete(op.id);
+    try {
+      await this.finish(op, partition, r, now);
+    } finally {
+      this.operationEvents.emit('ended', op);
+    }
+  }
+
+  private async finish(op: OperationRecord, partition: PartitionRecord, r: Exclude<Report, { State: 'InProgress' }>, now: string): Promise<void> {
     if (r.State === 'Failure') {
       await this.catalog.updateOperation(op.id, { state: 'Failure', updatedUtc: now, failure: r.Error });
       return;
     }
-    if (op.kind === 'Backup' && r.Backup) {
+    if (op.kind !== 'Restore' && r.Backup) {
       const b = r.Backup;
       // The backup exists in storage whatever became of the request: index it even if it timed out.
       const service = await this.catalog.getService(partition.serviceName);
@@ -303,7 +319,7 @@ export class LifeboatService implements HostChannel {
       });
       await this.catalog.updateOperation(op.id, {
         state: 'Success', updatedUtc: now,
-        result: { BackupId: b.BackupId, BackupLocation: b.BackupLocation, EpochOfLastBackupRecord: b.EpochOfLastBackupRecord, LsnOfLastBackupRecord: b.LsnOfLastBackupRecord, TimeStampUtc: b.CreationTimeUtc },
+        result: { BackupId: b.BackupId, BackupChainId: b.BackupChainId, BackupLocation: b.BackupLocation, EpochOfLastBackupRecord: b.EpochOfLastBackupRecord, LsnOfLastBackupRecord: b.LsnOfLastBackupRecord, TimeStampUtc: b.CreationTimeUtc },
       });
     } else if (op.kind === 'Restore' && r.Restored) {
       // As Service Fabric reports it: the restored backup's epoch and LSN (the partition itself
@@ -447,7 +463,27 @@ export class LifeboatService implements HostChannel {
     };
   }
 
-  private async accept(partition: PartitionRecord, kind: 'Backup' | 'Restore', minutes: number, request: Record<string, unknown>): Promise<OperationRecord> {
+  /**
+   * Starts a periodic backup for the scheduler, through the same one-operation-per-partition gate
+   * as on-demand requests; undefined (nothing started) when the partition has an active operation.
+   * Kind 'PeriodicBackup': GetPartitionBackupProgress keeps reporting the latest on-demand request.
+   */
+  async startPeriodicBackup(
+    partitionId: string,
+    request: { storage: StorageDescription; option: 'Full' | 'Incremental'; parentBackupId?: string | undefined; parentBackupLocation?: string | undefined; timeoutMinutes?: number },
+  ): Promise<OperationRecord | undefined> {
+    const partition = await this.getPartition(partitionId);
+    this.storageFor(request.storage);
+    const periodic = { option: request.option, ...(request.option === 'Incremental' ? { parentBackupId: request.parentBackupId, parentBackupLocation: request.parentBackupLocation } : {}) };
+    try {
+      return await this.accept(partition, 'PeriodicBackup', request.timeoutMinutes ?? 10, { storage: request.storage, periodic });
+    } catch (err) {
+      if (isLifeboatError(err, 'FABRIC_E_BACKUP_IN_PROGRESS') || isLifeboatError(err, 'FABRIC_E_RESTORE_IN_PROGRESS')) return undefined;
+      throw err;
+    }
+  }
+
+  private async accept(partition: PartitionRecord, kind: OperationKind, minutes: number, request: Record<string, unknown>): Promise<OperationRecord> {
     const now = this.clock.now();
     const op: OperationRecord = {
       id: this.newId(), kind, partitionId: partition.id, state: 'Accepted', acceptedUtc: now.toISOString(),

@@ -1,0 +1,296 @@
+/**
+ * The periodic backup scheduler. Per partition with an effective, non-suspended policy it keeps a
+ * schedule state in the catalog and, when a backup is due, starts a periodic backup operation
+ * through the service (one active operation per partition: an on-demand backup or a restore under
+ * way makes it wait for the next tick). The decisions are the pure rules of `core/schedule.ts`:
+ * when (`nextBackupDue`, `afterBackupFailure`) and Full or Incremental (`decideBackupOption`).
+ *
+ * `tick()` runs everything due at `clock.now()` and settles the periodic operations that ended;
+ * `start()` runs ticks in a loop that sleeps until the next due time (waits chunked with
+ * `timerDelayMs`, at most `idleTickMs` so policy changes and new partitions are seen), and wakes
+ * when a host reports an operation's end. Clock and timer are injected, so tests drive it.
+ */
+import { applicationOf } from '../core/ids.ts';
+import { periodicBackupPolicy } from '../core/protection.ts';
+import { type ForcedFullReason, afterBackupFailure, decideBackupOption, nextBackupDue, timerDelayMs } from '../core/schedule.ts';
+import type { ScheduleState } from '../core/schedule.ts';
+import type { BackupPolicy } from '../core/policy.ts';
+import type { Catalog, PartitionRecord, PeriodicScheduleRecord } from '../catalog/port.ts';
+import type { Clock, LifeboatService } from './lifeboat-service.ts';
+
+export interface SchedulerTimer {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemTimer: SchedulerTimer = {
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export interface SchedulerDeps {
+  readonly catalog: Catalog;
+  readonly service: LifeboatService;
+  readonly clock: Clock;
+  readonly timer?: SchedulerTimer;
+  /** Longest sleep of the loop between ticks, so policy and protection changes are seen (default 5 s). */
+  readonly idleTickMs?: number;
+  /** [0, 1) for the retry jitter; default 0.5 (exactly one minute). */
+  readonly random?: () => number;
+  readonly log?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
+}
+
+export interface LagStats {
+  readonly count: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+/** What one tick did, for tests and logs. */
+export interface TickResult {
+  /** Periodic backups started, by partition. */
+  readonly started: Array<{ partitionId: string; operationId: string; option: 'Full' | 'Incremental'; reason: string }>;
+  /** Due, but the partition had an active operation: tried again next tick. */
+  readonly busy: string[];
+  /** The earliest moment something is due (undefined: nothing scheduled). */
+  readonly nextDueUtc: Date | undefined;
+}
+
+const EARLIEST = new Date(-8.64e15);
+const MAX_LAG_SAMPLES = 10_000;
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+
+export class Scheduler {
+  private readonly d: SchedulerDeps;
+  private readonly timer: SchedulerTimer;
+  private readonly random: () => number;
+  private readonly lags: number[] = [];
+  private readonly startedAt: Date;
+  private chain: Promise<unknown> = Promise.resolve();
+  private handle: unknown;
+  private running = false;
+  private readonly onEnded = (): void => this.wakeSoon();
+
+  constructor(deps: SchedulerDeps) {
+    this.d = deps;
+    this.timer = deps.timer ?? systemTimer;
+    this.random = deps.random ?? (() => 0.5);
+    this.startedAt = deps.clock.now();
+  }
+
+  /** Scheduler lag (operation created − due), in ms: p50, p99 and max over the backups started. */
+  lagStats(): LagStats {
+    const sorted = [...this.lags].sort((a, b) => a - b);
+    return { count: sorted.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), maxMs: sorted.length ? (sorted[sorted.length - 1] as number) : 0 };
+  }
+
+  /** Periodic operations still active (Accepted or in progress). */
+  async activePeriodicOperations(): Promise<number> {
+    return (await this.d.catalog.activeOperations()).filter((o) => o.kind === 'PeriodicBackup').length;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.d.service.operationEvents.on('ended', this.onEnded);
+    this.arm(0);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.d.service.operationEvents.off('ended', this.onEnded);
+    if (this.handle !== undefined) this.timer.clearTimeout(this.handle);
+    this.handle = undefined;
+    await this.chain.catch(() => undefined);
+  }
+
+  private wakeSoon(): void {
+    if (this.running) this.arm(0);
+  }
+
+  private arm(ms: number): void {
+    if (this.handle !== undefined) this.timer.clearTimeout(this.handle);
+    this.handle = this.timer.setTimeout(() => {
+      this.handle = undefined;
+      void this.loopOnce();
+    }, ms);
+  }
+
+  private async loopOnce(): Promise<void> {
+    if (!this.running) return;
+    let next: Date | undefined;
+    try {
+      next = (await this.tick()).nextDueUtc;
+    } catch (err) {
+      this.d.log?.warn({ err: String(err) }, 'periodic backup scheduler tick failed');
+    }
+    if (!this.running) return;
+    const idle = this.d.idleTickMs ?? 5000;
+    const now = this.d.clock.now();
+    this.arm(next ? Math.min(timerDelayMs(next, now), idle) : idle);
+  }
+
+  /** Runs everything due now; ticks never overlap. */
+  tick(): Promise<TickResult> {
+    const run = this.chain.catch(() => undefined).then(() => this.tickNow());
+    this.chain = run;
+    return run;
+  }
+
+  private async tickNow(): Promise<TickResult> {
+    const { catalog } = this.d;
+    const protection = await catalog.getProtection();
+    const result: { started: TickResult['started']; busy: string[]; nextDueUtc: Date | undefined } = { started: [], busy: [], nextDueUtc: undefined };
+    const policies = new Map((await catalog.listPolicies()).map((p) => [p.name, p]));
+    for (const svc of await catalog.listServices()) {
+      if (!svc.hasPersistedState) continue;
+      for (const partition of await catalog.listPartitions(svc.name)) {
+        try {
+          const due = await this.tickPartition(partition, protection, policies, result);
+          if (due && (!result.nextDueUtc || due < result.nextDueUtc)) result.nextDueUtc = due;
+        } catch (err) {
+          this.d.log?.warn({ partition: partition.id, err: String(err) }, 'periodic backup of a partition could not be scheduled');
+        }
+      }
+    }
+    return result;
+  }
+
+  /** Returns when the partition's next backup is due, if it is scheduled and not under way. */
+  private async tickPartition(
+    partition: PartitionRecord,
+    protection: Awaited<ReturnType<Catalog['getProtection']>>,
+    policies: Map<string, { policy: BackupPolicy; uniqueId: string }>,
+    result: { started: TickResult['started']; busy: string[] },
+  ): Promise<Date | undefined> {
+    const { catalog, service } = this.d;
+    const now = this.d.clock.now();
+    const nowIso = now.toISOString();
+    let s = await catalog.getPeriodicSchedule(partition.id);
+    const original = s;
+
+    // 1. A periodic backup that ended since the last tick.
+    if (s?.pending) {
+      const op = await catalog.getOperation(s.pending.operationId);
+      if (op && (op.state === 'Accepted' || op.state === 'BackupInProgress')) return undefined;
+      s = this.settle(s, op, now);
+    }
+
+    // 2. The policy that applies now.
+    const run = periodicBackupPolicy(protection, { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId: partition.id });
+    const record = run.run ? policies.get(run.policyName) : undefined;
+    if (!run.run || !record) {
+      if (s && s.active) s = { ...s, active: false };
+      if (s !== original && s) await catalog.putPeriodicSchedule(s, nowIso);
+      return undefined;
+    }
+    const latestOnDemand = await catalog.latestOperation(partition.id, 'Backup');
+    const latestRestore = await catalog.latestOperation(partition.id, 'Restore');
+    if (!s || !s.active || s.policyName !== record.policy.name || s.policyUniqueId !== record.uniqueId) {
+      // A new schedule (enable, policy update, resume): the chain counter starts again (§2.6).
+      const changed = s !== undefined;
+      s = {
+        partitionId: partition.id, active: true, policyName: record.policy.name, policyUniqueId: record.uniqueId, policyAppliedUtc: nowIso,
+        chainCounter: 0, consecutiveFailures: 0,
+        ...(changed ? { forceFull: 'PolicyChanged' } : {}),
+        lastBackupId: s?.lastBackupId, lastBackupLocation: s?.lastBackupLocation, lastBackupChainId: s?.lastBackupChainId, lastDataLossVersion: s?.lastDataLossVersion,
+        seenOnDemandId: s ? s.seenOnDemandId : latestOnDemand?.id, seenRestoreId: s ? s.seenRestoreId : latestRestore?.id,
+      };
+    }
+
+    // 3. What forces the next backup to be full.
+    if (latestOnDemand && latestOnDemand.id !== s.seenOnDemandId && latestOnDemand.state === 'Success') {
+      s = { ...s, seenOnDemandId: latestOnDemand.id, chainCounter: 0, forceFull: 'OnDemandBackup' };
+    }
+    if (latestRestore && latestRestore.id !== s.seenRestoreId && latestRestore.state === 'Success') {
+      s = { ...s, seenRestoreId: latestRestore.id, chainCounter: 0, forceFull: 'Restore' };
+    }
+    if (s.lastDataLossVersion !== undefined && s.lastDataLossVersion !== partition.epoch.DataLossVersion && s.forceFull === undefined) {
+      s = { ...s, chainCounter: 0, forceFull: 'DataLoss' };
+    }
+
+    // 4. When it is due.
+    const policy = record.policy;
+    const state: ScheduleState = {
+      lastBackupUtc: s.lastBackupUtc ? new Date(s.lastBackupUtc) : undefined,
+      policyAppliedUtc: new Date(s.policyAppliedUtc),
+      gaveUpUtc: s.gaveUpUtc ? new Date(s.gaveUpUtc) : undefined,
+    };
+    let due: Date;
+    let scheduled: Date;
+    if (s.fullNowUtc) {
+      due = new Date(s.fullNowUtc);
+      scheduled = new Date(s.attemptScheduledUtc ?? s.fullNowUtc);
+    } else if (s.retryAtUtc) {
+      due = new Date(s.retryAtUtc);
+      scheduled = new Date(s.attemptScheduledUtc ?? s.retryAtUtc);
+    } else {
+      const raw = nextBackupDue(policy.schedule, state, EARLIEST).dueUtc;
+      // A moment missed before the scheduler started is due when it started; the backup stands for
+      // its scheduled moment unless a later slot was missed too (then it counts from now, once).
+      const missedSlots = nextBackupDue(policy.schedule, { ...state, lastBackupUtc: raw }, now).missed;
+      due = raw < this.startedAt ? this.startedAt : raw;
+      scheduled = missedSlots ? now : raw;
+    }
+    if (due > now) {
+      if (s !== original) await catalog.putPeriodicSchedule(s, nowIso);
+      return due;
+    }
+
+    // 5. Full or incremental, then start it.
+    const forced = s.forceFull as ForcedFullReason | undefined;
+    const noChain = s.chainCounter > 0 && (!s.lastBackupId || !s.lastBackupLocation) ? 'NoChain' : undefined;
+    const decision = decideBackupOption({ chainCounter: s.chainCounter, maxIncrementalBackups: policy.maxIncrementalBackups, forceFull: forced ?? noChain });
+    const op = await service.startPeriodicBackup(partition.id, {
+      storage: policy.storage, option: decision.option, parentBackupId: s.lastBackupId, parentBackupLocation: s.lastBackupLocation,
+    });
+    if (!op) {
+      result.busy.push(partition.id);
+      if (s !== original) await catalog.putPeriodicSchedule(s, nowIso);
+      return undefined;
+    }
+    const lag = Math.max(0, new Date(op.acceptedUtc).getTime() - due.getTime());
+    this.lags.push(lag);
+    if (this.lags.length > MAX_LAG_SAMPLES) this.lags.shift();
+    s = { ...s, pending: { operationId: op.id, option: decision.option, chainCounterAfter: decision.chainCounterAfter, scheduledUtc: scheduled.toISOString() } };
+    await catalog.putPeriodicSchedule(s, nowIso);
+    result.started.push({ partitionId: partition.id, operationId: op.id, option: decision.option, reason: decision.reason });
+    this.d.log?.info({ partition: partition.id, operation: op.id, option: decision.option, reason: decision.reason, lagMs: lag }, 'periodic backup started');
+    return undefined;
+  }
+
+  /** The schedule state after the periodic operation `pending` ended (or vanished). */
+  private settle(s: PeriodicScheduleRecord, op: Awaited<ReturnType<Catalog['getOperation']>>, now: Date): PeriodicScheduleRecord {
+    const pending = s.pending as NonNullable<PeriodicScheduleRecord['pending']>;
+    const base: PeriodicScheduleRecord = { ...s, pending: undefined };
+    if (op?.state === 'Success') {
+      const r = op.result as { BackupId?: string; BackupLocation?: string; EpochOfLastBackupRecord?: { DataLossVersion: string }; BackupChainId?: string };
+      return {
+        ...base, lastBackupUtc: pending.scheduledUtc, lastBackupId: r.BackupId, lastBackupLocation: r.BackupLocation,
+        lastBackupChainId: r.BackupChainId, lastDataLossVersion: r.EpochOfLastBackupRecord?.DataLossVersion,
+        chainCounter: pending.chainCounterAfter, consecutiveFailures: 0, retryAtUtc: undefined, fullNowUtc: undefined, forceFull: undefined,
+        attemptScheduledUtc: undefined, gaveUpUtc: undefined,
+      };
+    }
+    const code = op?.failure?.Code ?? 'E_ABORT';
+    const next = afterBackupFailure({ code, option: pending.option, consecutiveFailures: s.consecutiveFailures + 1 }, now, this.random);
+    this.d.log?.warn({ partition: s.partitionId, operation: pending.operationId, code, next: next.kind }, 'periodic backup failed');
+    switch (next.kind) {
+      case 'full-now':
+        return { ...base, forceFull: 'MissingFullBackup', chainCounter: 0, fullNowUtc: now.toISOString(), retryAtUtc: undefined, attemptScheduledUtc: pending.scheduledUtc };
+      case 'retry':
+        return { ...base, consecutiveFailures: s.consecutiveFailures + 1, retryAtUtc: next.atUtc.toISOString(), fullNowUtc: undefined, attemptScheduledUtc: pending.scheduledUtc };
+      case 'schedule':
+        return { ...base, consecutiveFailures: 0, retryAtUtc: undefined, fullNowUtc: undefined, attemptScheduledUtc: undefined, gaveUpUtc: now.toISOString() };
+    }
+  }
+}
