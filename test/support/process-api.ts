@@ -25,41 +25,10 @@ export async function call(method: string, url: string, body?: unknown): Promise
   return { status: res.status, text, json };
 }
 
-export interface FailureErrorWire {
-  Code: string;
-  Message: string;
-}
+// The wire shapes are the service's own: a test reads what the service says it sends.
+import type { BackupInfoWire, BackupProgress as BackupProgressWire, RestoreProgress as RestoreProgressWire } from '../../src/service/lifeboat-service.ts';
 
-export interface BackupProgressWire {
-  BackupState: string;
-  TimeStampUtc: string;
-  BackupId: string;
-  BackupLocation: string;
-  EpochOfLastBackupRecord: { DataLossVersion: string; ConfigurationVersion: string } | null;
-  LsnOfLastBackupRecord: string;
-  FailureError: FailureErrorWire | null;
-}
-
-export interface RestoreProgressWire {
-  RestoreState: string;
-  TimeStampUtc: string;
-  RestoredEpoch: { DataLossVersion: string; ConfigurationVersion: string } | null;
-  RestoredLsn: string;
-  FailureError: FailureErrorWire | null;
-}
-
-export interface BackupInfoWire {
-  BackupId: string;
-  BackupChainId: string;
-  ApplicationName: string;
-  ServiceName: string;
-  PartitionInformation: Record<string, string>;
-  BackupLocation: string;
-  BackupType: string;
-  EpochOfLastBackupRecord: { DataLossVersion: string; ConfigurationVersion: string };
-  LsnOfLastBackupRecord: string;
-  CreationTimeUtc: string;
-}
+export type { BackupInfoWire, BackupProgressWire, RestoreProgressWire };
 
 export interface PartitionWire {
   PartitionInformation: Record<string, string> & { Id: string; ServicePartitionKind: string };
