@@ -160,25 +160,6 @@ it('forces a full after an on-demand backup and a policy update; suspend stops p
   t.diagnostic(`scheduler lag (fake clock): ${JSON.stringify(lb.scheduler.lagStats())}`);
 });
 
-it('runs on its own with real timers: sleeps until the backup is due and measures its lag', async (t) => {
-  let offset = 0;
-  const clock = { now: () => new Date(Date.now() + offset) };
-  const lb = await startTestLifeboat(t, { clock, scheduler: { idleTickMs: 100 } });
-  assert.ok(lb.sample);
-  await lb.service.createPolicy(policyBody(lb), false);
-  await lb.service.enableBackup({ kind: 'Application', name: APP }, { BackupPolicyName: 'every-minute' });
-  const pid = (lb.sample.service.partitionList[0] as Partition).id;
-  // Let the loop see the policy (its schedule starts then), then jump to a second before it is due.
-  await waitFor(async () => (await lb.service.backupConfiguration({ kind: 'Partition', id: pid }))[0]?.PolicyName, (v) => v === 'every-minute', 5000, 'policy');
-  await new Promise((r) => setTimeout(r, 300));
-  offset += MINUTE - 1000;
-  await waitFor(async () => (await backupsOf(lb, pid)).length, (n) => n === 1, 30_000, 'first periodic backup');
-  const lag = lb.scheduler.lagStats();
-  assert.ok(lag.count >= 1);
-  assert.ok(lag.maxMs < 5000, JSON.stringify(lag));
-  t.diagnostic(`scheduler lag (real timers): ${JSON.stringify(lag)}`);
-});
-
 it('takes a full at once when the replica refuses the incremental (FABRIC_E_MISSING_FULL_BACKUP)', async (t) => {
   const { lb, clock, partitions } = await setUp(t);
   const p0 = partitions[0] as Partition;
