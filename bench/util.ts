@@ -1,7 +1,6 @@
 /** Small helpers shared by the benchmarks: scale, seeded randomness, timing, statistics, memory, tables. */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 export { yieldToLoop };
@@ -64,14 +63,8 @@ export function median(xs: readonly number[]): number {
   return n % 2 ? (a[(n - 1) / 2] as number) : ((a[n / 2 - 1] as number) + (a[n / 2] as number)) / 2;
 }
 
-export async function fsyncFile(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+/** fsyncs a file (the state library's own helper, so the baseline pays what Lifeboat pays). */
+export { fsyncPath as fsyncFile } from '../src/state/files.ts';
 
 /**
  * Flushes every dirty page of the system to disk (sync(1)), so that write-back left by one step is

@@ -12,11 +12,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type HttpRequest, assertFabricError, assertSuccess, jsonOf, send } from '../support/api-http.ts';
 import { type TestLifeboat, startTestLifeboat, waitFor } from '../support/lifeboat.ts';
+import { APP_ID, SERVICE_ID, SERVICE_NAME, UNKNOWN_PID } from '../support/sample.ts';
 
-const SERVICE_ID = 'SampleApp~MyStatefulService';
-const SERVICE_NAME = 'fabric:/SampleApp/MyStatefulService';
-const APP_ID = 'SampleApp';
-const UNKNOWN_PID = '0badc0de-0000-4000-8000-000000000001';
 const V = 'api-version=6.4';
 const QV = 'api-version=6.0';
 const BIG = `{"BackupStorage":"${'x'.repeat(5 * 1024 * 1024)}"}`;

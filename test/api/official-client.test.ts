@@ -12,15 +12,11 @@ import { describe, it } from 'node:test';
 import sf from 'azure-servicefabric';
 import type * as models from 'azure-servicefabric/lib/models/index.js';
 import { type TestLifeboat, startTestLifeboat, waitFor } from '../support/lifeboat.ts';
+import { APP_ID, APP_NAME, SERVICE_ID, SERVICE_NAME, UNKNOWN_PID } from '../support/sample.ts';
 
 const ServiceFabricClient = sf.default;
 type Client = InstanceType<typeof ServiceFabricClient>;
 
-const APP_ID = 'SampleApp';
-const APP_NAME = 'fabric:/SampleApp';
-const SERVICE_ID = 'SampleApp~MyStatefulService';
-const SERVICE_NAME = 'fabric:/SampleApp/MyStatefulService';
-const UNKNOWN_PID = '0badc0de-0000-4000-8000-000000000001';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface Sent {

@@ -9,10 +9,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type HttpRequest, assertFabricError, assertSuccess, jsonOf, send } from '../support/api-http.ts';
 import { startTestLifeboat } from '../support/lifeboat.ts';
+import { APP_ID, SERVICE_ID, UNKNOWN_PID } from '../support/sample.ts';
 
-const APP_ID = 'SampleApp';
-const SERVICE_ID = 'SampleApp~MyStatefulService';
-const UNKNOWN_PID = '0badc0de-0000-4000-8000-000000000001';
 const VOLATILE_PID = '7e7e7e7e-0000-4000-8000-000000000001';
 const V = 'api-version=6.4';
 const E = 'E_INVALIDARG';

@@ -13,14 +13,11 @@ import type * as models from 'azure-servicefabric/lib/models/index.js';
 import moment from 'moment';
 import { assertFabricError, assertSuccess, jsonOf, send } from '../support/api-http.ts';
 import { startTestLifeboat, waitFor } from '../support/lifeboat.ts';
+import { APP_ID, APP_NAME, SERVICE_ID, SERVICE_NAME } from '../support/sample.ts';
 
 const ServiceFabricClient = sf.default;
 type Client = InstanceType<typeof ServiceFabricClient>;
 
-const APP_ID = 'SampleApp';
-const APP_NAME = 'fabric:/SampleApp';
-const SERVICE_ID = 'SampleApp~MyStatefulService';
-const SERVICE_NAME = 'fabric:/SampleApp/MyStatefulService';
 const V = 'api-version=6.4';
 
 interface ClientError extends Error {
