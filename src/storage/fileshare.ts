@@ -1,16 +1,17 @@
 /**
  * FileShare storage: a local or mounted folder. Objects are files under the root; a put writes a
  * temporary file beside the target, fsyncs it, and links it into place (link fails if the
- * target exists, so a committed object is never replaced), then fsyncs the folder.
+ * target exists, so a committed object is never replaced), then fsyncs the folder. An overwrite
+ * renames the temporary file over the target instead, which is atomic.
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LifeboatError } from '../core/errors.ts';
-import type { BlobStore, ObjectInfo } from './port.ts';
+import type { BlobStore, ObjectInfo, PutOptions } from './port.ts';
 
 const TEMP_MARK = '.lifeboat-tmp-';
 
@@ -47,7 +48,7 @@ export class FileShareStore implements BlobStore {
     return join(this.root, ...key.split('/'));
   }
 
-  async put(key: string, body: Readable | Uint8Array): Promise<void> {
+  async put(key: string, body: Readable | Uint8Array, options?: PutOptions): Promise<void> {
     const target = this.path(key);
     const tmp = join(dirname(target), `${TEMP_MARK}${randomUUID()}`);
     try {
@@ -60,7 +61,9 @@ export class FileShareStore implements BlobStore {
       } finally {
         await fh.close();
       }
-      await link(tmp, target);
+      // link refuses an existing target (never overwrite); rename replaces it atomically.
+      if (options?.overwrite) await rename(tmp, target);
+      else await link(tmp, target);
       await fsyncDir(dirname(target));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new LifeboatError('LIFEBOAT_E_STORAGE_OBJECT_EXISTS', `${key} already exists in ${this.description}.`);

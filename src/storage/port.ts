@@ -7,6 +7,10 @@
  * - `put` streams the body and commits it atomically: until it resolves, no reader, `head` or
  *   `list` sees the key; if it fails, nothing is left visible. It never replaces a committed
  *   object: a put to an existing key fails with LIFEBOAT_E_STORAGE_OBJECT_EXISTS.
+ * - `put(key, body, { overwrite: true })` is the one exception: it atomically replaces the object
+ *   if it exists (readers see the old bytes or the new, never a mix) and creates it otherwise. Only
+ *   small documents that are rewritten whole use it (a `.bkmetadata` whose data key is re-wrapped
+ *   on key rotation); backup data is never overwritten.
  * - `get` returns the object's bytes (or `[start, end)` of them); a missing key fails with
  *   LIFEBOAT_E_STORAGE_NOT_FOUND.
  * - `head` returns size and modification time, or undefined for a missing key.
@@ -24,10 +28,15 @@ export interface ObjectInfo {
   readonly modifiedUtc: Date;
 }
 
+export interface PutOptions {
+  /** Atomically replace an existing object instead of failing with OBJECT_EXISTS. */
+  readonly overwrite?: boolean;
+}
+
 export interface BlobStore {
   /** A name for messages and logs; never contains secrets. */
   readonly description: string;
-  put(key: string, body: Readable | Uint8Array): Promise<void>;
+  put(key: string, body: Readable | Uint8Array, options?: PutOptions): Promise<void>;
   get(key: string, range?: { start: number; end?: number }): Promise<Readable>;
   head(key: string): Promise<ObjectInfo | undefined>;
   list(prefix: string): AsyncIterable<ObjectInfo>;

@@ -64,6 +64,24 @@ export function runStorageContract(o: StorageContractOptions): void {
       assert.equal(await text(await s.get('x/y')), 'first');
     });
 
+    it('replaces an object atomically only when asked to overwrite', async (t) => {
+      const s = await o.create(t);
+      await s.put('m/doc.bkmetadata', Buffer.from('version one'), { overwrite: true });
+      assert.equal(await text(await s.get('m/doc.bkmetadata')), 'version one');
+      await s.put('m/doc.bkmetadata', Readable.from([Buffer.from('version '), Buffer.from('two, longer')]), { overwrite: true });
+      assert.equal(await text(await s.get('m/doc.bkmetadata')), 'version two, longer');
+      assert.equal((await s.head('m/doc.bkmetadata'))?.size, 'version two, longer'.length);
+      assert.deepEqual(await keys(s, 'm/'), ['m/doc.bkmetadata']);
+      const failing = new Readable({
+        read() {
+          this.push(Buffer.from('partial'));
+          this.destroy(new Error('source broke'));
+        },
+      });
+      await assert.rejects(s.put('m/doc.bkmetadata', failing, { overwrite: true }));
+      assert.equal(await text(await s.get('m/doc.bkmetadata')), 'version two, longer');
+    });
+
     it('leaves nothing visible when a put fails midway', async (t) => {
       const s = await o.create(t);
       const failing = new Readable({
