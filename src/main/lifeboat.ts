@@ -27,8 +27,8 @@ export interface LifeboatConfig {
   /** How often operation deadlines are checked. */
   readonly timeoutSweepMs?: number;
   /**
-   * The periodic backup scheduler. Its loop starts only with `manual: false`; otherwise a caller
-   * (a test) calls `scheduler.tick()`; `timer` replaces setTimeout; `idleTickMs` is the longest sleep between ticks.
+   * The periodic backup scheduler. Its loop runs unless `manual: true`, when a caller (a test on a
+   * fake clock) calls `scheduler.tick()` itself; `timer` replaces setTimeout; `idleTickMs` is the longest sleep between ticks.
    */
   readonly scheduler?: { readonly manual?: boolean; readonly timer?: SchedulerTimer; readonly idleTickMs?: number };
 }
@@ -79,9 +79,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     ...(cfg.scheduler?.timer ? { timer: cfg.scheduler.timer } : {}),
     ...(cfg.scheduler?.idleTickMs !== undefined ? { idleTickMs: cfg.scheduler.idleTickMs } : {}),
   });
-  // The loop is off unless asked for (`scheduler: { manual: false }`): its real-timer test hung
-  // once under load, undiagnosed, so periodic backups run only through tick() until that is fixed.
-  if (cfg.scheduler?.manual === false) scheduler.start();
+  if (cfg.scheduler?.manual !== true) scheduler.start();
   return {
     url, app: api, service, host, scheduler, sample, fileShareRoots,
     close: async () => {

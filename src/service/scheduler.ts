@@ -78,6 +78,8 @@ export class Scheduler {
   private chain: Promise<unknown> = Promise.resolve();
   private handle: unknown;
   private running = false;
+  /** Set by stop(): a tick under way returns between partitions. */
+  private stopping = false;
   private readonly onEnded = (): void => this.wakeSoon();
 
   constructor(deps: SchedulerDeps) {
@@ -93,6 +95,11 @@ export class Scheduler {
     return { count: sorted.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), maxMs: sorted.length ? (sorted[sorted.length - 1] as number) : 0 };
   }
 
+  /** The partition's schedule state as the catalog holds it (undefined until a tick saw a policy). */
+  scheduleOf(partitionId: string): Promise<PeriodicScheduleRecord | undefined> {
+    return this.d.catalog.getPeriodicSchedule(partitionId);
+  }
+
   /** Periodic operations still active (Accepted or in progress). */
   async activePeriodicOperations(): Promise<number> {
     return (await this.d.catalog.activeOperations()).filter((o) => o.kind === 'PeriodicBackup').length;
@@ -101,16 +108,28 @@ export class Scheduler {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.stopping = false;
     this.d.service.operationEvents.on('ended', this.onEnded);
     this.arm(0);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops the loop and waits for a tick under way, at most `graceMs`: a tick stops between
+   * partitions once stopped, but one stuck in a catalog call must not hold up shutdown forever.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
     this.running = false;
+    this.stopping = true;
     this.d.service.operationEvents.off('ended', this.onEnded);
     if (this.handle !== undefined) this.timer.clearTimeout(this.handle);
     this.handle = undefined;
-    await this.chain.catch(() => undefined);
+    let timeout: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      this.chain.then(() => true, () => true),
+      new Promise<false>((resolve) => { timeout = setTimeout(() => resolve(false), graceMs); }),
+    ]);
+    clearTimeout(timeout);
+    if (!settled) this.d.log?.warn({ graceMs }, 'the periodic backup scheduler stopped with a tick still under way');
   }
 
   private wakeSoon(): void {
@@ -154,6 +173,7 @@ export class Scheduler {
     for (const svc of await catalog.listServices()) {
       if (!svc.hasPersistedState) continue;
       for (const partition of await catalog.listPartitions(svc.name)) {
+        if (this.stopping) return result;
         try {
           const due = await this.tickPartition(partition, protection, policies, result);
           if (due && (!result.nextDueUtc || due < result.nextDueUtc)) result.nextDueUtc = due;
