@@ -9,10 +9,12 @@ import type { Report } from '../core/host-protocol.ts';
 import { idToName, isGuid, nameToId } from '../core/ids.ts';
 import type { PartitionRecord, ServiceRecord } from '../catalog/port.ts';
 import { type BackupInfoWire, type BackupScope, type LifeboatService, partitionInformationWire } from '../service/lifeboat-service.ts';
+import type { RetentionSweeper } from '../service/retention-sweeper.ts';
 import { boolParam, checkApiVersion, dateRange, intParam, page, previewEpochNames, query, sendError } from './http.ts';
 
 export interface AppOptions {
   readonly service: LifeboatService;
+  readonly retention: RetentionSweeper;
   readonly logger?: boolean | object;
   /** Largest request body of the public API, in bytes. */
   readonly bodyLimit?: number;
@@ -107,9 +109,9 @@ export function buildApp(o: AppOptions): FastifyInstance {
     reply.code(404).send({ Error: { Code: 'FABRIC_E_ENDPOINT_NOT_FOUND', Message: `No route ${req.method} ${req.url.split('?')[0] ?? ''}.` } });
   });
 
-  const backupRoute = (fn: (req: Req, q: Map<string, string>, reply: FastifyReply) => Promise<unknown>) => async (req: Req, reply: FastifyReply) => {
+  const backupRoute = (fn: (req: Req, q: Map<string, string>, reply: FastifyReply) => Promise<unknown>, minimumApiVersion?: number) => async (req: Req, reply: FastifyReply) => {
     const q = query(req);
-    checkApiVersion(q, 'backup');
+    checkApiVersion(q, 'backup', minimumApiVersion);
     const out = await fn(req, q, reply);
     return q.get('api-version') === '6.2-preview' && out !== reply ? previewEpochNames(out) : out;
   };
@@ -141,6 +143,10 @@ export function buildApp(o: AppOptions): FastifyInstance {
     return reply.code(202).send();
   }));
   app.get('/Partitions/:partitionId/$/GetBackupProgress', backupRoute(async (req) => service.backupProgress(partitionIdOf(req))));
+  app.post('/Partitions/:partitionId/$/SkipAutoRestore', backupRoute(async (req, q, reply) => {
+    await service.skipAutoRestore(partitionIdOf(req), intParam(q, 'RestoreTimeout'));
+    return reply.code(202).send();
+  }, 9.1));
   app.post('/Partitions/:partitionId/$/Restore', backupRoute(async (req, q, reply) => {
     const id = partitionIdOf(req);
     const latest = boolParam(q, 'Latest');
@@ -150,6 +156,8 @@ export function buildApp(o: AppOptions): FastifyInstance {
   app.get('/Partitions/:partitionId/$/GetRestoreProgress', backupRoute(async (req) => service.restoreProgress(partitionIdOf(req))));
 
   // ---- listing ------------------------------------------------------------------------------
+  // Lifeboat's extension: what retention would keep and delete now, each with its reason.
+  app.get('/Partitions/:partitionId/$/GetRetentionPlan', backupRoute(async (req) => o.retention.preview(partitionIdOf(req))));
   app.get('/Partitions/:partitionId/$/GetBackups', backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Partition', id: partitionIdOf(req) }, listFilter(q)), q)));
   app.get('/Services/:serviceId/$/GetBackups', backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Service', name: idToName(req.params.serviceId ?? '') }, listFilter(q)), q)));
   app.get('/Applications/:applicationId/$/GetBackups', backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Application', name: idToName(req.params.applicationId ?? '') }, listFilter(q)), q)));
@@ -229,6 +237,11 @@ export function buildApp(o: AppOptions): FastifyInstance {
       // The response closes before it is sent only when the host hung up.
       reply.raw.once('close', () => gone.abort());
       return { Orders: await service.pollOrders(req.params.hostId ?? '', Math.max(0, wait), gone.signal) };
+    });
+    hosts.post('/Lifeboat/Hosts/:hostId/$/DataLoss', async (req: Req) => {
+      const body = objectBody(req, true, 'DataLoss') as Record<string, unknown>;
+      invalidArgUnless(typeof body.PartitionId === 'string' && isGuid(body.PartitionId), 'PartitionId must be a GUID.');
+      return service.dataLoss(req.params.hostId ?? '', body.PartitionId.toLowerCase());
     });
     hosts.post('/Lifeboat/Hosts/:hostId/$/Report', async (req: Req, reply) => {
       await service.report(req.params.hostId ?? '', objectBody(req, true, 'Report') as unknown as Report);

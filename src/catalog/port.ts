@@ -150,6 +150,31 @@ export interface PeriodicScheduleRecord {
   readonly seenRestoreId?: string | undefined;
 }
 
+/**
+ * The retention sweeper's state of one partition: when it last ran (per policy version) and the
+ * backup it was deleting, if a run stopped halfway (finished first on the next run, §2.13).
+ */
+export interface RetentionStateRecord {
+  readonly partitionId: string;
+  /** The policy version (uniqueId) the last run applied: a new one makes a run due at once. */
+  readonly policyUniqueId: string;
+  readonly lastRunUtc?: string | undefined;
+  readonly consecutiveFailures: number;
+  readonly retryAtUtc?: string | undefined;
+  readonly lastError?: string | undefined;
+  readonly deleting?: {
+    /** storageIdentity() of the storage it is in: only that storage's sweep finishes it. */
+    readonly storageKey: string;
+    readonly backupId: string;
+    readonly backupChainId: string;
+    readonly parentBackupId: string;
+    readonly backupType: 'Full' | 'Incremental';
+    readonly creationUtc: string;
+    readonly metadataKey: string;
+    readonly dataKey: string;
+  } | undefined;
+}
+
 /** A pure, synchronous change of the protection state (runs inside the catalog's transaction). */
 export type ProtectionChange<T extends { state: ProtectionState }> = (state: ProtectionState, policies: PolicyNames) => Outcome<T>;
 
@@ -212,6 +237,11 @@ export interface Catalog {
   getPeriodicSchedule(partitionId: string): Promise<PeriodicScheduleRecord | undefined>;
   /** Writes (replaces) the scheduler's state of a partition. */
   putPeriodicSchedule(r: PeriodicScheduleRecord, updatedUtc: string): Promise<void>;
+
+  /** The retention sweeper's state of a partition. */
+  getRetentionState(partitionId: string): Promise<RetentionStateRecord | undefined>;
+  /** Writes (replaces) the retention sweeper's state of a partition. */
+  putRetentionState(r: RetentionStateRecord, updatedUtc: string): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -6,7 +6,7 @@ import {
   type BackupEntity, type Outcome, type PolicyNames, type ProtectionMapping, type ProtectionState, deletePolicy, entityKey,
 } from '../core/protection.ts';
 import type {
-  BackupFilter, BackupRecord, Catalog, FailureError, OperationRecord, OperationState, PartitionRecord, PeriodicScheduleRecord, PolicyDeletion, PolicyRecord,
+  BackupFilter, BackupRecord, Catalog, FailureError, OperationRecord, OperationState, PartitionRecord, PeriodicScheduleRecord, PolicyDeletion, PolicyRecord, RetentionStateRecord,
   ProtectionChange, ServiceRecord,
 } from './port.ts';
 
@@ -34,6 +34,8 @@ const MIGRATIONS = [
    CREATE TABLE protection_suspensions (entity_key TEXT PRIMARY KEY, entity TEXT NOT NULL);`,
   // 3: the periodic scheduler's state per partition (issue 4).
   `CREATE TABLE periodic_schedules (partition_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_utc TEXT NOT NULL);`,
+  // 4: the retention sweeper's state per partition (issue 4).
+  `CREATE TABLE retention_states (partition_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_utc TEXT NOT NULL);`,
 ];
 
 interface PolicyRow { name: string; policy: string; unique_id: string; created_utc: string; updated_utc: string }
@@ -303,6 +305,16 @@ export class SqliteCatalog implements Catalog {
 
   async putPeriodicSchedule(r: PeriodicScheduleRecord, updatedUtc: string): Promise<void> {
     this.db.prepare(`INSERT INTO periodic_schedules (partition_id, state, updated_utc) VALUES (?, ?, ?)
+      ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`).run(r.partitionId, JSON.stringify(r), updatedUtc);
+  }
+
+  async getRetentionState(partitionId: string): Promise<RetentionStateRecord | undefined> {
+    const r = this.db.prepare('SELECT state FROM retention_states WHERE partition_id = ?').get(partitionId) as { state: string } | undefined;
+    return r && (JSON.parse(r.state) as RetentionStateRecord);
+  }
+
+  async putRetentionState(r: RetentionStateRecord, updatedUtc: string): Promise<void> {
+    this.db.prepare(`INSERT INTO retention_states (partition_id, state, updated_utc) VALUES (?, ?, ?)
       ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`).run(r.partitionId, JSON.stringify(r), updatedUtc);
   }
 

@@ -15,7 +15,7 @@ const PREVIEW_ACCEPTED = new Set(['6.2-preview']);
 export function apiVersionRefusal(value: unknown, surface: ApiSurface, minimum = surface === 'backup' ? 6.4 : 6.0): string | undefined {
   if (value === undefined || value === '') return 'The api-version query parameter is required.';
   if (typeof value !== 'string') return 'Give api-version once.';
-  if (surface === 'backup' && PREVIEW_ACCEPTED.has(value)) return undefined;
+  if (surface === 'backup' && minimum <= 6.4 && PREVIEW_ACCEPTED.has(value)) return undefined;
   if (!/^\d+\.\d+$/.test(value)) return `Invalid API Version '${value}': use a version such as 6.4.`;
   if (Number(value) < minimum) return `Invalid API Version '${value}': this operation needs ${minimum.toFixed(1)} or later.`;
   return undefined;

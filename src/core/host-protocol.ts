@@ -46,7 +46,18 @@ export type Order =
     readonly OperationId: string; readonly Kind: 'Restore'; readonly PartitionId: string; readonly Storage: StorageDescription; readonly DeadlineUtc: string;
     /** Data keys of the chain, full backup first. */
     readonly Chain: readonly string[];
+    /** Force (a user's restore) when absent; Safe for an auto-restore on data loss (§2.12). */
+    readonly RestorePolicy?: 'Safe' | 'Force';
   };
+
+/**
+ * What a host does about data loss in one of its partitions (§2.12), as the service decides it:
+ * - NotProtected: no backup policy applies; the application's own data-loss handler runs.
+ * - Wait: protected; a restore order will come (the service started an auto-restore, or the
+ *   partition waits for a user's restore). Ask again after a while.
+ * - Skip: SkipAutoRestore was called: leave data loss keeping the replica's state.
+ */
+export type DataLossDecision = { readonly Action: 'NotProtected' } | { readonly Action: 'Wait'; readonly Reason: string } | { readonly Action: 'Skip' };
 
 export interface StoredBackupSummary {
   readonly BackupId: string;
@@ -70,6 +81,8 @@ export interface HostChannel {
   /** Orders for this host's partitions; waits up to `waitMs` for one when there is none. */
   pollOrders(hostId: string, waitMs: number, signal?: AbortSignal): Promise<Order[]>;
   report(hostId: string, report: Report): Promise<void>;
+  /** A partition of this host is in data loss: what should it do? */
+  dataLoss(hostId: string, partitionId: string): Promise<DataLossDecision>;
 }
 
 const INT64 = /^-?\d{1,20}$/;

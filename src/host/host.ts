@@ -6,9 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { backupDataKey, metadataKeyOf } from '../core/backup-layout.ts';
 import { LifeboatError, isLifeboatError } from '../core/errors.ts';
-import type { HostChannel, Order, PartitionState, RegisteredService, Report } from '../core/host-protocol.ts';
+import type { DataLossDecision, HostChannel, Order, PartitionState, RegisteredService, Report } from '../core/host-protocol.ts';
 import { applicationOf } from '../core/ids.ts';
 import { partitionInfoToJson, schemeToJson } from '../core/partitioning.ts';
 import type { StorageDescription } from '../core/storage-description.ts';
@@ -30,6 +31,26 @@ export interface HostOptions {
   readonly log?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
   /** How long one order poll waits on the service. */
   readonly pollWaitMs?: number;
+  /** How often a partition in data loss asks the service again (Service Fabric: 15 s). */
+  readonly dataLossRetryMs?: number;
+}
+
+/** A restore order handed to a partition's data-loss handler. */
+interface PendingRestore {
+  readonly folders: string[];
+  readonly policy: 'Safe' | 'Force';
+  taken: boolean;
+  result?: RestoreResult;
+  /** Resolved (or rejected) by the handler once it restored. */
+  readonly settled: Promise<void>;
+  settle(err?: unknown): void;
+}
+
+function pendingRestore(folders: string[], policy: 'Safe' | 'Force'): PendingRestore {
+  let settle: (err?: unknown) => void = () => undefined;
+  const settled = new Promise<void>((resolve, reject) => { settle = (err) => (err === undefined ? resolve() : reject(err)); });
+  settled.catch(() => undefined); // read by the order; never an unhandled rejection
+  return { folders, policy, taken: false, settled, settle: (err) => settle(err) };
 }
 
 const stateOf = (p: Partition): PartitionState => ({
@@ -47,9 +68,12 @@ export class Host {
   readonly id: string;
   private readonly o: HostOptions;
   private readonly services: StatefulService[] = [];
-  private readonly pendingRestores = new Map<string, { folders: string[]; result?: RestoreResult }>();
+  private readonly pendingRestores = new Map<string, PendingRestore>();
+  /** Partitions whose data-loss handler is running, and how to wake it when a restore arrives. */
+  private readonly inDataLoss = new Map<string, { wake?: (() => void) | undefined }>();
   private readonly running = new Set<Promise<void>>();
   private stopping = false;
+  private readonly stopWaiters = new Set<() => void>();
   private loop: Promise<void> | undefined;
   private readonly now: () => Date;
 
@@ -59,13 +83,76 @@ export class Host {
     this.now = o.now ?? (() => new Date());
   }
 
-  /** Pass this as `onDataLoss` when opening the services the host serves. */
+  /**
+   * Pass this as `onDataLoss` when opening the services the host serves. A restore this host is
+   * carrying out is applied at once. Otherwise the service decides (§2.12): not protected → the
+   * application's own handler; protected → wait for a restore order (the service starts an
+   * auto-restore when the policy says so; else a user's restore), asking again every
+   * `dataLossRetryMs`; SkipAutoRestore → leave data loss keeping the replica's state. A failed
+   * restore is reported and the partition goes on waiting, as Service Fabric retries OnDataLoss.
+   */
   readonly onDataLoss: DataLossHandler = async (ctx: RestoreContext) => {
-    const pending = this.pendingRestores.get(ctx.partition.id);
-    if (!pending) return this.o.onDataLoss ? this.o.onDataLoss(ctx) : false;
-    pending.result = await ctx.restore(pending.folders, { policy: 'Force' });
-    return true;
+    const id = ctx.partition.id;
+    const slot: { wake?: (() => void) | undefined } = {};
+    this.inDataLoss.set(id, slot);
+    let lastReason = '';
+    try {
+      for (;;) {
+        const pending = this.pendingRestores.get(id);
+        if (pending && !pending.taken) {
+          pending.taken = true;
+          try {
+            pending.result = await ctx.restore(pending.folders, { policy: pending.policy });
+            pending.settle();
+            return true;
+          } catch (err) {
+            pending.settle(err);
+            if (this.stopping) throw err;
+            await this.waitForRestore(id, slot);
+            continue;
+          }
+        }
+        if (this.stopping) throw new LifeboatError('E_ABORT', `Host ${this.id} stopped while partition ${id} was in data loss.`);
+        let decision: DataLossDecision;
+        try {
+          decision = await this.o.channel.dataLoss(this.id, id);
+        } catch (err) {
+          this.o.log?.warn({ partition: id, err: String(err) }, 'asking the Lifeboat service about data loss failed; asking again');
+          await this.waitForRestore(id, slot);
+          continue;
+        }
+        if (decision.Action === 'NotProtected') return this.o.onDataLoss ? this.o.onDataLoss(ctx) : false;
+        if (decision.Action === 'Skip') {
+          this.o.log?.info({ partition: id }, 'data loss: auto-restore skipped; the partition keeps its state');
+          return false;
+        }
+        if (decision.Reason !== lastReason) this.o.log?.info({ partition: id, reason: decision.Reason }, 'data loss: waiting for a restore');
+        lastReason = decision.Reason;
+        await this.waitForRestore(id, slot);
+      }
+    } finally {
+      this.inDataLoss.delete(id);
+    }
   };
+
+  /** Sleeps until a restore order for the partition arrives, the retry interval passes, or stop(). */
+  private waitForRestore(id: string, slot: { wake?: (() => void) | undefined }): Promise<void> {
+    if (this.pendingRestores.get(id)?.taken === false) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.o.dataLossRetryMs ?? 15_000);
+      const onStop = (): void => done();
+      this.stopWaiters.add(onStop);
+      function done(this: void): void {
+        clearTimeout(timer);
+        slot.wake = undefined;
+        resolve();
+      }
+      slot.wake = () => {
+        this.stopWaiters.delete(onStop);
+        done();
+      };
+    });
+  }
 
   addService(service: StatefulService): void {
     this.services.push(service);
@@ -116,9 +203,18 @@ export class Host {
     }
   }
 
-  async stop(): Promise<void> {
+  /** Stops taking orders and waits for those under way, at most `graceMs` (shutdown must end). */
+  async stop(graceMs = 30_000): Promise<void> {
     this.stopping = true;
-    await Promise.allSettled([...this.running]);
+    for (const wake of this.stopWaiters) wake();
+    this.stopWaiters.clear();
+    let timeout: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      Promise.allSettled([...this.running]).then(() => true),
+      new Promise<false>((resolve) => { timeout = setTimeout(() => resolve(false), graceMs); }),
+    ]);
+    clearTimeout(timeout);
+    if (!settled) this.o.log?.warn({ orders: this.running.size, graceMs }, 'host stopped with orders still under way');
   }
 
   /** Waits for the poll loop to notice `stop()` (it may sit in a long poll until then). */
@@ -222,8 +318,9 @@ export class Host {
   /** Streams the packed folder to storage, hashing it on the way. */
   private async upload(store: BlobStore, key: string, folder: string): Promise<{ bytes: number; sha256: string }> {
     const hashing = new HashingStream();
-    (await packFolder(folder)).pipe(hashing);
-    await store.put(key, hashing);
+    // pipeline, not pipe: a read error must fail the put (pipe would leave it waiting forever).
+    const packing = pipeline(await packFolder(folder), hashing);
+    await Promise.all([store.put(key, hashing), packing]);
     return { bytes: hashing.bytes, sha256: hashing.hash.digest('hex') };
   }
 
@@ -237,9 +334,16 @@ export class Host {
       await unpackArchive(await store.get(key), folder, `${store.description}/${key}`);
       folders.push(folder);
     }
-    const pending: { folders: string[]; result?: RestoreResult } = { folders };
+    const pending = pendingRestore(folders, order.RestorePolicy ?? 'Force');
     this.pendingRestores.set(partition.id, pending);
-    await partition.startDataLoss();
+    const waiting = this.inDataLoss.get(partition.id);
+    if (waiting) {
+      // Already in data loss (waiting for this order): its handler applies the restore.
+      waiting.wake?.();
+    } else {
+      await partition.startDataLoss();
+    }
+    await pending.settled;
     const r = pending.result;
     if (!r) throw new LifeboatError('E_FAIL', `Partition ${partition.id} did not restore during data loss.`);
     await this.send({

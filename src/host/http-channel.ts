@@ -1,6 +1,6 @@
 /** The host's side of the host protocol over HTTP, for a host in another process. */
 import { ERROR_CATALOGUE, type ErrorCode, LifeboatError } from '../core/errors.ts';
-import type { HostChannel, Order, Registration, Report } from '../core/host-protocol.ts';
+import type { DataLossDecision, HostChannel, Order, Registration, Report } from '../core/host-protocol.ts';
 
 export class HttpHostChannel implements HostChannel {
   constructor(private readonly baseUrl: string) {}
@@ -33,5 +33,9 @@ export class HttpHostChannel implements HostChannel {
 
   async report(hostId: string, report: Report): Promise<void> {
     await this.call('POST', `/Lifeboat/Hosts/${encodeURIComponent(hostId)}/$/Report`, report);
+  }
+
+  async dataLoss(hostId: string, partitionId: string): Promise<DataLossDecision> {
+    return (await this.call('POST', `/Lifeboat/Hosts/${encodeURIComponent(hostId)}/$/DataLoss`, { PartitionId: partitionId })) as DataLossDecision;
   }
 }

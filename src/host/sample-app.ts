@@ -33,6 +33,10 @@ export interface KvAppOptions {
   readonly serviceName?: string;
   readonly partitioning?: PartitionScheme;
   readonly onDataLoss?: DataLossHandler;
+  /** The clock backups are dated by (tests inject one). */
+  readonly now?: () => number;
+  /** Data loss found at open waits for `service.handlePendingDataLoss()` (see StatefulService). */
+  readonly deferDataLoss?: boolean;
 }
 
 export async function startSampleApp(o: KvAppOptions): Promise<SampleApp> {
@@ -41,6 +45,8 @@ export async function startSampleApp(o: KvAppOptions): Promise<SampleApp> {
     partitioning: o.partitioning ?? SAMPLE_PARTITIONING,
     dataDir: o.dataDir,
     ...(o.onDataLoss ? { onDataLoss: o.onDataLoss } : {}),
+    ...(o.now ? { now: o.now } : {}),
+    ...(o.deferDataLoss ? { deferDataLoss: true } : {}),
   });
   const server = createServer((req, res) => {
     handle(service, req, res).catch((err: unknown) => send(res, 500, { Error: { Code: 'E_FAIL', Message: String(err) } }));

@@ -91,9 +91,10 @@ program
       openStorage: (d) => openStorage(d, { fileShareRoots }),
       log: { warn: (obj, msg) => console.warn(msg ?? '', JSON.stringify(obj)), info: (obj, msg) => console.log(msg ?? '', JSON.stringify(obj)) },
     });
-    const app = await startSampleApp({ dataDir: join(resolve(o.dataDir), 'service'), port: o.kvPort, serviceName: o.service, partitioning: scheme, onDataLoss: host.onDataLoss });
+    const app = await startSampleApp({ dataDir: join(resolve(o.dataDir), 'service'), port: o.kvPort, serviceName: o.service, partitioning: scheme, onDataLoss: host.onDataLoss, deferDataLoss: true });
     host.addService(app.service);
     await host.start();
+    app.service.handlePendingDataLoss().catch((err: unknown) => console.warn('data loss of a partition was not resolved', String(err)));
     console.log(JSON.stringify({ host: o.hostId, service: o.service, kv: app.url, partitions: app.service.partitionList.map((p) => p.id) }));
     onSignal(async () => {
       await host.stop();

@@ -10,8 +10,10 @@ import { SqliteCatalog } from '../catalog/sqlite.ts';
 import { Host } from '../host/host.ts';
 import { type SampleApp, startSampleApp } from '../host/sample-app.ts';
 import { LifeboatService, systemClock, type Clock } from '../service/lifeboat-service.ts';
+import { RetentionSweeper } from '../service/retention-sweeper.ts';
 import { Scheduler, type SchedulerTimer } from '../service/scheduler.ts';
 import { openStorage } from '../storage/open.ts';
+import type { BlobStore } from '../storage/port.ts';
 
 export interface LifeboatConfig {
   readonly dataDir: string;
@@ -26,6 +28,10 @@ export interface LifeboatConfig {
   readonly clock?: Clock;
   /** How often operation deadlines are checked. */
   readonly timeoutSweepMs?: number;
+  /** How often a partition in data loss asks again what to do (default 15 s, as Service Fabric). */
+  readonly dataLossRetryMs?: number;
+  /** Wraps every store the service and the in-process host open (tests inject faults with it). */
+  readonly wrapStorage?: (store: BlobStore) => BlobStore;
   /**
    * The periodic backup scheduler. Its loop runs unless `manual: true`, when a caller (a test on a
    * fake clock) calls `scheduler.tick()` itself; `timer` replaces setTimeout; `idleTickMs` is the longest sleep between ticks.
@@ -39,6 +45,7 @@ export interface RunningLifeboat {
   readonly service: LifeboatService;
   readonly host: Host;
   readonly scheduler: Scheduler;
+  readonly retention: RetentionSweeper;
   readonly sample: SampleApp | undefined;
   readonly fileShareRoots: readonly string[];
   close(): Promise<void>;
@@ -49,16 +56,24 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
   await mkdir(dataDir, { recursive: true });
   const fileShareRoots = (cfg.fileShareRoots?.length ? cfg.fileShareRoots : [join(dataDir, 'backups')]).map((r) => resolve(r));
   for (const r of fileShareRoots) await mkdir(r, { recursive: true });
-  const storage = (d: Parameters<typeof openStorage>[0]) => openStorage(d, { fileShareRoots });
+  const storage = (d: Parameters<typeof openStorage>[0]): BlobStore => {
+    const store = openStorage(d, { fileShareRoots });
+    return cfg.wrapStorage ? cfg.wrapStorage(store) : store;
+  };
   const catalog = new SqliteCatalog(join(dataDir, 'catalog.sqlite'));
   // The service logs through the API's logger, built just after it.
   const log = {
     warn: (obj: unknown, msg?: string) => api.log.warn(obj, msg),
     info: (obj: unknown, msg?: string) => api.log.info(obj, msg),
   };
-  const service = new LifeboatService({ catalog, clock: cfg.clock ?? systemClock, openStorage: storage, log });
+  const clock = cfg.clock ?? systemClock;
+  const service = new LifeboatService({ catalog, clock, openStorage: storage, log });
   await service.recoverAfterRestart();
-  const api = buildApp({ service, logger: cfg.logger ?? false });
+  const retention = new RetentionSweeper({
+    catalog, clock, openStorage: storage, log,
+    ...(cfg.scheduler?.timer ? { timer: cfg.scheduler.timer } : {}),
+  });
+  const api = buildApp({ service, retention, logger: cfg.logger ?? false });
   await api.listen({ port: cfg.port ?? 19080, host: cfg.bind ?? '127.0.0.1' });
   const address = api.server.address();
   const url = typeof address === 'object' && address ? `http://${cfg.bind ?? '127.0.0.1'}:${address.port}` : String(address);
@@ -67,23 +82,37 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
   }, cfg.timeoutSweepMs ?? 1000);
   sweep.unref();
 
-  const host = new Host({ id: 'local', channel: service, workDir: join(dataDir, 'hosts', 'local', 'work'), openStorage: storage, log: api.log });
+  // The in-process host and the sample app run on the service's clock, so that a test's clock
+  // dates backups too (retention and schedules read CreationTimeUtc).
+  const host = new Host({
+    id: 'local', channel: service, workDir: join(dataDir, 'hosts', 'local', 'work'), openStorage: storage, log: api.log, now: () => clock.now(),
+    ...(cfg.dataLossRetryMs !== undefined ? { dataLossRetryMs: cfg.dataLossRetryMs } : {}),
+  });
   let sample: SampleApp | undefined;
   if (cfg.sample !== false) {
-    sample = await startSampleApp({ dataDir: join(dataDir, 'hosts', 'local', 'SampleApp', 'MyStatefulService'), port: cfg.samplePort ?? 8080, onDataLoss: host.onDataLoss });
+    sample = await startSampleApp({
+      dataDir: join(dataDir, 'hosts', 'local', 'SampleApp', 'MyStatefulService'), port: cfg.samplePort ?? 8080, onDataLoss: host.onDataLoss, now: () => clock.now().getTime(), deferDataLoss: true,
+    });
     host.addService(sample.service);
   }
   await host.start();
+  // Data loss found at open is handled now that the host can take restore orders; a partition
+  // that waits for a restore must not hold up the rest.
+  sample?.service.handlePendingDataLoss().catch((err: unknown) => log.warn({ err: String(err) }, 'data loss of a sample partition was not resolved'));
   const scheduler = new Scheduler({
-    catalog, service, clock: cfg.clock ?? systemClock, log,
+    catalog, service, clock, log,
     ...(cfg.scheduler?.timer ? { timer: cfg.scheduler.timer } : {}),
     ...(cfg.scheduler?.idleTickMs !== undefined ? { idleTickMs: cfg.scheduler.idleTickMs } : {}),
   });
-  if (cfg.scheduler?.manual !== true) scheduler.start();
+  if (cfg.scheduler?.manual !== true) {
+    scheduler.start();
+    retention.start();
+  }
   return {
-    url, app: api, service, host, scheduler, sample, fileShareRoots,
+    url, app: api, service, host, scheduler, retention, sample, fileShareRoots,
     close: async () => {
       await scheduler.stop();
+      await retention.stop();
       const lag = scheduler.lagStats();
       if (lag.count > 0) api.log.info({ lag }, 'periodic backup scheduler lag (ms)');
       clearInterval(sweep);

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { METADATA_EXTENSION, dataKeyOfMetadata, metadataKeyOf, normalizeLocation, partitionFolder, serviceFolder } from '../core/backup-layout.ts';
 import { LifeboatError, invalidArgUnless, isLifeboatError } from '../core/errors.ts';
-import { type HostChannel, type Order, type Registration, type Report, parseRegistration, parseReport } from '../core/host-protocol.ts';
+import { type DataLossDecision, type HostChannel, type Order, type Registration, type Report, parseRegistration, parseReport } from '../core/host-protocol.ts';
 import { applicationOf } from '../core/ids.ts';
 import { parseServiceName } from '../core/names.ts';
 import { type PartitionInfo, partitionInfoFromJson, partitionInfoToJson, samePartitionInfo, schemeFromJson } from '../core/partitioning.ts';
@@ -20,6 +20,7 @@ import {
 import type { BackupRecord, Catalog, OperationKind, OperationRecord, PartitionRecord } from '../catalog/port.ts';
 import { type StoredBackupMetadata, decodeBkMetadata } from '../format/bkmetadata.ts';
 import type { BlobStore } from '../storage/port.ts';
+import { listStoredBackups, readAll } from './stored-backups.ts';
 
 export interface Clock {
   now(): Date;
@@ -130,12 +131,6 @@ function newestPerPartition<T extends { ServiceName: string; PartitionInformatio
   return items.filter((b) => newest.get(`${b.ServiceName}#${b.PartitionInformation.Id ?? ''}`) === b);
 }
 
-async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
 export class LifeboatService implements HostChannel {
   private readonly catalog: Catalog;
   private readonly clock: Clock;
@@ -148,6 +143,8 @@ export class LifeboatService implements HostChannel {
   /** Orders handed to a host and when; not handed again until it re-registers or goes quiet. */
   private readonly dispatched = new Map<string, { hostId: string; atMs: number }>();
   private shuttingDown = false;
+  /** SkipAutoRestore requests, until when they hold. */
+  private readonly skipAutoRestoreUntil = new Map<string, Date>();
 
   constructor(deps: ServiceDeps) {
     this.catalog = deps.catalog;
@@ -272,7 +269,10 @@ export class LifeboatService implements HostChannel {
             ? { Option: 'Incremental' as const, ParentBackupId: periodic.parentBackupId ?? '', ParentBackupLocation: periodic.parentBackupLocation ?? '' }
             : {}),
         }
-        : { OperationId: op.id, Kind: 'Restore', PartitionId: op.partitionId, Storage: storage, DeadlineUtc: op.deadlineUtc, Chain: op.request.chain as string[] });
+        : {
+          OperationId: op.id, Kind: 'Restore', PartitionId: op.partitionId, Storage: storage, DeadlineUtc: op.deadlineUtc, Chain: op.request.chain as string[],
+          RestorePolicy: op.request.auto === true ? 'Safe' as const : 'Force' as const,
+        });
     }
     if (overdue) await this.expireOperations();
     return orders;
@@ -405,7 +405,9 @@ export class LifeboatService implements HostChannel {
    * Accepts a restore of the partition from the backup at BackupLocation (and the chain it ends),
    * after checking the backup exists, is the one named, and is of a partition like this one.
    */
-  async restorePartition(partitionId: string, given: { BackupId?: unknown; BackupLocation?: unknown; BackupStorage?: unknown } | undefined, restoreTimeout?: number, latest = false): Promise<OperationRecord> {
+  async restorePartition(
+    partitionId: string, given: { BackupId?: unknown; BackupLocation?: unknown; BackupStorage?: unknown } | undefined, restoreTimeout?: number, latest = false, auto = false,
+  ): Promise<OperationRecord> {
     const minutes = timeoutMinutes(restoreTimeout, 'RestoreTimeout');
     const partition = await this.getPartition(partitionId);
     let body = given;
@@ -449,7 +451,9 @@ export class LifeboatService implements HostChannel {
       chain.unshift(parentLocation);
       cur = parent;
     }
-    return this.accept(partition, 'Restore', minutes, { storage: storageDesc, chain, backupId: target.BackupId, backupEpoch: target.EpochOfLastBackupRecord, backupLsn: target.LsnOfLastBackupRecord });
+    return this.accept(partition, 'Restore', minutes, {
+      storage: storageDesc, chain, backupId: target.BackupId, backupEpoch: target.EpochOfLastBackupRecord, backupLsn: target.LsnOfLastBackupRecord, ...(auto ? { auto: true } : {}),
+    });
   }
 
   async restoreProgress(partitionId: string): Promise<RestoreProgress> {
@@ -507,6 +511,64 @@ export class LifeboatService implements HostChannel {
     return decodeBkMetadata(bytes, `${store.description}/${key}`);
   }
 
+  // ---- data loss (§2.12) ----------------------------------------------------------------------
+
+  /**
+   * A host's partition is in data loss. Not protected → its own handler runs. Protected: with
+   * AutoRestoreOnDataLoss the newest backup's chain is restored (Safe) through a Restore
+   * operation, which GetRestoreProgress shows; without it, or with no backup, the partition waits
+   * for a user's restore (Service Fabric 10.0: "wait for user intervention"). SkipAutoRestore lets
+   * it go on with the replica's state.
+   */
+  async dataLoss(hostId: string, partitionId: string): Promise<DataLossDecision> {
+    const partition = await this.catalog.getPartition(partitionId);
+    if (!partition || partition.hostId !== hostId) return { Action: 'NotProtected' };
+    const now = this.clock.now();
+    const skip = this.skipAutoRestoreUntil.get(partitionId);
+    if (skip) {
+      this.skipAutoRestoreUntil.delete(partitionId);
+      if (skip > now) return { Action: 'Skip' };
+    }
+    const eff = effectivePolicy((await this.catalog.getProtection()).mappings, { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId });
+    const record = eff && await this.catalog.getPolicy(eff.policyName);
+    if (!record) return { Action: 'NotProtected' };
+    const active = (await this.catalog.activeOperations(hostId)).find((o) => o.partitionId === partitionId && o.kind === 'Restore');
+    if (active) return { Action: 'Wait', Reason: `restore ${active.id} is under way` };
+    if (!record.policy.autoRestoreOnDataLoss) {
+      return { Action: 'Wait', Reason: `policy '${record.name}' does not restore automatically: waiting for RestorePartition or SkipAutoRestore` };
+    }
+    try {
+      const op = await this.restorePartition(partitionId, undefined, undefined, true, true);
+      this.log.info({ partition: partitionId, operation: op.id, backup: op.request.backupId }, 'data loss: auto-restore of the newest backup started');
+      return { Action: 'Wait', Reason: `auto-restore ${op.id} of backup ${String(op.request.backupId)}` };
+    } catch (err) {
+      const why = isLifeboatError(err) ? err.message : String(err);
+      return { Action: 'Wait', Reason: `auto-restore cannot start (${why}): waiting for RestorePartition or SkipAutoRestore` };
+    }
+  }
+
+  /**
+   * SkipAutoRestore (9.1): the partition leaves data loss keeping its replica's state instead of
+   * being restored. An auto-restore not yet handed to the host is dropped; one already running
+   * finishes. The request holds for RestoreTimeout minutes (and is not kept across a restart).
+   */
+  async skipAutoRestore(partitionId: string, restoreTimeout?: number): Promise<void> {
+    const minutes = timeoutMinutes(restoreTimeout, 'RestoreTimeout');
+    const partition = await this.getPartition(partitionId);
+    const now = this.clock.now();
+    this.skipAutoRestoreUntil.set(partition.id, new Date(now.getTime() + minutes * 60_000));
+    const op = await this.catalog.latestOperation(partition.id, 'Restore');
+    if (op && op.state === 'Accepted' && op.request.auto === true) {
+      const dropped = await this.catalog.updateOperation(op.id, {
+        state: 'Failure', updatedUtc: now.toISOString(),
+        failure: { Code: 'E_ABORT', Message: 'The auto-restore was skipped (SkipAutoRestore): the partition keeps its replica\'s state.' },
+      });
+      if (dropped) this.dispatched.delete(op.id);
+    }
+    this.log.info({ partition: partition.id, minutes }, 'SkipAutoRestore requested');
+    this.wake.emit(partition.hostId);
+  }
+
   // ---- listing ------------------------------------------------------------------------------
 
   /** Backups recorded for an application, service or partition, filtered by time and Latest. */
@@ -557,15 +619,8 @@ export class LifeboatService implements HostChannel {
       throw new LifeboatError('E_INVALIDARG', `Invalid EntityKind ${JSON.stringify(e.EntityKind)}: use Application, Service or Partition.`);
     }
     const items: BackupInfoWire[] = [];
-    for await (const obj of store.list(prefix)) {
-      if (!obj.key.endsWith('.bkmetadata')) continue;
-      let m: StoredBackupMetadata;
-      try {
-        m = decodeBkMetadata(await readAll(await store.get(obj.key)), `${store.description}/${obj.key}`);
-      } catch (err) {
-        this.log.warn({ key: obj.key, err: String(err) }, 'skipping unreadable backup metadata');
-        continue;
-      }
+    const stored = await listStoredBackups(store, prefix, (key, err) => this.log.warn({ key, err: String(err) }, 'skipping unreadable backup metadata'));
+    for (const { metadata: m } of stored) {
       const created = new Date(m.CreationTimeUtc);
       if (f.start && created < f.start) continue;
       if (f.end && created > f.end) continue;

@@ -12,25 +12,14 @@
  */
 import { applicationOf } from '../core/ids.ts';
 import { periodicBackupPolicy } from '../core/protection.ts';
-import { type ForcedFullReason, afterBackupFailure, decideBackupOption, nextBackupDue, timerDelayMs } from '../core/schedule.ts';
+import { type ForcedFullReason, afterBackupFailure, decideBackupOption, nextBackupDue } from '../core/schedule.ts';
 import type { ScheduleState } from '../core/schedule.ts';
 import type { BackupPolicy } from '../core/policy.ts';
 import type { Catalog, PartitionRecord, PeriodicScheduleRecord } from '../catalog/port.ts';
 import type { Clock, LifeboatService } from './lifeboat-service.ts';
+import { Loop, type LoopTimer } from './loop.ts';
 
-export interface SchedulerTimer {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemTimer: SchedulerTimer = {
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+export type SchedulerTimer = LoopTimer;
 
 export interface SchedulerDeps {
   readonly catalog: Catalog;
@@ -71,22 +60,22 @@ function percentile(sorted: readonly number[], p: number): number {
 
 export class Scheduler {
   private readonly d: SchedulerDeps;
-  private readonly timer: SchedulerTimer;
   private readonly random: () => number;
   private readonly lags: number[] = [];
   private readonly startedAt: Date;
+  private readonly loop: Loop;
   private chain: Promise<unknown> = Promise.resolve();
-  private handle: unknown;
-  private running = false;
   /** Set by stop(): a tick under way returns between partitions. */
   private stopping = false;
-  private readonly onEnded = (): void => this.wakeSoon();
+  private readonly onEnded = (): void => this.loop.wake();
 
   constructor(deps: SchedulerDeps) {
     this.d = deps;
-    this.timer = deps.timer ?? systemTimer;
     this.random = deps.random ?? (() => 0.5);
     this.startedAt = deps.clock.now();
+    this.loop = new Loop(async () => (await this.tick()).nextDueUtc, {
+      name: 'periodic backup scheduler', clock: deps.clock, idleMs: deps.idleTickMs ?? 5000, log: deps.log, ...(deps.timer ? { timer: deps.timer } : {}),
+    });
   }
 
   /** Scheduler lag (operation created − due), in ms: p50, p99 and max over the backups started. */
@@ -106,56 +95,17 @@ export class Scheduler {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
+    if (this.loop.isRunning) return;
     this.stopping = false;
     this.d.service.operationEvents.on('ended', this.onEnded);
-    this.arm(0);
+    this.loop.start();
   }
 
-  /**
-   * Stops the loop and waits for a tick under way, at most `graceMs`: a tick stops between
-   * partitions once stopped, but one stuck in a catalog call must not hold up shutdown forever.
-   */
+  /** Stops the loop; a tick under way stops between partitions and is waited for, at most `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
-    this.running = false;
     this.stopping = true;
     this.d.service.operationEvents.off('ended', this.onEnded);
-    if (this.handle !== undefined) this.timer.clearTimeout(this.handle);
-    this.handle = undefined;
-    let timeout: NodeJS.Timeout | undefined;
-    const settled = await Promise.race([
-      this.chain.then(() => true, () => true),
-      new Promise<false>((resolve) => { timeout = setTimeout(() => resolve(false), graceMs); }),
-    ]);
-    clearTimeout(timeout);
-    if (!settled) this.d.log?.warn({ graceMs }, 'the periodic backup scheduler stopped with a tick still under way');
-  }
-
-  private wakeSoon(): void {
-    if (this.running) this.arm(0);
-  }
-
-  private arm(ms: number): void {
-    if (this.handle !== undefined) this.timer.clearTimeout(this.handle);
-    this.handle = this.timer.setTimeout(() => {
-      this.handle = undefined;
-      void this.loopOnce();
-    }, ms);
-  }
-
-  private async loopOnce(): Promise<void> {
-    if (!this.running) return;
-    let next: Date | undefined;
-    try {
-      next = (await this.tick()).nextDueUtc;
-    } catch (err) {
-      this.d.log?.warn({ err: String(err) }, 'periodic backup scheduler tick failed');
-    }
-    if (!this.running) return;
-    const idle = this.d.idleTickMs ?? 5000;
-    const now = this.d.clock.now();
-    this.arm(next ? Math.min(timerDelayMs(next, now), idle) : idle);
+    await this.loop.stop(graceMs);
   }
 
   /** Runs everything due now; ticks never overlap. */

@@ -33,6 +33,12 @@ export interface ServiceOptions {
   readonly maxChainLogBytes?: number;
   /** Runs when a partition's data is lost, before it accepts writes; may restore. */
   readonly onDataLoss?: DataLossHandler;
+  /**
+   * Data loss found at open is handled later, by `handlePendingDataLoss()`, instead of before open
+   * returns: a handler that waits for a restore needs the rest of the process up (Lifeboat's host).
+   * The partitions concerned refuse writes until then.
+   */
+  readonly deferDataLoss?: boolean;
   readonly now?: () => number;
 }
 
@@ -55,6 +61,13 @@ export class StatefulService {
     this.dataDir = dataDir;
     this.partitionList = partitions;
     this.byId = new Map(partitions.map((p) => [p.id, p]));
+  }
+
+  /** Runs the data-loss handler of every partition whose data loss is pending, concurrently. */
+  async handlePendingDataLoss(): Promise<void> {
+    const results = await Promise.allSettled(this.partitionList.map((p) => p.handlePendingDataLoss()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Partitions in scheme order. */
@@ -104,7 +117,7 @@ export class StatefulService {
       }
       if (!manifest) await writeManifest(o.dataDir, { name: o.name, scheme: o.partitioning, partitions: entries });
       const service = new StatefulService(o.name, o.partitioning, o.dataDir, partitions);
-      for (const p of partitions) await p.handlePendingDataLoss();
+      if (!o.deferDataLoss) for (const p of partitions) await p.handlePendingDataLoss();
       await service.removeUnknownPartitionDirs();
       return service;
     } catch (err) {

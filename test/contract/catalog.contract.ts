@@ -200,6 +200,37 @@ export function runCatalogContract(o: CatalogContractOptions): void {
       assert.equal(await c.getBackup('b1'), undefined);
     });
 
+    it('keeps the scheduler\'s state per partition, replacing it whole', async (t) => {
+      const c = await o.create(t);
+      assert.equal(await c.getPeriodicSchedule(P1), undefined);
+      const first = { partitionId: P1, active: true, policyName: 'P', policyUniqueId: 'u1', policyAppliedUtc: '2026-01-01T00:00:00.000Z', chainCounter: 0, consecutiveFailures: 0, forceFull: 'PolicyChanged' };
+      await c.putPeriodicSchedule(first, '2026-01-01T00:00:00.000Z');
+      assert.deepEqual(await c.getPeriodicSchedule(P1), first);
+      const second = {
+        partitionId: P1, active: true, policyName: 'P', policyUniqueId: 'u1', policyAppliedUtc: '2026-01-01T00:00:00.000Z', chainCounter: 1, consecutiveFailures: 0,
+        pending: { operationId: 'op', option: 'Incremental' as const, chainCounterAfter: 2, scheduledUtc: '2026-01-01T00:01:00.000Z' },
+      };
+      await c.putPeriodicSchedule(second, '2026-01-01T00:01:00.000Z');
+      assert.deepEqual(await c.getPeriodicSchedule(P1), second, 'replaced whole: forceFull is gone');
+      assert.equal(await c.getPeriodicSchedule(P2), undefined);
+    });
+
+    it('keeps the retention sweeper\'s state per partition, with the backup being deleted', async (t) => {
+      const c = await o.create(t);
+      assert.equal(await c.getRetentionState(P1), undefined);
+      const deleting = {
+        storageKey: 'FileShare:/x', backupId: 'b1', backupChainId: 'b1', parentBackupId: '', backupType: 'Full' as const,
+        creationUtc: '2026-01-01T00:00:00.000Z', metadataKey: 'A/S/p/x.bkmetadata', dataKey: 'A/S/p/x.lbk',
+      };
+      await c.putRetentionState({ partitionId: P1, policyUniqueId: 'u1', consecutiveFailures: 0, deleting }, '2026-01-02T00:00:00.000Z');
+      assert.deepEqual((await c.getRetentionState(P1))?.deleting, deleting);
+      await c.putRetentionState({ partitionId: P1, policyUniqueId: 'u1', consecutiveFailures: 0, lastRunUtc: '2026-01-02T00:00:00.000Z' }, '2026-01-02T00:00:00.000Z');
+      const after = await c.getRetentionState(P1);
+      assert.equal(after?.deleting, undefined);
+      assert.equal(after?.lastRunUtc, '2026-01-02T00:00:00.000Z');
+      assert.equal(await c.getRetentionState(P2), undefined);
+    });
+
     if (o.reopen) {
       it('keeps everything across a reopen', async (t) => {
         const c = await o.create(t);

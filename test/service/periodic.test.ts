@@ -6,16 +6,10 @@ import { metadataKeyOf } from '../../src/core/backup-layout.ts';
 import { decodeBkMetadata } from '../../src/format/bkmetadata.ts';
 import type { Partition } from '../../src/state/index.ts';
 import { type TestLifeboat, startTestLifeboat, waitFor } from '../support/lifeboat.ts';
+import { type FakeClock, MINUTE, fakeClock, step, write } from '../support/periodic.ts';
 
 const V = 'api-version=6.4';
 const APP = 'fabric:/SampleApp';
-const MINUTE = 60_000;
-
-interface FakeClock { now(): Date; advance(ms: number): void }
-function fakeClock(): FakeClock {
-  let ms = Math.ceil(Date.now() / MINUTE) * MINUTE + MINUTE;
-  return { now: () => new Date(ms), advance: (d) => { ms += d; } };
-}
 
 const policyBody = (lb: TestLifeboat, maxIncrementalBackups = 2): Record<string, unknown> => ({
   Name: 'every-minute', AutoRestoreOnDataLoss: false, MaxIncrementalBackups: maxIncrementalBackups,
@@ -31,18 +25,6 @@ async function setUp(t: Parameters<typeof startTestLifeboat>[0]): Promise<{ lb: 
   const first = await lb.scheduler.tick(); // the schedule starts now: nothing due yet
   assert.equal(first.started.length, 0);
   return { lb, clock, partitions: lb.sample.service.partitionList };
-}
-
-/** Moves the clock on, runs what is due and waits until the periodic backups it started ended. */
-async function step(lb: TestLifeboat, clock: FakeClock, ms = MINUTE): Promise<Awaited<ReturnType<TestLifeboat['scheduler']['tick']>>> {
-  clock.advance(ms);
-  const r = await lb.scheduler.tick();
-  await waitFor(() => lb.scheduler.activePeriodicOperations(), (n) => n === 0, 30_000, 'periodic backups');
-  return r;
-}
-
-function write(partitions: readonly Partition[], tag: string): void {
-  for (const p of partitions) p.transact((tx) => { tx.dictionary('kv').set(`k-${tag}`, `v-${tag}`); tx.dictionary('kv').delete(`k-prev-${tag}`); });
 }
 
 async function backupsOf(lb: TestLifeboat, pid: string): Promise<Array<Record<string, string>>> {

@@ -12,11 +12,19 @@ export interface TestLifeboat extends RunningLifeboat {
   readonly storage: { StorageKind: 'FileShare'; Path: string };
 }
 
-export async function startTestLifeboat(t: TestContext, extra: Partial<LifeboatConfig> = {}, dataDir = tempDir(t)): Promise<TestLifeboat> {
+export async function startTestLifeboat(t: TestContext, extra: Partial<LifeboatConfig> = {}, given?: string): Promise<TestLifeboat> {
+  // Close before the folder goes: hooks run in the order added, and a folder removed under a
+  // running Lifeboat fails its backups in ways the test did not ask about.
+  const closers: Array<() => Promise<void>> = [];
+  const dataDir = given ?? tempDir({ after: (fn: () => void) => { closers.push(async () => fn()); } });
+  t.after(async () => {
+    await running?.close();
+    for (const c of closers) await c();
+  });
   const share = join(dataDir, 'backups', 'share');
-  const running = await startLifeboat({ dataDir, port: 0, samplePort: 0, ...extra });
-  t.after(() => running.close());
-  return Object.assign(running, { dataDir, share, storage: { StorageKind: 'FileShare' as const, Path: share } });
+  let running: RunningLifeboat | undefined;
+  running = await startLifeboat({ dataDir, port: 0, samplePort: 0, ...extra });
+  return Object.assign(running as RunningLifeboat, { dataDir, share, storage: { StorageKind: 'FileShare' as const, Path: share } });
 }
 
 /** Polls `fn` until it returns a value `done` accepts, or fails after `ms`. */

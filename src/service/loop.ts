@@ -1,0 +1,92 @@
+/**
+ * A background loop on an injected clock and timer: runs `step`, then sleeps until the moment it
+ * returns (at most `idleMs`, so changes it cannot see coming are picked up), or until `wake()`.
+ * `stop()` ends it and waits for a step under way — at most `graceMs`, so a stuck step cannot hold
+ * up shutdown forever. A step that throws is logged; the loop goes on.
+ */
+import { timerDelayMs } from '../core/schedule.ts';
+import type { Clock } from './lifeboat-service.ts';
+
+export interface LoopTimer {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** setTimeout that does not keep the process alive. */
+export const systemTimer: LoopTimer = {
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export interface LoopOptions {
+  readonly name: string;
+  readonly clock: Clock;
+  readonly timer?: LoopTimer;
+  readonly idleMs: number;
+  readonly log?: { warn(obj: unknown, msg?: string): void } | undefined;
+}
+
+export class Loop {
+  private handle: unknown;
+  private running = false;
+  private current: Promise<void> = Promise.resolve();
+  private readonly timer: LoopTimer;
+
+  /** `step` returns when it next has something to do (undefined: nothing scheduled). */
+  constructor(private readonly step: () => Promise<Date | undefined>, private readonly o: LoopOptions) {
+    this.timer = o.timer ?? systemTimer;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.arm(0);
+  }
+
+  /** Runs the step soon (something it waits for happened). */
+  wake(): void {
+    if (this.running) this.arm(0);
+  }
+
+  async stop(graceMs = 10_000): Promise<void> {
+    this.running = false;
+    if (this.handle !== undefined) this.timer.clearTimeout(this.handle);
+    this.handle = undefined;
+    let timeout: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      this.current.then(() => true),
+      new Promise<false>((resolve) => { timeout = setTimeout(() => resolve(false), graceMs); }),
+    ]);
+    clearTimeout(timeout);
+    if (!settled) this.o.log?.warn({ graceMs }, `${this.o.name} stopped with a step still under way`);
+  }
+
+  private arm(ms: number): void {
+    if (this.handle !== undefined) this.timer.clearTimeout(this.handle);
+    this.handle = this.timer.setTimeout(() => {
+      this.handle = undefined;
+      this.current = this.once();
+    }, ms);
+  }
+
+  private async once(): Promise<void> {
+    if (!this.running) return;
+    let next: Date | undefined;
+    try {
+      next = await this.step();
+    } catch (err) {
+      this.o.log?.warn({ err: String(err) }, `${this.o.name} step failed`);
+    }
+    if (!this.running) return;
+    const now = this.o.clock.now();
+    this.arm(next ? Math.min(timerDelayMs(next, now), this.o.idleMs) : this.o.idleMs);
+  }
+}
