@@ -134,6 +134,16 @@ export function buildApp(o: AppOptions): FastifyInstance {
     const p = page(items, (i) => i.key, q);
     return { ContinuationToken: p.ContinuationToken, Items: p.Items.map((i) => i.wire) };
   }));
+  app.get('/Partitions/:partitionId/$/GetHealth', queryRoute(async (req, q) => {
+    const filter = intParam(q, 'EventsHealthStateFilter') ?? 0;
+    invalidArgUnless(filter >= 0 && filter <= 65535, 'EventsHealthStateFilter must be a mask from 0 to 65535.');
+    for (const name of ['ReplicasHealthStateFilter']) {
+      const v = intParam(q, name);
+      invalidArgUnless(v === undefined || (v >= 0 && v <= 65535), `${name} must be a mask from 0 to 65535.`);
+    }
+    boolParam(q, 'ExcludeHealthStatistics');
+    return service.partitionHealth(partitionIdOf(req), filter);
+  }));
   app.get('/Partitions/:partitionId', queryRoute(async (req) => partitionWire(await service.getPartition(partitionIdOf(req)))));
 
   // ---- on-demand backup and restore ---------------------------------------------------------------

@@ -203,6 +203,8 @@ export interface Catalog {
   getOperation(id: string): Promise<OperationRecord | undefined>;
   /** The newest operation of this kind on the partition. */
   latestOperation(partitionId: string, kind: OperationKind): Promise<OperationRecord | undefined>;
+  /** The newest operation of one of `kinds` on the partition that has ended (Success, Failure, Timeout). */
+  latestEndedOperation(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined>;
   /** Active operations, oldest first; of one host's partitions when given. */
   activeOperations(hostId?: string): Promise<OperationRecord[]>;
 

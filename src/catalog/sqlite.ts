@@ -6,7 +6,7 @@ import {
   type BackupEntity, type Outcome, type PolicyNames, type ProtectionMapping, type ProtectionState, deletePolicy, entityKey,
 } from '../core/protection.ts';
 import type {
-  BackupFilter, BackupRecord, Catalog, FailureError, OperationRecord, OperationState, PartitionRecord, PeriodicScheduleRecord, PolicyDeletion, PolicyRecord, RetentionStateRecord,
+  BackupFilter, BackupRecord, Catalog, FailureError, OperationKind, OperationRecord, OperationState, PartitionRecord, PeriodicScheduleRecord, PolicyDeletion, PolicyRecord, RetentionStateRecord,
   ProtectionChange, ServiceRecord,
 } from './port.ts';
 
@@ -176,6 +176,13 @@ export class SqliteCatalog implements Catalog {
 
   async latestOperation(partitionId: string, kind: 'Backup' | 'Restore'): Promise<OperationRecord | undefined> {
     const r = this.db.prepare('SELECT * FROM operations WHERE partition_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1').get(partitionId, kind) as OpRow | undefined;
+    return r && op(r);
+  }
+
+  async latestEndedOperation(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined> {
+    if (kinds.length === 0) return undefined;
+    const r = this.db.prepare(`SELECT * FROM operations WHERE partition_id = ? AND active = 0 AND kind IN (${kinds.map(() => '?').join(', ')}) ORDER BY seq DESC LIMIT 1`)
+      .get(partitionId, ...kinds) as OpRow | undefined;
     return r && op(r);
   }
 

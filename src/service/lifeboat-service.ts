@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { METADATA_EXTENSION, dataKeyOfMetadata, metadataKeyOf, normalizeLocation, partitionFolder, serviceFolder } from '../core/backup-layout.ts';
 import { LifeboatError, invalidArgUnless, isLifeboatError } from '../core/errors.ts';
 import { type DataLossDecision, type HostChannel, type Order, type Registration, type Report, parseRegistration, parseReport } from '../core/host-protocol.ts';
+import { type EndedOperation, aggregatedHealthState, backupRestoreHealthEvents, eventsMatchingFilter } from '../core/health.ts';
 import { applicationOf } from '../core/ids.ts';
 import { parseServiceName } from '../core/names.ts';
 import { type PartitionInfo, partitionInfoFromJson, partitionInfoToJson, samePartitionInfo, schemeFromJson } from '../core/partitioning.ts';
@@ -509,6 +510,36 @@ export class LifeboatService implements HostChannel {
       throw err;
     });
     return decodeBkMetadata(bytes, `${store.description}/${key}`);
+  }
+
+  // ---- health ---------------------------------------------------------------------------------
+
+  /** GetPartitionHealth: the BackupRestore events of the partition (core/health.ts). */
+  async partitionHealth(partitionId: string, eventsHealthStateFilter = 0): Promise<Record<string, unknown>> {
+    const partition = await this.getPartition(partitionId);
+    const eff = effectivePolicy((await this.catalog.getProtection()).mappings, { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId: partition.id });
+    const ended = (op: OperationRecord | undefined): EndedOperation | undefined => (op && op.state !== 'Accepted' && op.state !== 'BackupInProgress' && op.state !== 'RestoreInProgress'
+      ? { state: op.state, updatedUtc: op.updatedUtc, failure: op.failure, auto: op.request.auto === true }
+      : undefined);
+    const events = backupRestoreHealthEvents({
+      policyName: eff?.policyName,
+      lastBackup: ended(await this.catalog.latestEndedOperation(partition.id, ['Backup', 'PeriodicBackup'])),
+      lastRestore: ended(await this.catalog.latestEndedOperation(partition.id, ['Restore'])),
+    }, this.clock.now());
+    const aggregated = aggregatedHealthState(events);
+    return {
+      AggregatedHealthState: aggregated,
+      HealthEvents: eventsMatchingFilter(events, eventsHealthStateFilter),
+      UnhealthyEvaluations: events.filter((e) => e.HealthState !== 'Ok').map((e) => ({
+        HealthEvaluation: {
+          Kind: 'Event', AggregatedHealthState: e.HealthState, ConsiderWarningAsError: false, UnhealthyEvent: e,
+          Description: `${e.HealthState} event: SourceId='${e.SourceId}', Property='${e.Property}'.`,
+        },
+      })),
+      HealthStatistics: null,
+      PartitionId: partition.id,
+      ReplicaHealthStates: [],
+    };
   }
 
   // ---- data loss (§2.12) ----------------------------------------------------------------------

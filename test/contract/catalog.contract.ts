@@ -200,6 +200,21 @@ export function runCatalogContract(o: CatalogContractOptions): void {
       assert.equal(await c.getBackup('b1'), undefined);
     });
 
+    it('finds the newest ended operation of given kinds, skipping active ones', async (t) => {
+      const c = await o.create(t);
+      await seed(c);
+      assert.equal(await c.latestEndedOperation(P1, ['Backup', 'PeriodicBackup']), undefined);
+      await c.insertOperation({ ...operation('b1'), kind: 'Backup' });
+      await c.updateOperation('b1', { state: 'Success', updatedUtc: '2026-01-01T00:01:00.000Z' });
+      await c.insertOperation({ ...operation('p1'), kind: 'PeriodicBackup' });
+      await c.updateOperation('p1', { state: 'Failure', updatedUtc: '2026-01-01T00:02:00.000Z', failure: { Code: 'E_FAIL', Message: 'x' } });
+      await c.insertOperation({ ...operation('b2'), kind: 'Backup' }); // still Accepted
+      assert.equal((await c.latestEndedOperation(P1, ['Backup', 'PeriodicBackup']))?.id, 'p1');
+      assert.equal((await c.latestEndedOperation(P1, ['Backup']))?.id, 'b1');
+      assert.equal(await c.latestEndedOperation(P1, ['Restore']), undefined);
+      assert.equal(await c.latestEndedOperation(P1, []), undefined);
+    });
+
     it('keeps the scheduler\'s state per partition, replacing it whole', async (t) => {
       const c = await o.create(t);
       assert.equal(await c.getPeriodicSchedule(P1), undefined);

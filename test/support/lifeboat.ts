@@ -17,14 +17,15 @@ export async function startTestLifeboat(t: TestContext, extra: Partial<LifeboatC
   // running Lifeboat fails its backups in ways the test did not ask about.
   const closers: Array<() => Promise<void>> = [];
   const dataDir = given ?? tempDir({ after: (fn: () => void) => { closers.push(async () => fn()); } });
+  const started: { lifeboat?: RunningLifeboat } = {};
   t.after(async () => {
-    await running?.close();
+    await started.lifeboat?.close();
     for (const c of closers) await c();
   });
   const share = join(dataDir, 'backups', 'share');
-  let running: RunningLifeboat | undefined;
-  running = await startLifeboat({ dataDir, port: 0, samplePort: 0, ...extra });
-  return Object.assign(running as RunningLifeboat, { dataDir, share, storage: { StorageKind: 'FileShare' as const, Path: share } });
+  const running = await startLifeboat({ dataDir, port: 0, samplePort: 0, ...extra });
+  started.lifeboat = running;
+  return Object.assign(running, { dataDir, share, storage: { StorageKind: 'FileShare' as const, Path: share } });
 }
 
 /** Polls `fn` until it returns a value `done` accepts, or fails after `ms`. */
