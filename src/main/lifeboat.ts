@@ -36,7 +36,7 @@ export interface LifeboatConfig {
    * The periodic backup scheduler. Its loop runs unless `manual: true`, when a caller (a test on a
    * fake clock) calls `scheduler.tick()` itself; `timer` replaces setTimeout; `idleTickMs` is the longest sleep between ticks.
    */
-  readonly scheduler?: { readonly manual?: boolean; readonly timer?: SchedulerTimer; readonly idleTickMs?: number };
+  readonly scheduler?: { readonly manual?: boolean; readonly timer?: SchedulerTimer; readonly idleTickMs?: number; readonly jitterMs?: number };
 }
 
 export interface RunningLifeboat {
@@ -103,6 +103,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     catalog, service, clock, log,
     ...(cfg.scheduler?.timer ? { timer: cfg.scheduler.timer } : {}),
     ...(cfg.scheduler?.idleTickMs !== undefined ? { idleTickMs: cfg.scheduler.idleTickMs } : {}),
+    ...(cfg.scheduler?.jitterMs !== undefined ? { jitterMs: cfg.scheduler.jitterMs } : {}),
   });
   if (cfg.scheduler?.manual !== true) {
     scheduler.start();

@@ -12,7 +12,8 @@
  */
 import { applicationOf } from '../core/ids.ts';
 import { periodicBackupPolicy } from '../core/protection.ts';
-import { type ForcedFullReason, afterBackupFailure, decideBackupOption, nextBackupDue } from '../core/schedule.ts';
+import { DEFAULT_JITTER_MS, type ForcedFullReason, afterBackupFailure, decideBackupOption, jitteredFireTime, nextBackupDue } from '../core/schedule.ts';
+import { hashStringKey } from '../core/partitioning.ts';
 import type { ScheduleState } from '../core/schedule.ts';
 import type { BackupPolicy } from '../core/policy.ts';
 import type { Catalog, PartitionRecord, PeriodicScheduleRecord } from '../catalog/port.ts';
@@ -28,6 +29,12 @@ export interface SchedulerDeps {
   readonly timer?: SchedulerTimer;
   /** Longest sleep of the loop between ticks, so policy and protection changes are seen (default 5 s). */
   readonly idleTickMs?: number;
+  /**
+   * Spread of scheduled backups around their due moment, so partitions sharing a schedule do not
+   * all start at once (Service Fabric's JitterInBackupsInSeconds, default 10 s). Each partition's
+   * offset is fixed per due moment (a hash of both), so ticks agree on it. 0 in fake-clock tests.
+   */
+  readonly jitterMs?: number;
   /** [0, 1) for the retry jitter; default 0.5 (exactly one minute). */
   readonly random?: () => number;
   readonly log?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
@@ -208,7 +215,8 @@ export class Scheduler {
       // A moment missed before the scheduler started is due when it started; the backup stands for
       // its scheduled moment unless a later slot was missed too (then it counts from now, once).
       const missedSlots = nextBackupDue(policy.schedule, { ...state, lastBackupUtc: raw }, now).missed;
-      due = raw < this.startedAt ? this.startedAt : raw;
+      const base = raw < this.startedAt ? this.startedAt : raw;
+      due = this.jittered(partition.id, base);
       scheduled = missedSlots ? now : raw;
     }
     if (due > now) {
@@ -236,6 +244,15 @@ export class Scheduler {
     result.started.push({ partitionId: partition.id, operationId: op.id, option: decision.option, reason: decision.reason });
     this.d.log?.info({ partition: partition.id, operation: op.id, option: decision.option, reason: decision.reason, lagMs: lag }, 'periodic backup started');
     return undefined;
+  }
+
+  /** `due` moved by the partition's fixed offset in [−jitter, +jitter). */
+  private jittered(partitionId: string, due: Date): Date {
+    const jitterMs = this.d.jitterMs ?? DEFAULT_JITTER_MS;
+    if (jitterMs <= 0) return due;
+    const h = hashStringKey(`${partitionId}|${due.toISOString()}`);
+    const random = Number(h & 0xffffffffn) / 2 ** 32;
+    return jitteredFireTime(due, new Date(due.getTime() - jitterMs), () => random, jitterMs);
   }
 
   /** The schedule state after the periodic operation `pending` ended (or vanished). */

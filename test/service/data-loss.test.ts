@@ -35,7 +35,7 @@ function put(p: Partition, key: string, value: string): void {
 
 it('auto-restores the newest backup with Safe when a protected partition loses its data at startup', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'lifeboat-'));
-  const first = await startTestLifeboat(t, { scheduler: { manual: true } }, dataDir);
+  const first = await startTestLifeboat(t, { scheduler: { manual: true, jitterMs: 0 } }, dataDir);
   assert.ok(first.sample);
   const p0 = first.sample.service.partitionList[0] as Partition;
   await createPolicy(first, true);
@@ -50,7 +50,7 @@ it('auto-restores the newest backup with Safe when a protected partition loses i
   const dir = join(dataDir, 'hosts', 'local', 'SampleApp', 'MyStatefulService', 'partitions', p0.id);
   for (const f of readdirSync(dir)) if (f.startsWith('data-')) rmSync(join(dir, f));
 
-  const second = await startTestLifeboat(t, { scheduler: { manual: true }, dataLossRetryMs: 100 }, dataDir);
+  const second = await startTestLifeboat(t, { scheduler: { manual: true, jitterMs: 0 }, dataLossRetryMs: 100 }, dataDir);
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   assert.ok(second.sample);
   const again = second.sample.service.partition(p0.id);
@@ -62,7 +62,7 @@ it('auto-restores the newest backup with Safe when a protected partition loses i
 });
 
 it('an auto-restore that Safe refuses fails and retries; SkipAutoRestore lets the partition keep its state', async (t) => {
-  const lb = await startTestLifeboat(t, { scheduler: { manual: true }, dataLossRetryMs: 100 });
+  const lb = await startTestLifeboat(t, { scheduler: { manual: true, jitterMs: 0 }, dataLossRetryMs: 100 });
   assert.ok(lb.sample);
   const p0 = lb.sample.service.partitionList[0] as Partition;
   await createPolicy(lb, true);
@@ -89,7 +89,7 @@ it('an auto-restore that Safe refuses fails and retries; SkipAutoRestore lets th
 });
 
 it('without AutoRestoreOnDataLoss the partition waits for a user restore (Latest), which it gets with Force', async (t) => {
-  const lb = await startTestLifeboat(t, { scheduler: { manual: true }, dataLossRetryMs: 100 });
+  const lb = await startTestLifeboat(t, { scheduler: { manual: true, jitterMs: 0 }, dataLossRetryMs: 100 });
   assert.ok(lb.sample);
   const [p0, p1] = lb.sample.service.partitionList as [Partition, Partition];
   await createPolicy(lb, false);

@@ -23,7 +23,7 @@ it('reports Backup and Restore health as Service Fabric does, through the offici
       return s.put(...args);
     },
   });
-  const lb = await startTestLifeboat(t, { clock, scheduler: { manual: true }, wrapStorage });
+  const lb = await startTestLifeboat(t, { clock, scheduler: { manual: true, jitterMs: 0 }, wrapStorage });
   assert.ok(lb.sample);
   const p0 = lb.sample.service.partitionList[0] as Partition;
   const client = new ServiceFabricClient(lb.url, { noRetryPolicy: true });

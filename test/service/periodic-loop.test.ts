@@ -14,7 +14,7 @@ const MINUTE = 60_000;
 it('runs on its own with real timers: sleeps until the backup is due, takes it and measures its lag', async (t) => {
   let offset = 0;
   const clock = { now: () => new Date(Date.now() + offset) };
-  const lb = await startTestLifeboat(t, { clock, scheduler: { idleTickMs: 100 } });
+  const lb = await startTestLifeboat(t, { clock, scheduler: { idleTickMs: 100, jitterMs: 0 } });
   assert.ok(lb.sample);
   await lb.service.createPolicy({
     Name: 'every-minute', AutoRestoreOnDataLoss: false, MaxIncrementalBackups: 2,

@@ -18,7 +18,7 @@ const policyBody = (lb: TestLifeboat, maxIncrementalBackups = 2): Record<string,
 
 async function setUp(t: Parameters<typeof startTestLifeboat>[0]): Promise<{ lb: TestLifeboat; clock: FakeClock; partitions: readonly Partition[] }> {
   const clock = fakeClock();
-  const lb = await startTestLifeboat(t, { clock, scheduler: { manual: true } });
+  const lb = await startTestLifeboat(t, { clock, scheduler: { manual: true, jitterMs: 0 } });
   assert.ok(lb.sample);
   await lb.service.createPolicy(policyBody(lb), false);
   await lb.service.enableBackup({ kind: 'Application', name: APP }, { BackupPolicyName: 'every-minute' });
@@ -157,4 +157,25 @@ it('takes a full at once when the replica refuses the incremental (FABRIC_E_MISS
   assert.deepEqual(again.started.map((s) => [s.partitionId, s.option]), [[p0.id, 'Full']]);
   const list = await backupsOf(lb, p0.id);
   assert.deepEqual(list.map((b) => b.BackupType), ['Full', 'Full']);
+});
+
+it('spreads the partitions of one schedule over the jitter window around the due moment', async (t) => {
+  const clock = fakeClock();
+  const lb = await startTestLifeboat(t, { clock, scheduler: { manual: true, jitterMs: 10_000 } });
+  assert.ok(lb.sample);
+  await lb.service.createPolicy(policyBody(lb), false);
+  await lb.service.enableBackup({ kind: 'Application', name: APP }, { BackupPolicyName: 'every-minute' });
+  const applied = clock.now().getTime();
+  await lb.scheduler.tick();
+  // Walk from 10 s before the due moment to 10 s after it, 100 ms at a time.
+  clock.advance(MINUTE - 10_000 - 100);
+  const startedAt = new Map<string, number>();
+  for (let i = 0; i < 200; i++) {
+    const r = await step(lb, clock, 100);
+    for (const s of r.started) startedAt.set(s.partitionId, clock.now().getTime() - (applied + MINUTE));
+  }
+  assert.equal(startedAt.size, lb.sample.service.partitionList.length, 'every partition started within the window');
+  for (const offset of startedAt.values()) assert.ok(offset >= -10_000 && offset < 10_000, `offset ${offset} ms`);
+  assert.ok(new Set(startedAt.values()).size > 1, `not all at once: ${JSON.stringify([...startedAt.values()])}`);
+  t.diagnostic(`start offsets around the due moment (ms): ${JSON.stringify([...startedAt.values()].sort((a, b) => a - b))}`);
 });

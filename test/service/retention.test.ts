@@ -33,7 +33,7 @@ function faultyDeletes(failDelete: { test: (key: string) => boolean }): (s: Blob
 it('keeps what restores need, deletes the rest metadata first, resumes after an interruption and applies a policy update', async (t) => {
   const clock = fakeClock();
   let failing: string | undefined;
-  const lb = await startTestLifeboat(t, { clock, scheduler: { manual: true }, wrapStorage: faultyDeletes({ test: (k) => k === failing }) });
+  const lb = await startTestLifeboat(t, { clock, scheduler: { manual: true, jitterMs: 0 }, wrapStorage: faultyDeletes({ test: (k) => k === failing }) });
   assert.ok(lb.sample);
   const p0 = lb.sample.service.partitionList[0] as Partition;
   const policy = (retention: string) => ({
@@ -110,7 +110,7 @@ it('keeps what restores need, deletes the rest metadata first, resumes after an 
 });
 
 it('GetRetentionPlan says clearly why there is no plan', async (t) => {
-  const lb = await startTestLifeboat(t, { scheduler: { manual: true } });
+  const lb = await startTestLifeboat(t, { scheduler: { manual: true, jitterMs: 0 } });
   assert.ok(lb.sample);
   const pid = (lb.sample.service.partitionList[0] as Partition).id;
   const get = async (p: string): Promise<{ status: number; body: { Error: { Code: string; Message: string } } }> => {
