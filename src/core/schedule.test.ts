@@ -187,11 +187,11 @@ describe('timerDelayMs and jitteredFireTime', () => {
   it('jitters within [−min(ahead, 10 s), +10 s) and never before now', () => {
     const now = MONDAY;
     const due = new Date(now.getTime() + MS_PER_MINUTE);
-    assert.equal(jitteredFireTime(due, now, () => 0).getTime(), due.getTime() - 10_000);
-    assert.equal(jitteredFireTime(due, now, () => 0.5).getTime(), due.getTime());
-    assert.ok(jitteredFireTime(due, now, () => 0.999999).getTime() < due.getTime() + 10_000);
+    assert.equal(jitteredFireTime(due, now, () => 0, 10_000).getTime(), due.getTime() - 10_000);
+    assert.equal(jitteredFireTime(due, now, () => 0.5, 10_000).getTime(), due.getTime());
+    assert.ok(jitteredFireTime(due, now, () => 0.999999, 10_000).getTime() < due.getTime() + 10_000);
     const soon = new Date(now.getTime() + 3_000);
-    assert.equal(jitteredFireTime(soon, now, () => 0).getTime(), now.getTime());
+    assert.equal(jitteredFireTime(soon, now, () => 0, 10_000).getTime(), now.getTime());
   });
 });
 

@@ -139,7 +139,11 @@ export class LifeboatService implements HostChannel {
   private readonly newId: () => string;
   private readonly log: NonNullable<ServiceDeps['log']>;
   private readonly wake = new EventEmitter();
-  /** 'ended' (operation) when a host reported an operation's end: the scheduler listens. */
+  /**
+   * 'ended' (operation) when a host reported an operation's end; 'protection-changed' when a
+   * policy or the protection changed. The scheduler listens, so a schedule starts when its
+   * policy is enabled, not at the loop's next idle wake-up.
+   */
   readonly operationEvents = new EventEmitter();
   /** Orders handed to a host and when; not handed again until it re-registers or goes quiet. */
   private readonly dispatched = new Map<string, { hostId: string; atMs: number }>();
@@ -686,6 +690,7 @@ export class LifeboatService implements HostChannel {
     const inserted = await this.catalog.insertPolicy({ name: policy.name, policy, uniqueId: this.newId(), createdUtc: now, updatedUtc: now });
     if (!inserted) throw new LifeboatError('FABRIC_E_BACKUP_POLICY_ALREADY_EXISTING', `A backup policy named '${policy.name}' already exists.`);
     this.log.info({ policy: policy.name }, 'backup policy created');
+    this.operationEvents.emit('protection-changed');
   }
 
   /**
@@ -701,6 +706,7 @@ export class LifeboatService implements HostChannel {
     const updated = await this.catalog.updatePolicy({ name, policy, uniqueId: this.newId(), updatedUtc: this.nowUtc() });
     if (!updated) throw notExisting(name);
     this.log.info({ policy: name }, 'backup policy updated');
+    this.operationEvents.emit('protection-changed');
   }
 
   /** Policies by name, secrets masked. */
@@ -721,6 +727,7 @@ export class LifeboatService implements HostChannel {
     const out = await this.catalog.deletePolicy(name);
     if (!out.ok) throw refusalError(out);
     this.log.info({ policy: name, removedMappings: out.removedMappings.length }, 'backup policy deleted');
+    this.operationEvents.emit('protection-changed');
   }
 
   /** GetAllEntitiesBackedUpByPolicy: the entities mapped to the policy, by entity key. */
@@ -753,6 +760,7 @@ export class LifeboatService implements HostChannel {
     const out = await this.catalog.changeProtection((s, names) => enableBackup(s, entity, policyName, names));
     if (!out.ok) throw refusalError(out);
     this.log.info({ entity: entityKey(entity), policy: policyName, replaced: out.replaced }, 'backup enabled');
+    this.operationEvents.emit('protection-changed');
   }
 
   /**
@@ -783,6 +791,7 @@ export class LifeboatService implements HostChannel {
     });
     if (!out.ok) throw refusalError(out);
     this.log.info({ entity: entityKey(entity), policy: out.removed.policyName, cleanBackup: clean }, 'backup disabled');
+    this.operationEvents.emit('protection-changed');
     const storage = policies.get(out.removed.policyName)?.storage;
     const cleaned = targets.filter((t) => t.clean);
     if (storage && cleaned.length > 0) await this.cleanBackups(storage, cleaned);
@@ -793,12 +802,14 @@ export class LifeboatService implements HostChannel {
     const entity = await this.protectionEntity(scope);
     const out = await this.catalog.changeProtection((s) => suspendBackup(s, entity));
     if (!out.ok) throw refusalError(out);
+    this.operationEvents.emit('protection-changed');
   }
 
   async resumeBackup(scope: BackupScope): Promise<void> {
     const entity = await this.protectionEntity(scope);
     const out = await this.catalog.changeProtection((s) => resumeBackup(s, entity));
     if (!out.ok) throw refusalError(out);
+    this.operationEvents.emit('protection-changed');
   }
 
   /**

@@ -74,7 +74,7 @@ export class Scheduler {
   private chain: Promise<unknown> = Promise.resolve();
   /** Set by stop(): a tick under way returns between partitions. */
   private stopping = false;
-  private readonly onEnded = (): void => this.loop.wake();
+  private readonly wake = (): void => this.loop.wake();
 
   constructor(deps: SchedulerDeps) {
     this.d = deps;
@@ -104,14 +104,16 @@ export class Scheduler {
   start(): void {
     if (this.loop.isRunning) return;
     this.stopping = false;
-    this.d.service.operationEvents.on('ended', this.onEnded);
+    this.d.service.operationEvents.on('ended', this.wake);
+    this.d.service.operationEvents.on('protection-changed', this.wake);
     this.loop.start();
   }
 
   /** Stops the loop; a tick under way stops between partitions and is waited for, at most `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
-    this.d.service.operationEvents.off('ended', this.onEnded);
+    this.d.service.operationEvents.off('ended', this.wake);
+    this.d.service.operationEvents.off('protection-changed', this.wake);
     await this.loop.stop(graceMs);
   }
 
