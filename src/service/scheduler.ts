@@ -16,7 +16,7 @@ import { DEFAULT_JITTER_MS, type ForcedFullReason, afterBackupFailure, decideBac
 import { hashStringKey } from '../core/partitioning.ts';
 import type { ScheduleState } from '../core/schedule.ts';
 import type { BackupPolicy } from '../core/policy.ts';
-import type { Catalog, PartitionRecord, PeriodicScheduleRecord } from '../catalog/port.ts';
+import type { Catalog, OperationRecord, PartitionRecord, PeriodicScheduleRecord } from '../catalog/port.ts';
 import type { Clock, LifeboatService } from './lifeboat-service.ts';
 import { Loop, type LoopTimer } from './loop.ts';
 
@@ -172,32 +172,25 @@ export class Scheduler {
       if (s !== original && s) await catalog.putPeriodicSchedule(s, nowIso);
       return undefined;
     }
-    const latestOnDemand = await catalog.latestOperation(partition.id, 'Backup');
-    const latestRestore = await catalog.latestOperation(partition.id, 'Restore');
+    // The newest on-demand backup and restore: read only when a schedule starts or a backup is
+    // due, so that a pass over many partitions with nothing due costs one read each.
+    const latest = async (): Promise<{ onDemand: OperationRecord | undefined; restore: OperationRecord | undefined }> => ({
+      onDemand: await catalog.latestOperation(partition.id, 'Backup'), restore: await catalog.latestOperation(partition.id, 'Restore'),
+    });
     if (!s || !s.active || s.policyName !== record.policy.name || s.policyUniqueId !== record.uniqueId) {
       // A new schedule (enable, policy update, resume): the chain counter starts again (§2.6).
       const changed = s !== undefined;
+      const seen = s ? undefined : await latest();
       s = {
         partitionId: partition.id, active: true, policyName: record.policy.name, policyUniqueId: record.uniqueId, policyAppliedUtc: nowIso,
         chainCounter: 0, consecutiveFailures: 0,
         ...(changed ? { forceFull: 'PolicyChanged' } : {}),
         lastBackupId: s?.lastBackupId, lastBackupLocation: s?.lastBackupLocation, lastBackupChainId: s?.lastBackupChainId, lastDataLossVersion: s?.lastDataLossVersion,
-        seenOnDemandId: s ? s.seenOnDemandId : latestOnDemand?.id, seenRestoreId: s ? s.seenRestoreId : latestRestore?.id,
+        seenOnDemandId: s ? s.seenOnDemandId : seen?.onDemand?.id, seenRestoreId: s ? s.seenRestoreId : seen?.restore?.id,
       };
     }
 
-    // 3. What forces the next backup to be full.
-    if (latestOnDemand && latestOnDemand.id !== s.seenOnDemandId && latestOnDemand.state === 'Success') {
-      s = { ...s, seenOnDemandId: latestOnDemand.id, chainCounter: 0, forceFull: 'OnDemandBackup' };
-    }
-    if (latestRestore && latestRestore.id !== s.seenRestoreId && latestRestore.state === 'Success') {
-      s = { ...s, seenRestoreId: latestRestore.id, chainCounter: 0, forceFull: 'Restore' };
-    }
-    if (s.lastDataLossVersion !== undefined && s.lastDataLossVersion !== partition.epoch.DataLossVersion && s.forceFull === undefined) {
-      s = { ...s, chainCounter: 0, forceFull: 'DataLoss' };
-    }
-
-    // 4. When it is due.
+    // 3. When it is due.
     const policy = record.policy;
     const state: ScheduleState = {
       lastBackupUtc: s.lastBackupUtc ? new Date(s.lastBackupUtc) : undefined,
@@ -224,6 +217,18 @@ export class Scheduler {
     if (due > now) {
       if (s !== original) await catalog.putPeriodicSchedule(s, nowIso);
       return due;
+    }
+
+    // 4. What forces this backup to be full.
+    const { onDemand: latestOnDemand, restore: latestRestore } = await latest();
+    if (latestOnDemand && latestOnDemand.id !== s.seenOnDemandId && latestOnDemand.state === 'Success') {
+      s = { ...s, seenOnDemandId: latestOnDemand.id, chainCounter: 0, forceFull: 'OnDemandBackup' };
+    }
+    if (latestRestore && latestRestore.id !== s.seenRestoreId && latestRestore.state === 'Success') {
+      s = { ...s, seenRestoreId: latestRestore.id, chainCounter: 0, forceFull: 'Restore' };
+    }
+    if (s.lastDataLossVersion !== undefined && s.lastDataLossVersion !== partition.epoch.DataLossVersion && s.forceFull === undefined) {
+      s = { ...s, chainCounter: 0, forceFull: 'DataLoss' };
     }
 
     // 5. Full or incremental, then start it.
