@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchResult, resultsJson, summaryTable } from './results.ts';
 import { type ServiceBenchResult, runServiceBench } from './service.ts';
+import { runSchedulerBench } from './scheduler.ts';
 import { runStateBenchmarks } from './state.ts';
 import { benchScale, fmtS, log, now } from './util.ts';
 
@@ -56,6 +57,26 @@ async function main(): Promise<void> {
   } catch (err) {
     log(`  the service bench failed: ${err instanceof Error ? err.message : String(err)}`);
     details.service = { error: err instanceof Error ? err.message : String(err) };
+  }
+  log('\n[P] Periodic scheduler: 1,000 partitions under a 1-minute policy (simulated hosts) …');
+  try {
+    const sched = await runSchedulerBench((line) => log(`  ${line}`));
+    details.scheduler = sched;
+    results.push(
+      {
+        id: 'P1', group: 'Scheduler', metric: `Scheduler lag p99, 1,000 partitions, 1-minute policy (${sched.backups} backups)`,
+        value: sched.lag.p99Ms, unit: 'ms', display: `${sched.lag.p99Ms} ms`,
+        baseline: { name: 'p50', value: sched.lag.p50Ms, display: `${sched.lag.p50Ms} ms` }, target: 'info',
+      },
+      {
+        id: 'P2', group: 'Scheduler', metric: 'Catalog size per 10,000 backups',
+        value: sched.catalogBytesPer10kBackups / 2 ** 20, unit: 'MiB', display: `${(sched.catalogBytesPer10kBackups / 2 ** 20).toFixed(1)} MiB`,
+        baseline: { name: 'idle pass over 1,000 partitions', value: sched.idleTickMs, display: `${sched.idleTickMs.toFixed(0)} ms` }, target: 'info',
+      },
+    );
+  } catch (err) {
+    log(`  the scheduler bench failed: ${err instanceof Error ? err.message : String(err)}`);
+    details.scheduler = { error: err instanceof Error ? err.message : String(err) };
   }
   const totalMs = now() - started;
   const loadAtEnd = loadavg();
