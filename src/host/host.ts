@@ -303,6 +303,8 @@ export class Host {
         throw new LifeboatError('FABRIC_E_MISSING_FULL_BACKUP',
           `An incremental backup of partition ${partition.id} cannot continue backup ${parentId}: the replica's last backup is another one. Take a full backup.`);
       }
+      // What the callback met (a storage failure, mostly) is the failure to report, with its own code.
+      if (isLifeboatError(err, 'LIFEBOAT_E_BACKUP_CALLBACK_FAILED') && isLifeboatError(err.cause)) throw err.cause;
       throw err;
     });
     await this.send({
@@ -320,7 +322,11 @@ export class Host {
     const hashing = new HashingStream();
     // pipeline, not pipe: a read error must fail the put (pipe would leave it waiting forever).
     const packing = pipeline(await packFolder(folder), hashing);
-    await Promise.all([store.put(key, hashing), packing]);
+    // Wait for both, and report the put's failure: it says why (and comes after its clean-up), while
+    // packing then only says its reader went away (AbortError, premature close).
+    const [put, packed] = await Promise.allSettled([store.put(key, hashing), packing]);
+    if (put.status === 'rejected') throw put.reason;
+    if (packed.status === 'rejected') throw packed.reason;
     return { bytes: hashing.bytes, sha256: hashing.hash.digest('hex') };
   }
 

@@ -57,7 +57,10 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
   const fileShareRoots = (cfg.fileShareRoots?.length ? cfg.fileShareRoots : [join(dataDir, 'backups')]).map((r) => resolve(r));
   for (const r of fileShareRoots) await mkdir(r, { recursive: true });
   const storage = (d: Parameters<typeof openStorage>[0]): BlobStore => {
-    const store = openStorage(d, { fileShareRoots });
+    const store = openStorage(d, {
+      fileShareRoots,
+      retry: { onRetry: (r) => log.warn({ key: r.key, operation: r.operation, attempt: r.attempt, delayMs: r.delayMs }, `storage: retrying after a transient failure: ${r.reason}`) },
+    });
     return cfg.wrapStorage ? cfg.wrapStorage(store) : store;
   };
   const catalog = new SqliteCatalog(join(dataDir, 'catalog.sqlite'));

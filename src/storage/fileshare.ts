@@ -3,17 +3,26 @@
  * temporary file beside the target, fsyncs it, and links it into place (link fails if the
  * target exists, so a committed object is never replaced), then fsyncs the folder. An overwrite
  * renames the temporary file over the target instead, which is atomic.
+ *
+ * Failures of the file system that may pass (EAGAIN, EBUSY, ETIMEDOUT and the connection errors
+ * of a network mount) are marked transient for RetryingStore (src/storage/retry.ts); the rest
+ * (EACCES, ENOSPC, EROFS, …) are permanent.
  */
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LifeboatError } from '../core/errors.ts';
 import type { BlobStore, ObjectInfo, PutOptions } from './port.ts';
+import { isTransientCause } from './retry.ts';
 
-const TEMP_MARK = '.lifeboat-tmp-';
+/**
+ * Marks names that are never keys: checkKey refuses any key containing it, so temporary files and
+ * the probes of validate() (here and in the other adapters) never meet an object, and listings skip them.
+ */
+export const TEMP_MARK = '.lifeboat-tmp-';
 
 export function checkKey(key: string): void {
   if (typeof key !== 'string' || key.length === 0 || key.startsWith('/') || key.includes('\\') || key.includes('\0')
@@ -33,7 +42,14 @@ async function fsyncDir(path: string): Promise<void> {
 
 function unavailable(root: string, err: unknown): LifeboatError {
   const code = (err as NodeJS.ErrnoException).code ?? 'error';
-  return new LifeboatError('LIFEBOAT_E_STORAGE_UNAVAILABLE', `File share ${root} cannot be used: ${code} (${(err as Error).message}).`, { cause: err });
+  return new LifeboatError('LIFEBOAT_E_STORAGE_UNAVAILABLE', `File share ${root} cannot be used: ${code} (${(err as Error).message}).`, {
+    cause: err, ...(isTransientCause(err) ? { details: { transient: true } } : {}),
+  });
+}
+
+function missing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 export class FileShareStore implements BlobStore {
@@ -77,10 +93,36 @@ export class FileShareStore implements BlobStore {
 
   async get(key: string, range?: { start: number; end?: number }): Promise<Readable> {
     const path = this.path(key);
-    const info = await this.head(key);
-    if (!info) throw new LifeboatError('LIFEBOAT_E_STORAGE_NOT_FOUND', `${key} does not exist in ${this.description}.`);
-    if (range && range.end !== undefined && range.end <= range.start) return Readable.from([]);
-    return createReadStream(path, range ? { start: range.start, ...(range.end !== undefined ? { end: range.end - 1 } : {}) } : {});
+    // Open, then read from the handle: a key deleted after a separate existence check would
+    // otherwise fail mid-stream instead of NOT_FOUND.
+    let fh;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      if (missing(err)) throw this.notFound(key);
+      throw unavailable(this.root, err);
+    }
+    try {
+      if (!(await fh.stat()).isFile()) throw this.notFound(key);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err instanceof LifeboatError ? err : unavailable(this.root, err);
+    }
+    if (range && range.end !== undefined && range.end <= range.start) {
+      await fh.close();
+      return Readable.from([]);
+    }
+    const raw = fh.createReadStream(range ? { start: range.start, ...(range.end !== undefined ? { end: range.end - 1 } : {}) } : {});
+    // A read error (EIO, a network mount timing out) reaches the reader as a LifeboatError too.
+    const out = new PassThrough();
+    raw.on('error', (err) => out.destroy(unavailable(this.root, err)));
+    out.on('close', () => { if (!raw.destroyed) raw.destroy(); });
+    raw.pipe(out);
+    return out;
+  }
+
+  private notFound(key: string): LifeboatError {
+    return new LifeboatError('LIFEBOAT_E_STORAGE_NOT_FOUND', `${key} does not exist in ${this.description}.`);
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
@@ -88,7 +130,7 @@ export class FileShareStore implements BlobStore {
       const s = await stat(this.path(key));
       return s.isFile() ? { key, size: s.size, modifiedUtc: s.mtime } : undefined;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      if (missing(err)) return undefined;
       if (err instanceof LifeboatError) throw err;
       throw unavailable(this.root, err);
     }
