@@ -71,6 +71,21 @@ export const ERROR_CATALOGUE = {
     title: 'A backup file is damaged: its checksum or structure is wrong.',
     hint: 'Use another copy of the backup, or an older chain.',
   },
+  LIFEBOAT_E_ENCRYPTION_KEY_MISSING: {
+    status: 400,
+    title: 'The backup is encrypted and the key it needs is not available.',
+    hint: 'Add the key with the id named in the message to the keyring (keep retired keys while backups wrapped with them remain), and give the backup\'s wrapped data key (Body.Encryption of its .bkmetadata).',
+  },
+  LIFEBOAT_E_ENCRYPTION_KEY_MISMATCH: {
+    status: 400,
+    title: 'The backup\'s data key does not unwrap with the configured key, or does not belong to the backup.',
+    hint: 'Check that the keyring holds the right key under the id named in the message; if it does, the backup\'s .bkmetadata is damaged or belongs to another backup.',
+  },
+  LIFEBOAT_E_CODEC_UNAVAILABLE: {
+    status: 500,
+    title: 'The backup is compressed with an algorithm this installation cannot decode.',
+    hint: 'Install the zstd-napi package (npm install builds it), or read the backup on an installation that has it.',
+  },
   LIFEBOAT_E_BACKUP_CALLBACK_FAILED: {
     status: 500,
     title: 'The backup callback did not accept the backup.',

@@ -1,0 +1,661 @@
+/**
+ * The backup data object (`.lbk`), version 2: the files of a replica backup folder in blocks, each
+ * compressed (zstd, or gzip where zstd cannot be loaded), checksummed (SHA-256) and, with a
+ * keyring, encrypted (AES-256-GCM under a per-backup data key whose wrapped form the caller keeps
+ * in `.bkmetadata`). Layout: docs/backup-format.md; bytes: lbk2-layout.ts; per-block work on
+ * worker threads: lbk2-pool.ts.
+ *
+ * - `encodeFolder` streams a folder into an archive: the stream is pulled by the upload, so memory
+ *   stays flat (a bounded number of blocks in flight, the output's backpressure).
+ * - `decodeToFolder` writes an archive's files into an empty folder, checking everything, and
+ *   reads version 1 archives too (archive.ts).
+ * - `verifyArchive` checks an archive without writing anything; without the key it checks the
+ *   stored bytes and the structure only, and says so.
+ * Damage is LIFEBOAT_E_BACKUP_CORRUPT with where and what: the file, the block, the byte offset.
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { type FileHandle, open, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
+import { unpackArchive } from './archive.ts';
+import { CODEC_ZSTD, FRAME_HEADER, type OpenErrorKind, type OpenResult, type SealResult, TAG_BYTES, loadZstd, nonceFor } from './lbk2-codec.mjs';
+import {
+  type ArchiveKeys, type Keyring, type WrappedDataKey, checkWrappedDataKey, deriveArchiveKeys, keyCheckMatches, unwrapDataKey, wrapDataKey,
+} from './lbk2-keys.ts';
+import {
+  CIPHER_AES256GCM, CIPHER_NONE, COMPRESSION_CODE, type Compression, DEFAULT_BLOCK, FOOTER_BYTES, HEADER_FIXED, MAGIC,
+  MAX_BLOCK, MAX_FILES, MIN_BLOCK, SHA_BYTES, TRAILER_FIXED, TRAILER_ENTRY, type TrailerFile, VERSION, encodeFooter, encodeHeader,
+  encodeTrailerIndex, footerProblem, frameProblem, parseHeaderFixed, parseTrailerIndex, readFrameFields, safeName, sha256, trailerLength,
+} from './lbk2-layout.ts';
+import { type BlockRunner, createBlockPool, defaultWorkers } from './lbk2-pool.ts';
+
+export type { Compression } from './lbk2-layout.ts';
+export type { Keyring, WrappedDataKey } from './lbk2-keys.ts';
+export { checkWrappedDataKey, makeKeyring, parseKeyring, rewrapDataKey } from './lbk2-keys.ts';
+export { type BlockRunner, createBlockPool, defaultWorkers } from './lbk2-pool.ts';
+
+export interface EncodeOptions {
+  /** Plaintext bytes per block: 16 B to 64 MiB; default 1 MiB. */
+  readonly blockSize?: number;
+  /** Default 'zstd'; 'zstd' falls back to 'gzip' when the zstd package cannot be loaded. */
+  readonly compression?: Compression;
+  /** Encrypt, with a fresh data key wrapped under `keyring.current`. */
+  readonly keyring?: Keyring;
+  /** Worker threads (default min(4, cores); 0 works on the calling thread), or a pool to share. */
+  readonly workers?: number | BlockRunner;
+  /** Where the zstd binding is loaded from (zstd-napi's low-level API); tests point it at nothing. */
+  readonly zstdModule?: string;
+}
+
+export interface EncodeResult {
+  /** Bytes of the archive object. */
+  readonly bytes: number;
+  /** SHA-256 of the archive object (hex), for `.bkmetadata` DataSha256. */
+  readonly sha256: string;
+  /** The compression the header records: 'gzip' when 'zstd' was asked for and not available. */
+  readonly compression: Compression;
+  /** The wrapped data key, for `.bkmetadata` Body.Encryption; absent when not encrypted. */
+  readonly encryption?: WrappedDataKey;
+  readonly files: number;
+  readonly blocks: number;
+  /** Plaintext bytes of all files. */
+  readonly plainBytes: number;
+}
+
+export interface EncodedArchive {
+  /** The archive; pull it (upload it) to completion. Errors end it with the error. */
+  readonly stream: Readable;
+  /** The wrapped data key (also in the result), known before any data: a reader can start at once. */
+  readonly encryption?: WrappedDataKey;
+  /** Settles once the stream has ended (or failed, or was closed early). */
+  readonly result: Promise<EncodeResult>;
+}
+
+export interface ReadOptions {
+  /** The backup's wrapped data key (`.bkmetadata` Body.Encryption); needed to read an encrypted archive. */
+  readonly encryption?: WrappedDataKey | undefined;
+  /** Keys to unwrap it with (any key of the ring, by the record's KeyId). */
+  readonly keyring?: Keyring | undefined;
+  readonly workers?: number | BlockRunner;
+  readonly zstdModule?: string;
+}
+
+export interface ArchiveSummary {
+  readonly version: 1 | 2;
+  readonly files: number;
+  /** Blocks of version 2 (0 for version 1). */
+  readonly blocks: number;
+  /** Plaintext bytes of all files (from the frames' lengths when the contents were not read). */
+  readonly bytes: number;
+  /** Bytes of the archive object. */
+  readonly storedBytes: number;
+  readonly encrypted: boolean;
+  /** Every file was decrypted, decompressed and compared with its SHA-256. */
+  readonly contentsChecked: boolean;
+  /** Every block and the trailer's digests passed AES-GCM authentication under the data key. */
+  readonly authenticated: boolean;
+}
+
+const noop = (): void => undefined;
+
+/** A Buffer over the same memory (Buffer.from(Uint8Array) would copy). */
+function view(u8: Uint8Array): Buffer {
+  return Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+}
+
+function chunkOf(v: unknown): Buffer {
+  return typeof v === 'string' ? Buffer.from(v) : view(v as Uint8Array);
+}
+
+function corrupt(where: string, what: string): LifeboatError {
+  return new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} is damaged: ${what}.`);
+}
+
+function closedEarly(cause?: unknown): LifeboatError {
+  return new LifeboatError('E_ABORT', 'The backup archive stream was closed before it ended.', cause === undefined ? undefined : { cause });
+}
+
+function runnerOf(workers: number | BlockRunner | undefined): { runner: BlockRunner; own: boolean } {
+  if (typeof workers === 'object') return { runner: workers, own: false };
+  return { runner: createBlockPool(workers ?? defaultWorkers()), own: true };
+}
+
+/** Reads up to `size` bytes from the file's position into a buffer the pool can transfer (`spare`, or a new one). */
+async function readBlock(fh: FileHandle, size: number, spare: Buffer | undefined): Promise<Buffer> {
+  const buf = spare ?? Buffer.allocUnsafeSlow(size);
+  let have = 0;
+  while (have < size) {
+    const { bytesRead } = await fh.read(buf, have, size - have, null);
+    if (bytesRead === 0) break;
+    have += bytesRead;
+  }
+  if (have === size) return buf;
+  // A short last block gets its own small buffer: a view would carry the whole one along.
+  const last = Buffer.allocUnsafeSlow(have);
+  buf.copy(last, 0, 0, have);
+  return last;
+}
+
+function sealDigests(digests: Buffer, index: Buffer, headerSha: Buffer, keys: ArchiveKeys | undefined): Buffer {
+  if (!keys) return digests;
+  const cipher = createCipheriv('aes-256-gcm', keys.blockKey, nonceFor(0, 0, 1));
+  cipher.setAAD(Buffer.concat([headerSha, index]));
+  return Buffer.concat([cipher.update(digests), cipher.final(), cipher.getAuthTag()]);
+}
+
+/**
+ * Streams the files of `folder` (flat: regular files only, sorted by name) as a version 2 archive.
+ * The folder is listed now; the files are read as the stream is pulled.
+ */
+export async function encodeFolder(folder: string, options: EncodeOptions = {}): Promise<EncodedArchive> {
+  const blockSize = options.blockSize ?? DEFAULT_BLOCK;
+  invalidArgUnless(Number.isInteger(blockSize) && blockSize >= MIN_BLOCK && blockSize <= MAX_BLOCK, `blockSize ${blockSize} is not an integer from ${MIN_BLOCK} to ${MAX_BLOCK}.`);
+  let compression: Compression = options.compression ?? 'zstd';
+  invalidArgUnless(Object.hasOwn(COMPRESSION_CODE, compression), `compression '${String(compression)}' is not zstd, gzip or none.`);
+  if (compression === 'zstd' && !loadZstd(options.zstdModule)) compression = 'gzip';
+  const codec = COMPRESSION_CODE[compression];
+  const names = (await readdir(folder, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+  for (const name of names) invalidArgUnless(safeName(name), `File name '${name}' in ${folder} cannot go in a backup archive (A-Z a-z 0-9 . _ -, up to 255).`);
+  invalidArgUnless(names.length <= MAX_FILES, `${folder} has more than ${MAX_FILES} files.`);
+
+  const archiveId = randomBytes(16);
+  let keys: ArchiveKeys | undefined;
+  let encryption: WrappedDataKey | undefined;
+  if (options.keyring) {
+    const dataKey = randomBytes(32);
+    encryption = wrapDataKey(dataKey, options.keyring);
+    keys = deriveArchiveKeys(dataKey, archiveId);
+    dataKey.fill(0);
+  }
+  const header = encodeHeader({
+    compression: codec, cipher: keys ? CIPHER_AES256GCM : CIPHER_NONE, blockSize, archiveId, keyCheck: keys?.keyCheck ?? Buffer.alloc(16), names,
+  });
+  const headerSha = header.subarray(header.length - SHA_BYTES);
+
+  let settle!: { resolve: (r: EncodeResult) => void; reject: (e: unknown) => void };
+  const result = new Promise<EncodeResult>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  result.catch(noop); // the stream carries the same error; a caller that never awaits this must not crash
+
+  async function* frames(): AsyncGenerator<Buffer> {
+    let settled = false;
+    let pool: { runner: BlockRunner; own: boolean } | undefined;
+    const inflight: Array<{ fileIndex: number; job: Promise<SealResult> }> = [];
+    const spares: Buffer[] = []; // read buffers back from the workers, to read the next blocks into
+    const objectHash = createHash('sha256');
+    let offset = 0;
+    const files: Array<{ bytes: number; blocks: number; storedBytes: number }> = [];
+    const digests: Buffer[] = [];
+    let blocks = 0;
+    const emit = (b: Buffer): Buffer => {
+      objectHash.update(b);
+      offset += b.length;
+      return b;
+    };
+    const next = async (): Promise<Buffer[]> => {
+      const { fileIndex, job } = inflight.shift() as { fileIndex: number; job: Promise<SealResult> };
+      const { parts, spare } = await job;
+      if (spare && spare.byteLength === blockSize && spares.length < 4) spares.push(view(spare));
+      const file = files[fileIndex] as { storedBytes: number };
+      return parts.map((p) => {
+        file.storedBytes += p.length;
+        return emit(view(p));
+      });
+    };
+    try {
+      pool = runnerOf(options.workers);
+      const window = Math.max(2, pool.runner.size * 2);
+      yield emit(header);
+      for (const [fileIndex, name] of names.entries()) {
+        const file = { bytes: 0, blocks: 0, storedBytes: 0 };
+        files.push(file);
+        const fileHash = createHash('sha256');
+        const fh = await open(join(folder, name), 'r');
+        try {
+          let block = await readBlock(fh, blockSize, spares.pop());
+          for (let blockIndex = 0; ; blockIndex++) {
+            // A full block is the last only if nothing follows: a file of whole blocks ends on a full one.
+            const following = block.length === blockSize ? await readBlock(fh, blockSize, spares.pop()) : undefined;
+            const final = !following || following.length === 0;
+            fileHash.update(block); // before the block moves to a worker
+            file.bytes += block.length;
+            file.blocks++;
+            blocks++;
+            const job = pool.runner.seal({ fileIndex, blockIndex, final, plain: block, compression: codec, zstdModule: options.zstdModule, key: keys?.blockKey, headerSha }, [block.buffer as ArrayBuffer]);
+            job.catch(noop);
+            inflight.push({ fileIndex, job });
+            while (inflight.length >= window) yield* await next();
+            if (final) break;
+            block = following as Buffer;
+          }
+        } finally {
+          await fh.close();
+        }
+        digests.push(fileHash.digest());
+      }
+      while (inflight.length) yield* await next();
+      const index = encodeTrailerIndex(files satisfies TrailerFile[]);
+      const body = Buffer.concat([index, sealDigests(Buffer.concat(digests), index, headerSha, keys)]);
+      const trailer = Buffer.concat([body, sha256(body)]);
+      const trailerOffset = offset;
+      yield emit(trailer);
+      yield emit(encodeFooter(trailerOffset, trailer.length));
+      settled = true;
+      settle.resolve({
+        bytes: offset, sha256: objectHash.digest('hex'), compression, ...(encryption ? { encryption } : {}),
+        files: names.length, blocks, plainBytes: files.reduce((n, f) => n + f.bytes, 0),
+      });
+    } catch (err) {
+      settled = true;
+      // A destroyed stream throws AbortError into the generator: to the caller that is an early close.
+      settle.reject((err as Error).name === 'AbortError' ? closedEarly(err) : err);
+      throw err;
+    } finally {
+      if (!settled) settle.reject(closedEarly());
+      await Promise.allSettled(inflight.map((f) => f.job));
+      if (pool?.own) await pool.runner.close();
+      keys?.blockKey.fill(0);
+    }
+  }
+
+  return { stream: Readable.from(frames(), { objectMode: false, highWaterMark: 1 << 20 }), ...(encryption ? { encryption } : {}), result };
+}
+
+/** Pulls exact byte counts out of a stream of chunks, counting the offset in the object. */
+class ByteReader {
+  offset = 0;
+  private readonly chunks: Buffer[] = [];
+  private buffered = 0;
+  private ended = false;
+  private readonly it: AsyncIterator<unknown>;
+
+  constructor(source: AsyncIterable<unknown>) {
+    this.it = source[Symbol.asyncIterator]();
+  }
+
+  /** Where the object ends when it ended early (all of it has been buffered). */
+  get end(): number {
+    return this.offset + this.buffered;
+  }
+
+  private async fill(n: number): Promise<boolean> {
+    while (this.buffered < n && !this.ended) {
+      const r = await this.it.next();
+      if (r.done) {
+        this.ended = true;
+        break;
+      }
+      const b = chunkOf(r.value);
+      if (b.length) {
+        this.chunks.push(b);
+        this.buffered += b.length;
+      }
+    }
+    return this.buffered >= n;
+  }
+
+  /** Exactly `n` bytes, at the start of `into` or in a buffer of their own; undefined when the object ends first. */
+  async take(n: number, into?: Buffer): Promise<Buffer | undefined> {
+    if (!(await this.fill(n))) return undefined;
+    const out = into ? into.subarray(0, n) : Buffer.allocUnsafeSlow(n);
+    let pos = 0;
+    while (pos < n) {
+      const c = this.chunks[0] as Buffer;
+      const k = Math.min(c.length, n - pos);
+      c.copy(out, pos, 0, k);
+      pos += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    this.buffered -= n;
+    this.offset += n;
+    return out;
+  }
+
+  /** Up to `max` bytes without copying, or undefined at the end. */
+  async some(max: number): Promise<Buffer | undefined> {
+    if (!(await this.fill(1))) return undefined;
+    const c = this.chunks[0] as Buffer;
+    const out = c.subarray(0, max);
+    if (out.length === c.length) this.chunks.shift();
+    else this.chunks[0] = c.subarray(out.length);
+    this.buffered -= out.length;
+    this.offset += out.length;
+    return out;
+  }
+
+  async peek(n: number): Promise<Buffer> {
+    await this.fill(n);
+    return Buffer.concat(this.chunks).subarray(0, n);
+  }
+
+  async atEnd(): Promise<boolean> {
+    return !(await this.fill(1));
+  }
+
+  /** What is left: the buffered bytes, then the rest of the source. */
+  async *rest(): AsyncGenerator<Buffer> {
+    while (this.chunks.length) {
+      const c = this.chunks.shift() as Buffer;
+      this.buffered -= c.length;
+      this.offset += c.length;
+      yield c;
+    }
+    for (let r = await this.it.next(); !r.done; r = await this.it.next()) yield chunkOf(r.value);
+  }
+
+  /** Stops reading the source (it is destroyed). */
+  async close(): Promise<void> {
+    if (!this.ended) await this.it.return?.();
+  }
+}
+
+/** Where decoded files go; verify has none. */
+interface Sink {
+  open(name: string): Promise<void>;
+  write(data: Buffer): Promise<void>;
+  close(): Promise<void>;
+}
+
+const OPEN_ERRORS: Readonly<Record<OpenErrorKind, string>> = {
+  checksum: 'checksum mismatch (SHA-256 of the stored bytes)',
+  auth: 'authentication failed (AES-GCM): the block was altered or moved',
+  codec: 'compressed with zstd, which this installation cannot load',
+  decompress: 'does not decompress to its recorded length',
+};
+
+interface ReadMode {
+  /** Decrypt and decompress (needs the key when encrypted); false checks stored bytes and structure only. */
+  readonly requireContents: boolean;
+  readonly sink?: Sink;
+}
+
+/** Reads a version 2 archive after its first 5 bytes were peeked. */
+async function readV2(reader: ByteReader, where: string, options: ReadOptions, mode: ReadMode): Promise<ArchiveSummary> {
+  const bad = (what: string): LifeboatError => corrupt(where, what);
+  const need = async (n: number, inside: string): Promise<Buffer> => {
+    const b = await reader.take(n);
+    if (!b) throw bad(`truncated: the object ends at byte ${reader.end}, inside ${inside}`);
+    return b;
+  };
+
+  // Header.
+  const fixedBytes = await need(HEADER_FIXED, 'the header');
+  const fixed = parseHeaderFixed(fixedBytes);
+  if (typeof fixed === 'string') throw bad(`header: ${fixed}`);
+  const names: string[] = [];
+  const nameBytes: Buffer[] = [];
+  for (let i = 0; i < fixed.fileCount; i++) {
+    const len = await need(1, 'the header');
+    const name = await need(len[0] as number, 'the header');
+    const text = name.toString('latin1');
+    if (!safeName(text)) throw bad(`header: file name ${i} is not a valid name`);
+    if (i > 0 && !(text > (names[i - 1] as string))) throw bad('header: file names are not in ascending order');
+    names.push(text);
+    nameBytes.push(len, name);
+  }
+  const headerSha = await need(SHA_BYTES, 'the header');
+  if (!sha256(fixedBytes, ...nameBytes).equals(headerSha)) throw bad('header: checksum mismatch');
+  const encrypted = fixed.cipher === CIPHER_AES256GCM;
+
+  // Keys.
+  let keys: ArchiveKeys | undefined;
+  if (!encrypted && options.encryption) throw bad('its metadata names a wrapped data key, but the archive is not encrypted');
+  if (encrypted && options.encryption && options.keyring) {
+    const dataKey = unwrapDataKey(checkWrappedDataKey(options.encryption, `Backup data ${where}`), options.keyring, `Backup data ${where}`);
+    keys = deriveArchiveKeys(dataKey, fixed.archiveId);
+    dataKey.fill(0);
+    if (!keyCheckMatches(keys.keyCheck, fixed.keyCheck)) {
+      keys.blockKey.fill(0);
+      throw new LifeboatError('LIFEBOAT_E_ENCRYPTION_KEY_MISMATCH',
+        `Backup data ${where}: the data key in its metadata is not this archive's (key check differs); the metadata belongs to another backup, or is damaged.`);
+    }
+  } else if (encrypted && mode.requireContents) {
+    throw new LifeboatError('LIFEBOAT_E_ENCRYPTION_KEY_MISSING', options.encryption
+      ? `Backup data ${where} is encrypted and no keyring was given to unwrap its data key.`
+      : `Backup data ${where} is encrypted and its wrapped data key (Body.Encryption of its .bkmetadata) was not given.`);
+  }
+  const contents = !encrypted || keys !== undefined;
+  if (contents && fixed.compression === CODEC_ZSTD && !loadZstd(options.zstdModule)) {
+    keys?.blockKey.fill(0);
+    throw new LifeboatError('LIFEBOAT_E_CODEC_UNAVAILABLE', `Backup data ${where} is compressed with zstd, and the zstd package cannot be loaded here.`);
+  }
+
+  try {
+    // Frames, through the pool in order: a bounded queue of jobs, consumed oldest first. Buffers
+    // (stored bytes in, plaintext out) come back from the workers and are reused.
+    const { runner, own } = runnerOf(options.workers);
+    const window = Math.max(2, runner.size * 2);
+    const room = fixed.blockSize + TAG_BYTES;
+    const free: Buffer[] = [];
+    const buffer = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(room);
+    const release = (u8: Uint8Array | undefined): void => {
+      if (u8 && u8.buffer.byteLength === room && free.length < window * 2 + 2) free.push(Buffer.from(u8.buffer as ArrayBuffer));
+    };
+    interface Queued { readonly job: Promise<OpenResult>; readonly at: number; readonly fileIndex: number; readonly blockIndex: number; readonly final: boolean }
+    const queue: Queued[] = [];
+    const counted = names.map(() => ({ bytes: 0, storedBytes: 0, blocks: 0 }));
+    const digests: Buffer[] = [];
+    let fileHash = createHash('sha256');
+    let blocks = 0;
+    const where2 = (fileIndex: number, blockIndex: number, at: number): string => `${names[fileIndex]} block ${blockIndex} (frame at byte ${at})`;
+    let queueFailed = false;
+    const consume = async (): Promise<void> => {
+      const q = queue.shift() as Queued;
+      const r = await q.job;
+      queueFailed = r.error !== undefined;
+      if (r.error) throw bad(`${where2(q.fileIndex, q.blockIndex, q.at)}: ${OPEN_ERRORS[r.error.kind]}`);
+      r.spare?.forEach(release);
+      if (!contents) return;
+      const plain = view(r.plain as Uint8Array);
+      if (q.blockIndex === 0) {
+        fileHash = createHash('sha256');
+        await mode.sink?.open(names[q.fileIndex] as string);
+      }
+      fileHash.update(plain);
+      await mode.sink?.write(plain);
+      release(plain);
+      if (q.final) {
+        await mode.sink?.close();
+        digests.push(fileHash.digest());
+      }
+    };
+    try {
+      try {
+        for (let fileIndex = 0; fileIndex < names.length; fileIndex++) {
+          for (let blockIndex = 0; ; blockIndex++) {
+            const at = reader.offset;
+            const head = await need(FRAME_HEADER, where2(fileIndex, blockIndex, at));
+            const problem = frameProblem(head, fixed, fileIndex, blockIndex);
+            if (problem) throw bad(`${where2(fileIndex, blockIndex, at)}: ${problem}`);
+            const f = readFrameFields(head);
+            const into = buffer();
+            const payload = await reader.take(f.storedLength, into);
+            if (!payload) throw bad(`truncated: the object ends at byte ${reader.end}, inside ${where2(fileIndex, blockIndex, at)}`);
+            const c = counted[fileIndex] as { bytes: number; storedBytes: number; blocks: number };
+            c.bytes += f.plainLength;
+            c.storedBytes += FRAME_HEADER + f.storedLength;
+            c.blocks++;
+            blocks++;
+            const out = contents ? buffer() : undefined;
+            const job = runner.open(
+              { header: head, payload, out, key: keys?.blockKey, headerSha, zstdModule: options.zstdModule, contents },
+              (out ? [into.buffer, out.buffer] : [into.buffer]) as ArrayBuffer[],
+            );
+            job.catch(noop);
+            queue.push({ job, at, fileIndex, blockIndex, final: f.final });
+            while (queue.length >= window) await consume();
+            if (f.final) break;
+          }
+        }
+      } catch (err) {
+        // A problem found while reading ahead is reported after any in an earlier block still queued.
+        if (!queueFailed) while (queue.length) await consume();
+        throw err;
+      }
+      while (queue.length) await consume();
+    } finally {
+      queue.forEach((q) => void q.job.catch(noop));
+      if (own) await runner.close();
+    }
+
+    // Trailer.
+    const trailerAt = reader.offset;
+    const tLen = trailerLength(names.length, fixed.cipher);
+    const inTrailer = `the trailer (at byte ${trailerAt})`;
+    const trailer = await need(tLen, inTrailer);
+    if (!sha256(trailer.subarray(0, tLen - SHA_BYTES)).equals(trailer.subarray(tLen - SHA_BYTES))) throw bad(`${inTrailer}: checksum mismatch`);
+    const indexEnd = TRAILER_FIXED + TRAILER_ENTRY * names.length;
+    const index = parseTrailerIndex(trailer.subarray(0, indexEnd), names.length);
+    if (typeof index === 'string') throw bad(`${inTrailer}: ${index}`);
+    index.forEach((t, i) => {
+      const c = counted[i] as TrailerFile;
+      if (t.blocks !== c.blocks || t.storedBytes !== c.storedBytes || t.bytes !== c.bytes) {
+        throw bad(`${inTrailer}: ${names[i]} has ${c.blocks} blocks, ${c.bytes} bytes, ${c.storedBytes} stored; the trailer says ${t.blocks}, ${t.bytes}, ${t.storedBytes}`);
+      }
+    });
+    let sealed = trailer.subarray(indexEnd, tLen - SHA_BYTES);
+    if (keys) {
+      const decipher = createDecipheriv('aes-256-gcm', keys.blockKey, nonceFor(0, 0, 1));
+      decipher.setAAD(Buffer.concat([headerSha, trailer.subarray(0, indexEnd)]));
+      decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+      try {
+        sealed = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final()]);
+      } catch {
+        throw bad(`${inTrailer}: authentication failed (AES-GCM) of the files' digests`);
+      }
+    }
+    if (contents) {
+      digests.forEach((d, i) => {
+        if (!d.equals(sealed.subarray(i * SHA_BYTES, (i + 1) * SHA_BYTES))) throw bad(`${names[i]} does not match its SHA-256 in the trailer`);
+      });
+    }
+
+    // Footer, then nothing.
+    const footerAt = reader.offset;
+    const footer = await need(FOOTER_BYTES, `the footer (at byte ${footerAt})`);
+    const fp = footerProblem(footer, trailerAt, tLen);
+    if (fp) throw bad(`the footer (at byte ${footerAt}): ${fp}`);
+    if (!(await reader.atEnd())) throw bad(`bytes after the end (at byte ${reader.offset})`);
+    return {
+      version: 2, files: names.length, blocks, bytes: counted.reduce((n, c) => n + c.bytes, 0), storedBytes: reader.offset,
+      encrypted, contentsChecked: contents, authenticated: keys !== undefined,
+    };
+  } finally {
+    keys?.blockKey.fill(0);
+  }
+}
+
+/** The first bytes: which version, or damage. */
+async function versionOf(reader: ByteReader, where: string): Promise<1 | 2> {
+  const head = await reader.peek(5);
+  if (head.length < 5) throw corrupt(where, `truncated: the object ends at byte ${head.length}, inside the header`);
+  if (!head.subarray(0, 4).equals(MAGIC)) throw corrupt(where, 'header: not a Lifeboat backup archive (no LBKA magic)');
+  if (head[4] === 1) return 1;
+  if (head[4] === VERSION) return 2;
+  throw corrupt(where, `header: version ${head[4]} is not one this Lifeboat reads`);
+}
+
+/**
+ * Writes the files of an archive (version 1 or 2) into `folder`, which must exist and be empty,
+ * checking every block and every file. On any failure the files it wrote are removed again.
+ * `where` names the object in messages (e.g. `<storage>/<key>`).
+ */
+export async function decodeToFolder(source: Readable, folder: string, where: string, options: ReadOptions = {}): Promise<ArchiveSummary> {
+  invalidArgUnless((await readdir(folder)).length === 0, `The folder to decode ${where} into is not empty: ${folder}.`);
+  const reader = new ByteReader(source);
+  try {
+    if ((await versionOf(reader, where)) === 1) {
+      if (options.encryption) throw corrupt(where, 'its metadata names a wrapped data key, but the archive is version 1 (never encrypted)');
+      let storedBytes = 0;
+      await unpackArchive(Readable.from((async function* () {
+        for await (const chunk of reader.rest()) {
+          storedBytes += chunk.length;
+          yield chunk;
+        }
+      })()), folder, where);
+      let bytes = 0;
+      const files = await readdir(folder);
+      for (const name of files) bytes += (await stat(join(folder, name))).size;
+      return { version: 1, files: files.length, blocks: 0, bytes, storedBytes, encrypted: false, contentsChecked: true, authenticated: false };
+    }
+    let fh: FileHandle | undefined;
+    const sink: Sink = {
+      open: async (name) => {
+        fh = await open(join(folder, name), 'wx');
+      },
+      write: async (data) => {
+        for (let at = 0; at < data.length;) at += (await (fh as FileHandle).write(data, at, data.length - at, null)).bytesWritten;
+      },
+      close: async () => {
+        await fh?.close();
+        fh = undefined;
+      },
+    };
+    try {
+      return await readV2(reader, where, options, { requireContents: true, sink });
+    } finally {
+      await fh?.close();
+    }
+  } catch (err) {
+    // The folder was empty: whatever is in it now is ours.
+    for (const name of await readdir(folder).catch(() => [])) await rm(join(folder, name), { force: true });
+    throw err;
+  } finally {
+    await reader.close();
+  }
+}
+
+/**
+ * Checks an archive (version 1 or 2) without writing anything: every block's SHA-256 and the
+ * structure always; with the wrapped data key and a keyring also every block's authentication,
+ * decompression and each file's SHA-256 (an unencrypted archive's contents are always checked).
+ * Throws the first problem, as decodeToFolder does.
+ */
+export async function verifyArchive(source: Readable, where: string, options: ReadOptions = {}): Promise<ArchiveSummary> {
+  const reader = new ByteReader(source);
+  try {
+    if ((await versionOf(reader, where)) === 1) {
+      if (options.encryption) throw corrupt(where, 'its metadata names a wrapped data key, but the archive is version 1 (never encrypted)');
+      return await verifyV1(reader, where);
+    }
+    return await readV2(reader, where, options, { requireContents: false });
+  } finally {
+    await reader.close();
+  }
+}
+
+/** Version 1 (archive.ts): magic, manifest, each file's bytes against its length and SHA-256. */
+async function verifyV1(reader: ByteReader, where: string): Promise<ArchiveSummary> {
+  const bad = (what: string): LifeboatError => corrupt(where, what);
+  const head = await reader.take(12);
+  if (!head) throw bad('truncated before the manifest');
+  if (!head.subarray(4, 8).equals(Buffer.from([1, 0, 0, 0]))) throw bad('not a Lifeboat backup archive, or another version');
+  const len = head.readUInt32LE(8);
+  if (len > 16 * 1024 * 1024) throw bad('manifest too large');
+  const text = await reader.take(len);
+  if (!text) throw bad('truncated before the manifest');
+  let files: Array<{ name: string; bytes: number; sha256: string }>;
+  try {
+    files = (JSON.parse(text.toString('utf8')) as { files: typeof files }).files;
+    if (!Array.isArray(files)) throw new Error('files');
+  } catch {
+    throw bad('unreadable manifest');
+  }
+  let bytes = 0;
+  for (const f of files) {
+    const h = createHash('sha256');
+    for (let left = Number(f.bytes); left > 0;) {
+      const c = await reader.some(Math.min(left, 1 << 20));
+      if (!c) throw bad(`truncated in ${f.name}`);
+      h.update(c);
+      left -= c.length;
+    }
+    if (h.digest('hex') !== f.sha256) throw bad(`${f.name} does not match its checksum`);
+    bytes += Number(f.bytes);
+  }
+  if (!(await reader.atEnd())) throw bad('bytes after the last file');
+  return { version: 1, files: files.length, blocks: 0, bytes, storedBytes: reader.offset, encrypted: false, contentsChecked: true, authenticated: false };
+}

@@ -1,0 +1,508 @@
+/**
+ * `.lbk` version 2: round trips (compressions, encryption, block boundaries), the zstd fallback,
+ * damage at every byte and truncation at every length caught by decode and verify with a message
+ * that says where, keys (missing, wrong, rotated), version 1 still read, and flat memory on a
+ * large stream. The archive is parsed here from the layout in docs/backup-format.md, independently
+ * of src/format/lbk2-layout.ts, so the document is tested too.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { isLifeboatError, type ErrorCode } from '../../src/core/errors.ts';
+import { packFolder } from '../../src/format/archive.ts';
+import {
+  type BlockRunner, type Compression, type EncodeOptions, type Keyring, type ReadOptions, type WrappedDataKey,
+  createBlockPool, decodeToFolder, encodeFolder, makeKeyring, parseKeyring, rewrapDataKey, verifyArchive,
+} from '../../src/format/lbk2.ts';
+import { tempDir } from '../support/tmp.ts';
+
+const MISSING_ZSTD = 'lifeboat-test-no-such-zstd';
+
+async function bytes(s: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function chunked(b: Buffer, size: number): Readable {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < b.length; i += size) chunks.push(b.subarray(i, i + size));
+  return Readable.from(chunks);
+}
+
+function keyringOf(current: string, keys: Record<string, Buffer>): Keyring {
+  return makeKeyring(current, new Map(Object.entries(keys)));
+}
+
+/** Text that compresses like logs or JSON rows do, from a seed. */
+function textLike(n: number, seed: number): Buffer {
+  const words = ['partition', 'lsn', 'epoch', 'backup', 'value', 'key', 'chain', 'restore', 'replica', 'storage', 'commit', 'page'];
+  let x = seed >>> 0 || 1;
+  const parts: string[] = [];
+  let len = 0;
+  while (len < n) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    const line = `{"${words[x % 12]}":${x % 100000},"${words[(x >>> 8) % 12]}":"${(x >>> 4).toString(36)}"}\n`;
+    parts.push(line);
+    len += line.length;
+  }
+  return Buffer.from(parts.join('')).subarray(0, n);
+}
+
+async function encode(folder: string, options: EncodeOptions): Promise<{ archive: Buffer; encryption?: WrappedDataKey; compression: Compression; sha256: string; size: number }> {
+  const enc = await encodeFolder(folder, options);
+  const archive = await bytes(enc.stream);
+  const r = await enc.result;
+  return { archive, ...(r.encryption ? { encryption: r.encryption } : {}), compression: r.compression, sha256: r.sha256, size: r.bytes };
+}
+
+function expectCode(code: ErrorCode, ...parts: string[]): (e: unknown) => boolean {
+  return (e: unknown) => {
+    assert.ok(isLifeboatError(e, code), `expected ${code}, got ${String(e)}`);
+    for (const p of parts) assert.ok(e.message.includes(p), `message '${e.message}' lacks '${p}'`);
+    return true;
+  };
+}
+
+/** Regions of a version 2 archive, read with the offsets of docs/backup-format.md alone. */
+interface Region { readonly start: number; readonly end: number; readonly says: string }
+function regionsOf(a: Buffer): Region[] {
+  const regions: Region[] = [];
+  const fileCount = a.readUInt32LE(12);
+  const cipher = a[6] as number;
+  let at = 48;
+  const names: string[] = [];
+  for (let i = 0; i < fileCount; i++) {
+    const len = a[at] as number;
+    names.push(a.subarray(at + 1, at + 1 + len).toString('latin1'));
+    at += 1 + len;
+  }
+  at += 32;
+  regions.push({ start: 0, end: at, says: 'header' });
+  for (let f = 0; f < fileCount; f++) {
+    for (let b = 0; ; b++) {
+      const final = ((a[at + 2] as number) & 1) === 1;
+      const end = at + 52 + a.readUInt32LE(at + 16);
+      regions.push({ start: at, end, says: `${names[f]} block ${b} (frame at byte ${at})` });
+      at = end;
+      if (final) break;
+    }
+  }
+  const trailerEnd = at + 8 + 24 * fileCount + 32 * fileCount + (cipher ? 16 : 0) + 32;
+  regions.push({ start: at, end: trailerEnd, says: `trailer (at byte ${at})` });
+  regions.push({ start: trailerEnd, end: trailerEnd + 32, says: `footer (at byte ${trailerEnd})` });
+  assert.equal(trailerEnd + 32, a.length, 'the layout accounts for every byte');
+  assert.equal(Number(a.readBigUInt64LE(a.length - 32)), at, 'the footer points at the trailer');
+  return regions;
+}
+
+const SMALL_BLOCK = 256;
+function smallFolder(root: string, name = 'in'): string {
+  const dir = join(root, name);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'backup.metadata'), '{"body":{"backupId":"x"},"sha256":"y"}');
+  // Blocks of SMALL_BLOCK: compressible ones, an incompressible one, a short last one.
+  writeFileSync(join(dir, 'data.sqlite'), Buffer.concat([textLike(2 * SMALL_BLOCK, 3), randomBytes(SMALL_BLOCK), textLike(100, 4)]));
+  writeFileSync(join(dir, 'empty'), '');
+  return dir;
+}
+
+let pool: BlockRunner;
+before(() => {
+  pool = createBlockPool(2);
+});
+after(async () => {
+  await pool.close();
+});
+
+describe('round trips', () => {
+  const BLOCK = 4096;
+  const files: Record<string, Buffer> = {
+    'backup.metadata': Buffer.from('{"body":{},"sha256":"0"}'),
+    'empty': Buffer.alloc(0),
+    'one-byte': Buffer.from('x'),
+    'exact.bin': textLike(3 * BLOCK, 1), // ends on a block boundary
+    'data.sqlite': Buffer.concat([textLike(5 * BLOCK, 2), randomBytes(2 * BLOCK + 17)]),
+  };
+  const folder = join(tempDir({ after }), 'in'); // one folder for the suite, removed after it
+  before(() => {
+    mkdirSync(folder);
+    for (const [name, data] of Object.entries(files)) writeFileSync(join(folder, name), data);
+  });
+
+  for (const compression of ['zstd', 'gzip', 'none'] as const) {
+    for (const encrypted of [false, true]) {
+      it(`${compression}, ${encrypted ? 'encrypted' : 'not encrypted'}: decode gives every file back, verify passes`, async (t) => {
+        const keyring = encrypted ? keyringOf('k1', { k1: randomBytes(32) }) : undefined;
+        const enc = await encode(folder, { blockSize: BLOCK, compression, workers: pool, ...(keyring ? { keyring } : {}) });
+        assert.equal(enc.compression, compression);
+        assert.equal(enc.archive[4], 2);
+        assert.equal(enc.archive[5], { none: 0, zstd: 1, gzip: 2 }[compression]);
+        assert.equal(enc.archive[6], encrypted ? 1 : 0);
+        assert.equal(enc.size, enc.archive.length);
+        assert.equal(enc.sha256, createHash('sha256').update(enc.archive).digest('hex'));
+        assert.equal(enc.encryption !== undefined, encrypted);
+        regionsOf(enc.archive);
+        if (compression !== 'none') assert.ok(enc.archive.length < files['data.sqlite']!.length + files['exact.bin']!.length, 'it compressed');
+        const read: ReadOptions = { keyring, encryption: enc.encryption };
+        // Chunks of any size, through the pool and inline.
+        for (const [size, workers] of [[1, 0], [999, pool], [enc.archive.length, 2]] as const) {
+          const out = join(tempDir(t), 'out');
+          mkdirSync(out);
+          const s = await decodeToFolder(chunked(enc.archive, size), out, 'test', { ...read, workers });
+          assert.deepEqual(readdirSync(out).sort(), Object.keys(files).sort());
+          for (const [name, data] of Object.entries(files)) assert.deepEqual(readFileSync(join(out, name)), data, `${name}, chunks of ${size}`);
+          assert.equal(s.bytes, Object.values(files).reduce((n, b) => n + b.length, 0));
+          assert.equal(s.storedBytes, enc.archive.length);
+          assert.equal(s.authenticated, encrypted);
+        }
+        const v = await verifyArchive(chunked(enc.archive, 777), 'test', { ...read, workers: pool });
+        assert.deepEqual({ files: v.files, contentsChecked: v.contentsChecked, authenticated: v.authenticated, encrypted: v.encrypted }, { files: 5, contentsChecked: true, authenticated: encrypted, encrypted });
+        if (encrypted) {
+          const keyless = await verifyArchive(Readable.from([enc.archive]), 'test', { workers: 0 });
+          assert.deepEqual({ contentsChecked: keyless.contentsChecked, authenticated: keyless.authenticated, blocks: keyless.blocks }, { contentsChecked: false, authenticated: false, blocks: v.blocks });
+        }
+      });
+    }
+  }
+
+  it('an empty folder and the default block size with a private pool', async (t) => {
+    const empty = join(tempDir(t), 'empty');
+    mkdirSync(empty);
+    const enc = await encode(empty, {});
+    const out = join(tempDir(t), 'out');
+    mkdirSync(out);
+    const s = await decodeToFolder(Readable.from([enc.archive]), out, 'test');
+    assert.deepEqual({ files: s.files, blocks: s.blocks, bytes: s.bytes }, { files: 0, blocks: 0, bytes: 0 });
+    const big = join(tempDir(t), 'big');
+    mkdirSync(big);
+    writeFileSync(join(big, 'data.sqlite'), Buffer.concat([textLike(2 << 20, 5), randomBytes(1 << 20)]));
+    const e2 = await encode(big, { workers: 2 });
+    const out2 = join(tempDir(t), 'out2');
+    mkdirSync(out2);
+    assert.equal((await decodeToFolder(Readable.from([e2.archive]), out2, 'test', { workers: 2 })).blocks, 3);
+    assert.deepEqual(readFileSync(join(out2, 'data.sqlite')), readFileSync(join(big, 'data.sqlite')));
+  });
+
+  it('one pool serves several archives at once, each with its own key', async (t) => {
+    const rings = [keyringOf('a', { a: randomBytes(32) }), keyringOf('b', { b: randomBytes(32) })];
+    const encoded = await Promise.all(rings.map((keyring) => encode(folder, { blockSize: BLOCK, keyring, workers: pool })));
+    await Promise.all(encoded.map(async (enc, i) => {
+      const out = join(tempDir(t), 'out');
+      mkdirSync(out);
+      await decodeToFolder(chunked(enc.archive, 5000), out, `archive ${i}`, { encryption: enc.encryption, keyring: rings[i], workers: pool });
+      assert.deepEqual(readFileSync(join(out, 'data.sqlite')), files['data.sqlite']);
+    }));
+  });
+
+  it('zstd falls back to gzip when the zstd package cannot be loaded, and the header says so', async (t) => {
+    const enc = await encode(folder, { blockSize: BLOCK, compression: 'zstd', zstdModule: MISSING_ZSTD, workers: pool });
+    assert.equal(enc.compression, 'gzip');
+    assert.equal(enc.archive[5], 2);
+    const out = join(tempDir(t), 'out');
+    mkdirSync(out);
+    await decodeToFolder(Readable.from([enc.archive]), out, 'test', { workers: pool, zstdModule: MISSING_ZSTD });
+    assert.deepEqual(readFileSync(join(out, 'data.sqlite')), files['data.sqlite']);
+    // A zstd archive where zstd is missing: a clear refusal before anything is written.
+    const zstd = await encode(folder, { blockSize: BLOCK, compression: 'zstd', workers: pool });
+    const out2 = join(tempDir(t), 'out2');
+    mkdirSync(out2);
+    await assert.rejects(decodeToFolder(Readable.from([zstd.archive]), out2, 'test', { zstdModule: MISSING_ZSTD }), expectCode('LIFEBOAT_E_CODEC_UNAVAILABLE', 'zstd'));
+    assert.deepEqual(readdirSync(out2), []);
+  });
+
+  it('refuses a folder that is not empty, bad options and names that cannot be files', async (t) => {
+    const out = join(tempDir(t), 'out');
+    mkdirSync(out);
+    writeFileSync(join(out, 'x'), '');
+    const enc = await encode(folder, { blockSize: BLOCK, workers: 0 });
+    await assert.rejects(decodeToFolder(Readable.from([enc.archive]), out, 'test'), expectCode('E_INVALIDARG', 'not empty'));
+    await assert.rejects(encodeFolder(folder, { blockSize: 8 }), expectCode('E_INVALIDARG', 'blockSize'));
+    await assert.rejects(encodeFolder(folder, { compression: 'lz4' as Compression }), expectCode('E_INVALIDARG', 'compression'));
+    const odd = join(tempDir(t), 'odd');
+    mkdirSync(odd);
+    writeFileSync(join(odd, 'a b'), '');
+    await assert.rejects(encodeFolder(odd), expectCode('E_INVALIDARG', "'a b'"));
+  });
+
+  it('an archive stream closed early settles its result with E_ABORT', async () => {
+    const enc = await encodeFolder(folder, { blockSize: 16, workers: pool });
+    for await (const _ of enc.stream) break;
+    await assert.rejects(enc.result, expectCode('E_ABORT'));
+  });
+});
+
+describe('damage', () => {
+  let plain: Buffer;
+  let sealed: Buffer;
+  let encryption: WrappedDataKey;
+  const keyring = keyringOf('k1', { k1: randomBytes(32) });
+  const root = tempDir({ after });
+  before(async () => {
+    const folder = smallFolder(root);
+    plain = (await encode(folder, { blockSize: SMALL_BLOCK, workers: 0 })).archive;
+    const enc = await encode(folder, { blockSize: SMALL_BLOCK, keyring, workers: pool });
+    sealed = enc.archive;
+    encryption = enc.encryption as WrappedDataKey;
+  });
+
+  it('the small archives have a header, compressed and raw frames, a trailer and a footer', () => {
+    for (const a of [plain, sealed]) {
+      const regions = regionsOf(a);
+      assert.equal(regions.length, 1 + 1 + 4 + 1 + 1 + 1, 'header; frames of backup.metadata (1), data.sqlite (4), empty (1); trailer; footer');
+      const codecs = regions.filter((r) => r.says.includes('frame')).map((r) => a[r.start + 3]);
+      assert.ok(codecs.includes(0) && codecs.includes(1), `raw and zstd blocks: ${codecs.join(',')}`);
+    }
+  });
+
+  for (const kind of ['not encrypted', 'encrypted'] as const) {
+    it(`${kind}: a flipped byte anywhere is caught by decode and by verify, saying where`, async (t) => {
+      const archive = kind === 'encrypted' ? sealed : plain;
+      const read: ReadOptions = kind === 'encrypted' ? { keyring, encryption } : {};
+      const root = tempDir(t);
+      const regions = regionsOf(archive);
+      let i = 0;
+      for (const region of regions) {
+        for (let pos = region.start; pos < region.end; pos++) {
+          const damaged = Buffer.from(archive);
+          damaged[pos] = (damaged[pos] as number) ^ (pos % 2 ? 0x01 : 0xff); // one bit, or the whole byte
+          const where = `obj-${pos}`;
+          const check = expectCode('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} is damaged`, region.says);
+          const out = join(root, String(i++));
+          mkdirSync(out);
+          await assert.rejects(decodeToFolder(Readable.from([damaged]), out, where, { ...read, workers: 0 }), check, `decode, byte ${pos}`);
+          assert.deepEqual(readdirSync(out), [], 'a failed decode leaves the folder empty');
+          await assert.rejects(verifyArchive(chunked(damaged, 100), where, { ...read, workers: pool }), check, `verify, byte ${pos}`);
+          if (kind === 'encrypted') await assert.rejects(verifyArchive(Readable.from([damaged]), where, { workers: 0 }), check, `verify without the key, byte ${pos}`);
+        }
+      }
+      assert.equal(i, archive.length);
+    });
+  }
+
+  it('a truncation at any length and bytes after the end are caught', async (t) => {
+    const root = tempDir(t);
+    for (const archive of [plain, sealed]) {
+      const read: ReadOptions = archive === sealed ? { keyring, encryption } : {};
+      // Every length, by decode and verify in turn (each meets every region).
+      for (let len = 0; len < archive.length; len++) {
+        const check = expectCode('LIFEBOAT_E_BACKUP_CORRUPT', 'truncated');
+        if (len % 2) {
+          await assert.rejects(verifyArchive(Readable.from([archive.subarray(0, len)]), 'cut', { workers: 0 }), check, `verify, length ${len}`);
+          continue;
+        }
+        const out = join(root, `${archive === sealed ? 's' : 'p'}${len}`);
+        mkdirSync(out);
+        await assert.rejects(decodeToFolder(Readable.from([archive.subarray(0, len)]), out, 'cut', { ...read, workers: 0 }), check, `decode, length ${len}`);
+        assert.deepEqual(readdirSync(out), []);
+      }
+      const out = join(root, 'extra');
+      mkdirSync(out, { recursive: true });
+      await assert.rejects(decodeToFolder(Readable.from([archive, Buffer.from('x')]), out, 'x', { ...read, workers: 0 }), expectCode('LIFEBOAT_E_BACKUP_CORRUPT', `bytes after the end (at byte ${archive.length})`));
+      await assert.rejects(verifyArchive(Readable.from([archive, Buffer.from('x')]), 'x', { workers: 0 }), expectCode('LIFEBOAT_E_BACKUP_CORRUPT', 'bytes after the end'));
+    }
+  });
+
+  /** Rewrites a frame's SHA-256 as someone who changed it on purpose would. */
+  function reseal(a: Buffer, frameAt: number): void {
+    const stored = a.readUInt32LE(frameAt + 16);
+    createHash('sha256').update(a.subarray(frameAt, frameAt + 20)).update(a.subarray(frameAt + 52, frameAt + 52 + stored)).digest().copy(a, frameAt + 20);
+  }
+
+  it('blocks moved or cut with their checksums recomputed fail authentication; verify without the key says it did not authenticate', async (t) => {
+    const folder = join(tempDir(t), 'in');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'data.sqlite'), randomBytes(3 * 64)); // incompressible: three raw frames of one size
+    const enc = await encode(folder, { blockSize: 64, keyring, workers: 0 });
+    const frames = regionsOf(enc.archive).filter((r) => r.says.includes('frame'));
+    const [f0, f1, f2] = frames as [Region, Region, Region];
+    const read = { keyring, encryption: enc.encryption, workers: 0 };
+
+    const swapped = Buffer.from(enc.archive);
+    enc.archive.copy(swapped, f0.start + 52, f1.start + 52, f1.end);
+    enc.archive.copy(swapped, f1.start + 52, f0.start + 52, f0.end);
+    reseal(swapped, f0.start);
+    reseal(swapped, f1.start);
+    const out = join(tempDir(t), 'out');
+    mkdirSync(out);
+    await assert.rejects(decodeToFolder(Readable.from([swapped]), out, 'swap', read), expectCode('LIFEBOAT_E_BACKUP_CORRUPT', 'data.sqlite block 0', 'authentication failed'));
+    const keyless = await verifyArchive(Readable.from([swapped]), 'swap', { workers: 0 });
+    assert.equal(keyless.authenticated, false, 'checksums alone cannot see a deliberate change, and the result says so');
+    await assert.rejects(verifyArchive(Readable.from([swapped]), 'swap', read), expectCode('LIFEBOAT_E_BACKUP_CORRUPT', 'authentication failed'));
+
+    // Drop the last block and mark the one before it final: the flag is authenticated.
+    const cut = Buffer.concat([enc.archive.subarray(0, f2.start), enc.archive.subarray(f2.end)]);
+    cut[f1.start + 2] = 1;
+    reseal(cut, f1.start);
+    await assert.rejects(verifyArchive(Readable.from([cut]), 'cut', read), expectCode('LIFEBOAT_E_BACKUP_CORRUPT', 'data.sqlite block 1', 'authentication failed'));
+  });
+});
+
+describe('keys', () => {
+  const k1 = randomBytes(32);
+  const k2 = randomBytes(32);
+  const root = tempDir({ after });
+  let folder: string;
+  let enc: { archive: Buffer; encryption?: WrappedDataKey };
+  before(async () => {
+    folder = smallFolder(root);
+    enc = await encode(folder, { blockSize: SMALL_BLOCK, keyring: keyringOf('k1', { k1 }), workers: 0 });
+  });
+  const decode = async (t: { after(fn: () => void): void }, archive: Buffer, options: ReadOptions): Promise<void> => {
+    const out = join(tempDir(t), 'out');
+    mkdirSync(out);
+    await decodeToFolder(Readable.from([archive]), out, 'obj', { workers: 0, ...options });
+    assert.deepEqual(readFileSync(join(out, 'data.sqlite')), readFileSync(join(folder, 'data.sqlite')));
+  };
+  const noKeyIn = (e: unknown): boolean => {
+    const m = (e as Error).message;
+    for (const k of [k1, k2]) assert.ok(!m.includes(k.toString('base64')) && !m.includes(k.toString('hex')), 'no key in the message');
+    return true;
+  };
+
+  it('the wrapped data key record is what goes in .bkmetadata', () => {
+    const e = enc.encryption as WrappedDataKey;
+    assert.deepEqual(Object.keys(e).sort(), ['Algorithm', 'KeyId', 'Nonce', 'WrappedKey']);
+    assert.equal(e.KeyId, 'k1');
+    assert.equal(e.Algorithm, 'AES-256-GCM');
+    assert.equal(Buffer.from(e.WrappedKey, 'base64').length, 48);
+    assert.equal(Buffer.from(e.Nonce, 'base64').length, 12);
+  });
+
+  it('a missing key, a wrong key, a damaged record and a record of another backup are refused clearly', async (t) => {
+    const out = join(tempDir(t), 'out');
+    mkdirSync(out);
+    const e = enc.encryption as WrappedDataKey;
+    const src = (): Readable => Readable.from([enc.archive]);
+    await assert.rejects(decodeToFolder(src(), out, 'obj', { keyring: keyringOf('k1', { k1 }) }), (x) => expectCode('LIFEBOAT_E_ENCRYPTION_KEY_MISSING', 'Body.Encryption')(x) && noKeyIn(x));
+    await assert.rejects(decodeToFolder(src(), out, 'obj', { encryption: e }), expectCode('LIFEBOAT_E_ENCRYPTION_KEY_MISSING', 'no keyring'));
+    await assert.rejects(decodeToFolder(src(), out, 'obj', { encryption: e, keyring: keyringOf('k2', { k2 }) }), (x) => expectCode('LIFEBOAT_E_ENCRYPTION_KEY_MISSING', "key 'k1'", 'k2')(x) && noKeyIn(x));
+    await assert.rejects(decodeToFolder(src(), out, 'obj', { encryption: e, keyring: keyringOf('k1', { k1: k2 }) }), (x) => expectCode('LIFEBOAT_E_ENCRYPTION_KEY_MISMATCH', "key 'k1'")(x) && noKeyIn(x));
+    const wrapped = Buffer.from(e.WrappedKey, 'base64');
+    wrapped[3] = (wrapped[3] as number) ^ 1;
+    await assert.rejects(decodeToFolder(src(), out, 'obj', { encryption: { ...e, WrappedKey: wrapped.toString('base64') }, keyring: keyringOf('k1', { k1 }) }), expectCode('LIFEBOAT_E_ENCRYPTION_KEY_MISMATCH'));
+    await assert.rejects(decodeToFolder(src(), out, 'obj', { encryption: { ...e, KeyId: 'k 1' }, keyring: keyringOf('k1', { k1 }) }), expectCode('LIFEBOAT_E_BACKUP_CORRUPT', 'KeyId'));
+    const other = await encode(folder, { blockSize: SMALL_BLOCK, keyring: keyringOf('k1', { k1 }), workers: 0 });
+    await assert.rejects(decodeToFolder(src(), out, 'obj', { encryption: other.encryption, keyring: keyringOf('k1', { k1 }) }), expectCode('LIFEBOAT_E_ENCRYPTION_KEY_MISMATCH', 'not this archive'));
+    const unencrypted = await encode(folder, { blockSize: SMALL_BLOCK, workers: 0 });
+    await assert.rejects(decodeToFolder(Readable.from([unencrypted.archive]), out, 'obj', { encryption: e, keyring: keyringOf('k1', { k1 }) }), expectCode('LIFEBOAT_E_BACKUP_CORRUPT', 'not encrypted'));
+    assert.deepEqual(readdirSync(out), []);
+  });
+
+  it('rotation: re-wrapped under a new key, the backup reads with a keyring of only the new key; the old record still reads with the old key', async (t) => {
+    const rotated = keyringOf('k2', { k1, k2 });
+    const rewrapped = rewrapDataKey(enc.encryption as WrappedDataKey, rotated);
+    assert.equal(rewrapped.KeyId, 'k2');
+    assert.notEqual(rewrapped.WrappedKey, enc.encryption?.WrappedKey);
+    await decode(t, enc.archive, { encryption: rewrapped, keyring: keyringOf('k2', { k2 }) });
+    await decode(t, enc.archive, { encryption: enc.encryption, keyring: rotated });
+    await decode(t, enc.archive, { encryption: enc.encryption, keyring: keyringOf('k1', { k1 }) });
+    assert.throws(() => rewrapDataKey(enc.encryption as WrappedDataKey, keyringOf('k2', { k2 })), expectCode('LIFEBOAT_E_ENCRYPTION_KEY_MISSING', "'k1'"));
+    // Re-wrapping twice (k1 → k2 → k3) reads with k3 alone.
+    const k3 = randomBytes(32);
+    const again = rewrapDataKey(rewrapped, keyringOf('k3', { k2, k3 }));
+    await decode(t, enc.archive, { encryption: again, keyring: keyringOf('k3', { k3 }) });
+    const v = await verifyArchive(Readable.from([enc.archive]), 'obj', { encryption: again, keyring: keyringOf('k3', { k3 }), workers: 0 });
+    assert.equal(v.authenticated, true);
+  });
+
+  it('parseKeyring reads the JSON keyring and refuses bad ones without showing keys', () => {
+    const text = JSON.stringify({ current: 'k2', keys: { k1: k1.toString('base64'), k2: k2.toString('base64') } });
+    const ring = parseKeyring(text);
+    assert.equal(ring.current.id, 'k2');
+    assert.deepEqual(ring.current.key, k2);
+    assert.deepEqual([...ring.others.keys()], ['k1']);
+    assert.deepEqual(ring.others.get('k1'), k1);
+    const short = randomBytes(16).toString('base64');
+    const cases: Array<[string, string]> = [
+      ['{', 'not JSON'],
+      ['[]', 'not a JSON object'],
+      [JSON.stringify({ keys: {} }), '"current"'],
+      [JSON.stringify({ current: 'k1', keys: [] }), '"keys"'],
+      [JSON.stringify({ current: 'k1', keys: { k1: short } }), "key 'k1' is 16 bytes"],
+      [JSON.stringify({ current: 'k9', keys: { k1: k1.toString('base64') } }), "current key id 'k9'"],
+      [JSON.stringify({ current: 'k1', keys: { k1: 'not base64!' } }), 'not a base64 string'],
+      [JSON.stringify({ current: 'k1', keys: { k1: 42 } }), 'not a base64 string'],
+      [JSON.stringify({ current: 'a b', keys: { 'a b': k1.toString('base64') } }), "key id 'a b'"],
+    ];
+    for (const [bad, says] of cases) {
+      assert.throws(() => parseKeyring(bad, 'LIFEBOAT_KEYRING'), (e: unknown) => expectCode('E_INVALIDARG', 'LIFEBOAT_KEYRING', says)(e) && !(e as Error).message.includes(short), says);
+    }
+  });
+});
+
+describe('version 1', () => {
+  it('version 1 archives still decode and verify, and their damage is caught', async (t) => {
+    const folder = smallFolder(tempDir(t));
+    const v1 = await bytes(await packFolder(folder));
+    assert.equal(v1[4], 1);
+    const out = join(tempDir(t), 'out');
+    mkdirSync(out);
+    const s = await decodeToFolder(chunked(v1, 50), out, 'old');
+    assert.equal(s.version, 1);
+    for (const name of ['backup.metadata', 'data.sqlite', 'empty']) assert.deepEqual(readFileSync(join(out, name)), readFileSync(join(folder, name)));
+    const v = await verifyArchive(chunked(v1, 50), 'old');
+    assert.deepEqual({ version: v.version, files: v.files, storedBytes: v.storedBytes }, { version: 1, files: 3, storedBytes: v1.length });
+    const damaged = Buffer.from(v1);
+    damaged[v1.length - 5] = (damaged[v1.length - 5] as number) ^ 1;
+    const out2 = join(tempDir(t), 'out2');
+    mkdirSync(out2);
+    await assert.rejects(decodeToFolder(Readable.from([damaged]), out2, 'old'), expectCode('LIFEBOAT_E_BACKUP_CORRUPT', 'old'));
+    assert.deepEqual(readdirSync(out2), []);
+    await assert.rejects(verifyArchive(Readable.from([damaged]), 'old'), expectCode('LIFEBOAT_E_BACKUP_CORRUPT', 'data.sqlite does not match'));
+    await assert.rejects(verifyArchive(Readable.from([v1.subarray(0, 30)]), 'old'), expectCode('LIFEBOAT_E_BACKUP_CORRUPT', 'truncated'));
+    await assert.rejects(verifyArchive(Readable.from([Buffer.from('LBKA\x07')]), 'odd'), expectCode('LIFEBOAT_E_BACKUP_CORRUPT', 'version 7'));
+    await assert.rejects(verifyArchive(Readable.from([Buffer.from('PK\x03\x04zip')]), 'odd'), expectCode('LIFEBOAT_E_BACKUP_CORRUPT', 'not a Lifeboat backup archive'));
+  });
+});
+
+describe('memory', () => {
+  it('encoding and decoding 512 MiB, encrypted, streamed from one into the other, keeps the resident set flat', async (t) => {
+    const root = tempDir(t);
+    const input = join(root, 'in');
+    mkdirSync(input);
+    writeFileSync(join(input, 'backup.metadata'), '{}');
+    // Mixed random and text-like data, written in 1 MiB pieces so the test itself stays small.
+    const total = 512;
+    const inputHash = createHash('sha256');
+    const fh = await open(join(input, 'data.sqlite'), 'w');
+    const text = textLike(1 << 20, 9);
+    for (let i = 0; i < total; i++) {
+      const piece = i % 2 ? randomBytes(1 << 20) : text;
+      if (i % 2 === 0) piece.writeUInt32LE(i, 0); // no two text pieces alike
+      inputHash.update(piece);
+      await fh.write(piece);
+    }
+    await fh.close();
+    const output = join(root, 'out');
+    mkdirSync(output);
+
+    const keyring = keyringOf('k1', { k1: randomBytes(32) });
+    const baseline = process.memoryUsage.rss();
+    let peak = baseline;
+    const timer = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage.rss());
+    }, 20);
+    try {
+      const enc = await encodeFolder(input, { keyring });
+      const [summary, result] = await Promise.all([
+        decodeToFolder(enc.stream, output, 'big', { encryption: enc.encryption, keyring }),
+        enc.result,
+      ]);
+      assert.equal(summary.bytes, total * (1 << 20) + 2);
+      assert.equal(summary.storedBytes, result.bytes);
+    } finally {
+      clearInterval(timer);
+    }
+    const growthMb = (peak - baseline) / 1e6;
+    t.diagnostic(`peak RSS growth ${growthMb.toFixed(1)} MB over a baseline of ${(baseline / 1e6).toFixed(1)} MB`);
+    assert.ok(growthMb < 200, `peak RSS grew by ${growthMb.toFixed(1)} MB`);
+    const outputHash = createHash('sha256');
+    for await (const c of createReadStream(join(output, 'data.sqlite'), { highWaterMark: 1 << 20 })) outputHash.update(c as Buffer);
+    assert.equal(outputHash.digest('hex'), inputHash.digest('hex'));
+  });
+});
