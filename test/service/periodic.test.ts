@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { metadataKeyOf } from '../../src/core/backup-layout.ts';
+import type { Registration } from '../../src/core/host-protocol.ts';
 import { decodeBkMetadata } from '../../src/format/bkmetadata.ts';
 import type { Partition } from '../../src/state/index.ts';
 import { type TestLifeboat, startTestLifeboat, waitFor } from '../support/lifeboat.ts';
@@ -178,4 +180,33 @@ it('spreads the partitions of one schedule over the jitter window around the due
   for (const offset of startedAt.values()) assert.ok(offset >= -10_000 && offset < 10_000, `offset ${offset} ms`);
   assert.ok(new Set(startedAt.values()).size > 1, `not all at once: ${JSON.stringify([...startedAt.values()])}`);
   t.diagnostic(`start offsets around the due moment (ms): ${JSON.stringify([...startedAt.values()].sort((a, b) => a - b))}`);
+});
+
+it('partitions that appear later (a new host registers) pick up the effective policy', async (t) => {
+  const clock = fakeClock();
+  const lb = await startTestLifeboat(t, { clock, scheduler: { manual: true, jitterMs: 0 }, sample: false });
+  const registration = (service: string, pid: string): Registration => ({
+    Services: [{
+      Name: service, Scheme: { kind: 'Singleton' }, HasPersistedState: true,
+      Partitions: [{ Id: pid, Info: { kind: 'Singleton' }, Epoch: { DataLossVersion: '1', ConfigurationVersion: '1' }, Lsn: '1' }],
+    }],
+  });
+  const first = randomUUID();
+  await lb.service.register('host-a', registration('fabric:/Later/First', first));
+  await lb.service.createPolicy({ ...policyBody(lb), Storage: lb.storage }, false);
+  await lb.service.enableBackup({ kind: 'Application', name: 'fabric:/Later' }, { BackupPolicyName: 'every-minute' });
+  await lb.scheduler.tick();
+
+  // A second host brings a new service of the same application, after the policy was enabled.
+  const second = randomUUID();
+  await lb.service.register('host-b', registration('fabric:/Later/Second', second));
+  const config = await lb.service.backupConfiguration({ kind: 'Partition', id: second });
+  assert.equal(config[0]?.PolicyName, 'every-minute');
+  assert.equal(config[0]?.PolicyInheritedFrom, 'Application');
+  await lb.scheduler.tick(); // its schedule starts when the scheduler first sees it
+  clock.advance(MINUTE);
+  const r = await lb.scheduler.tick();
+  assert.deepEqual(r.started.map((s) => s.partitionId).sort(), [first, second].sort());
+  const orders = await lb.service.pollOrders('host-b', 0);
+  assert.deepEqual(orders.map((o) => [o.Kind, o.PartitionId]), [['Backup', second]]);
 });
