@@ -1,7 +1,8 @@
 /**
  * The REST API: Service Fabric's BackupRestore routes (on-demand backup, restore, progress,
- * listing), the hierarchy queries a client needs, and the internal routes hosts use. Thin: every
- * route checks its input and calls one use case; errors become FabricError bodies.
+ * listing), Lifeboat's extensions (VerifyBackup, GetRetentionPlan), the hierarchy queries a
+ * client needs, and the internal routes hosts use. Thin: every route checks its input and calls
+ * one use case; errors become FabricError bodies.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
@@ -164,6 +165,12 @@ export function buildApp(o: AppOptions): FastifyInstance {
     return reply.code(202).send();
   }));
   app.get('/Partitions/:partitionId/$/GetRestoreProgress', backupRoute(async (req) => service.restoreProgress(partitionIdOf(req))));
+  // Lifeboat's extension: check a backup and its chain without restoring (body as RestorePartition's).
+  app.post('/Partitions/:partitionId/$/VerifyBackup', backupRoute(async (req, q) => {
+    const id = partitionIdOf(req);
+    const latest = boolParam(q, 'Latest');
+    return service.verifyBackup(id, objectBody(req, false, 'VerifyBackup'), latest);
+  }));
 
   // ---- listing ------------------------------------------------------------------------------
   // Lifeboat's extension: what retention would keep and delete now, each with its reason.

@@ -5,7 +5,8 @@
  *   {"files":[{"name","bytes","sha256"}]}, then each file's bytes in manifest order.
  *
  * Packing streams the files (memory stays flat); unpacking checks every file's length and SHA-256.
- * (Issue 5 adds compression and encryption in blocks as version 2; see docs/backup-format.md.)
+ * Lifeboat now writes version 2 (lbk2.ts); version 1 backups are still read (lbk2.ts dispatches
+ * here), and packing stays for compatibility tests.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';

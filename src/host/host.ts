@@ -2,22 +2,29 @@
  * A host: serves partitions of stateful services and carries out the service's orders. It
  * registers what it serves, asks for orders (long poll), and reports progress. Backup data goes
  * from the host to storage directly; the service only sees orders and reports.
+ *
+ * Backups are written as `.lbk` version 2 (zstd; encrypted when the host has a keyring), their
+ * blocks worked on by one pool of worker threads per host. A restore reads each backup's
+ * `.bkmetadata` itself (its wrapped data key, size and SHA-256), downloads the chain a few
+ * backups at a time, and hands the partition the folders in order as they arrive.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { backupDataKey, metadataKeyOf } from '../core/backup-layout.ts';
 import { LifeboatError, isLifeboatError } from '../core/errors.ts';
 import type { DataLossDecision, HostChannel, Order, PartitionState, RegisteredService, Report } from '../core/host-protocol.ts';
 import { applicationOf } from '../core/ids.ts';
 import { partitionInfoToJson, schemeToJson } from '../core/partitioning.ts';
 import type { StorageDescription } from '../core/storage-description.ts';
-import { packFolder, unpackArchive } from '../format/archive.ts';
-import { encodeBkMetadata } from '../format/bkmetadata.ts';
+import { type StoredBackupMetadata, decodeBkMetadata, encodeBkMetadata } from '../format/bkmetadata.ts';
+import { type BlockRunner, type Compression, type Keyring, createBlockPool, decodeToFolder, defaultWorkers, encodeFolder } from '../format/lbk2.ts';
 import type { DataLossHandler, Partition, RestoreContext, RestoreResult, StatefulService } from '../state/index.ts';
-import { HashingStream } from '../state/files.ts';
 import type { BlobStore } from '../storage/port.ts';
+
+/** Backups of a chain downloaded at once during a restore. */
+const PARALLEL_DOWNLOADS = 3;
 
 export interface HostOptions {
   readonly id: string;
@@ -33,12 +40,21 @@ export interface HostOptions {
   readonly pollWaitMs?: number;
   /** How often a partition in data loss asks the service again (Service Fabric: 15 s). */
   readonly dataLossRetryMs?: number;
+  /** Keys to encrypt new backups with (under its current key) and to read encrypted ones; none: backups are not encrypted. */
+  readonly keyring?: Keyring | undefined;
+  /** Compression of new backups; default zstd (gzip where zstd cannot be loaded). */
+  readonly compression?: Compression;
+  /** Worker threads of the host's block pool; default min(4, cores). */
+  readonly blockWorkers?: number;
 }
 
 /** A restore order handed to a partition's data-loss handler. */
 interface PendingRestore {
-  readonly folders: string[];
+  /** The chain's folders, full backup first, as their downloads finish. */
+  readonly folders: ReadonlyArray<Promise<string>>;
   readonly policy: 'Safe' | 'Force';
+  /** This order started the data loss (the partition was serving): a failed restore ends it, keeping the state. */
+  ownDataLoss: boolean;
   taken: boolean;
   result?: RestoreResult;
   /** Resolved (or rejected) by the handler once it restored. */
@@ -46,11 +62,11 @@ interface PendingRestore {
   settle(err?: unknown): void;
 }
 
-function pendingRestore(folders: string[], policy: 'Safe' | 'Force'): PendingRestore {
+function pendingRestore(folders: ReadonlyArray<Promise<string>>, policy: 'Safe' | 'Force'): PendingRestore {
   let settle: (err?: unknown) => void = () => undefined;
   const settled = new Promise<void>((resolve, reject) => { settle = (err) => (err === undefined ? resolve() : reject(err)); });
   settled.catch(() => undefined); // read by the order; never an unhandled rejection
-  return { folders, policy, taken: false, settled, settle: (err) => settle(err) };
+  return { folders, policy, ownDataLoss: false, taken: false, settled, settle: (err) => settle(err) };
 }
 
 const stateOf = (p: Partition): PartitionState => ({
@@ -76,6 +92,7 @@ export class Host {
   private readonly stopWaiters = new Set<() => void>();
   private loop: Promise<void> | undefined;
   private readonly now: () => Date;
+  private blocks: BlockRunner | undefined;
 
   constructor(o: HostOptions) {
     this.id = o.id;
@@ -108,6 +125,9 @@ export class Host {
           } catch (err) {
             pending.settle(err);
             if (this.stopping) throw err;
+            // A restore that failed leaves the partition as it was: one that was serving goes on
+            // serving; one whose data was lost goes on waiting for a restore.
+            if (pending.ownDataLoss) return false;
             await this.waitForRestore(id, slot);
             continue;
           }
@@ -215,6 +235,19 @@ export class Host {
     ]);
     clearTimeout(timeout);
     if (!settled) this.o.log?.warn({ orders: this.running.size, graceMs }, 'host stopped with orders still under way');
+    // Its worker threads end here, so that a process that stopped its host can exit.
+    await this.blocks?.close();
+  }
+
+  /** The block pool of this host, once a backup or restore has used it (closed by stop()). */
+  get blockPool(): BlockRunner | undefined {
+    return this.blocks;
+  }
+
+  private pool(): BlockRunner {
+    if (this.stopping && !this.blocks) throw new LifeboatError('E_ABORT', `Host ${this.id} is stopping.`);
+    this.blocks ??= createBlockPool(this.o.blockWorkers ?? defaultWorkers());
+    return this.blocks;
   }
 
   /** Waits for the poll loop to notice `stop()` (it may sit in a long poll until then). */
@@ -287,14 +320,15 @@ export class Host {
           if (tries > 60) throw new LifeboatError('LIFEBOAT_E_STORAGE_OBJECT_EXISTS', `No free backup name near ${b.takenAtUtc}.`);
           at = new Date(at.getTime() + 1000);
         }
-        const { bytes, sha256 } = await this.upload(store, location, b.directory);
+        const { bytes, sha256, encryption } = await this.upload(store, location, b.directory);
+        // Last: the metadata is the commit point of the backup.
         await store.put(metadataKeyOf(location), encodeBkMetadata({
           BackupId: b.backupId, BackupChainId: b.backupChainId, ParentBackupId: parentId, ParentBackupLocation: parentLocation, BackupLocation: location,
           BackupType: option, ApplicationName: applicationOf(service.name), ServiceName: service.name, PartitionId: partition.id,
           PartitionInformation: partition.info,
           EpochOfLastBackupRecord: { DataLossVersion: b.epoch.dataLossVersion.toString(), ConfigurationVersion: b.epoch.configurationVersion.toString() },
           LsnOfLastBackupRecord: b.lastLsn.toString(), FirstLsn: b.firstLsn.toString(), CreationTimeUtc: b.takenAtUtc, ServiceManifestVersion: '1.0.0',
-          DataSize: bytes, DataSha256: sha256,
+          DataSize: bytes, DataSha256: sha256, ...(encryption ? { Encryption: encryption } : {}),
         }));
         return true;
       },
@@ -317,39 +351,112 @@ export class Host {
     });
   }
 
-  /** Streams the packed folder to storage, hashing it on the way. */
-  private async upload(store: BlobStore, key: string, folder: string): Promise<{ bytes: number; sha256: string }> {
-    const hashing = new HashingStream();
-    // pipeline, not pipe: a read error must fail the put (pipe would leave it waiting forever).
-    const packing = pipeline(await packFolder(folder), hashing);
-    // Wait for both, and report the put's failure: it says why (and comes after its clean-up), while
-    // packing then only says its reader went away (AbortError, premature close).
-    const [put, packed] = await Promise.allSettled([store.put(key, hashing), packing]);
-    if (put.status === 'rejected') throw put.reason;
-    if (packed.status === 'rejected') throw packed.reason;
-    return { bytes: hashing.bytes, sha256: hashing.hash.digest('hex') };
+  /** Streams the folder to storage as `.lbk` version 2; the encoder gives its size, SHA-256 and wrapped data key. */
+  private async upload(store: BlobStore, key: string, folder: string): Promise<{ bytes: number; sha256: string; encryption?: StoredBackupMetadata['Encryption'] }> {
+    const encoded = await encodeFolder(folder, { workers: this.pool(), compression: this.o.compression ?? 'zstd', ...(this.o.keyring ? { keyring: this.o.keyring } : {}) });
+    try {
+      // A read error ends the stream with it, so the put fails too (and says why, after its clean-up).
+      await store.put(key, encoded.stream);
+    } catch (err) {
+      encoded.stream.destroy();
+      throw err;
+    }
+    const r = await encoded.result;
+    return { bytes: r.bytes, sha256: r.sha256, ...(r.encryption ? { encryption: r.encryption } : {}) };
+  }
+
+  /**
+   * Downloads one backup of a chain into `folder`: its `.bkmetadata` (for the wrapped data key,
+   * size and SHA-256), then its data, decoded (version 1 or 2) and checked block by block and
+   * against the metadata. Any damage is LIFEBOAT_E_BACKUP_CORRUPT naming the object and where.
+   */
+  private async download(store: BlobStore, location: string, folder: string, signal: AbortSignal): Promise<string> {
+    const metaKey = metadataKeyOf(location);
+    const metaWhere = `${store.description}/${metaKey}`;
+    const where = `${store.description}/${location}`;
+    const meta = decodeBkMetadata(await readAll(await store.get(metaKey)), metaWhere);
+    if (meta.Encryption && !this.o.keyring) {
+      throw new LifeboatError('LIFEBOAT_E_ENCRYPTION_KEY_MISSING',
+        `Backup data ${where} is encrypted with key '${meta.Encryption.KeyId}', and host ${this.id} has no encryption keyring (--encryption-keys).`);
+    }
+    if (signal.aborted) throw new LifeboatError('E_ABORT', 'The restore ended before this backup was downloaded.');
+    const source = await store.get(location);
+    const stop = (): void => { source.destroy(new LifeboatError('E_ABORT', 'The restore ended before this backup was downloaded.')); };
+    signal.addEventListener('abort', stop, { once: true });
+    const hash = createHash('sha256');
+    let bytes = 0;
+    // Hashes the object as the decoder pulls it: the whole object is read (the decoder checks nothing follows the end).
+    const hashed = Readable.from((async function* () {
+      for await (const chunk of source) {
+        const b = chunk as Buffer;
+        hash.update(b);
+        bytes += b.length;
+        yield b;
+      }
+    })(), { objectMode: false });
+    try {
+      await mkdir(folder);
+      await decodeToFolder(hashed, folder, where, { encryption: meta.Encryption, keyring: this.o.keyring, workers: this.pool() });
+    } finally {
+      signal.removeEventListener('abort', stop);
+      source.destroy(); // read to the end already, unless the decoder stopped early
+    }
+    if (bytes !== meta.DataSize || hash.digest('hex') !== meta.DataSha256) {
+      throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT',
+        `Backup data ${where} is damaged: it is ${bytes} bytes with another SHA-256 than its metadata ${metaWhere} records (DataSize ${meta.DataSize}, DataSha256).`);
+    }
+    return folder;
+  }
+
+  /** Starts the chain's downloads, PARALLEL_DOWNLOADS at a time, in chain order; one promise per backup. */
+  private downloadChain(store: BlobStore, chain: readonly string[], scratch: string, signal: AbortSignal): Array<Promise<string>> {
+    let free = PARALLEL_DOWNLOADS;
+    const queue: Array<() => void> = [];
+    const slot = (): Promise<void> => (free > 0 ? (free--, Promise.resolve()) : new Promise((resolve) => queue.push(resolve)));
+    const release = (): void => {
+      const next = queue.shift();
+      if (next) next();
+      else free++;
+    };
+    const downloads = chain.map(async (location, i) => {
+      await slot();
+      try {
+        return await this.download(store, location, join(scratch, `${i}-${randomUUID()}`), signal);
+      } finally {
+        release();
+      }
+    });
+    for (const d of downloads) d.catch(() => undefined); // each is read in its turn (or the first failure ends the restore)
+    return downloads;
   }
 
   private async restore(order: Extract<Order, { Kind: 'Restore' }>, scratch: string): Promise<void> {
     const { partition } = this.partition(order.PartitionId);
     const store = this.o.openStorage(order.Storage);
-    const folders: string[] = [];
-    for (const [i, key] of order.Chain.entries()) {
-      const folder = join(scratch, `${i}-${randomUUID()}`);
-      await mkdir(folder);
-      await unpackArchive(await store.get(key), folder, `${store.description}/${key}`);
-      folders.push(folder);
-    }
+    const ended = new AbortController();
+    const folders = this.downloadChain(store, order.Chain, scratch, ended.signal);
     const pending = pendingRestore(folders, order.RestorePolicy ?? 'Force');
-    this.pendingRestores.set(partition.id, pending);
-    const waiting = this.inDataLoss.get(partition.id);
-    if (waiting) {
-      // Already in data loss (waiting for this order): its handler applies the restore.
-      waiting.wake?.();
-    } else {
-      await partition.startDataLoss();
+    try {
+      // The full backup first: damage there, or a missing key, fails the order while the partition
+      // goes on serving. The incrementals go on downloading while the partition applies the full.
+      await folders[0];
+      this.pendingRestores.set(partition.id, pending);
+      const waiting = this.inDataLoss.get(partition.id);
+      if (waiting) {
+        // Already in data loss (waiting for this order): its handler applies the restore.
+        waiting.wake?.();
+      } else {
+        pending.ownDataLoss = true;
+        await partition.startDataLoss();
+      }
+      await pending.settled;
+    } catch (err) {
+      // Downloads not needed any more stop; none may write into scratch after it is removed.
+      // (A restore that succeeded consumed them all.)
+      ended.abort();
+      await Promise.allSettled(folders);
+      throw err;
     }
-    await pending.settled;
     const r = pending.result;
     if (!r) throw new LifeboatError('E_FAIL', `Partition ${partition.id} did not restore during data loss.`);
     await this.send({
@@ -357,4 +464,10 @@ export class Host {
       Restored: { Epoch: { DataLossVersion: r.restoredEpoch.dataLossVersion.toString(), ConfigurationVersion: r.restoredEpoch.configurationVersion.toString() }, Lsn: r.restoredLsn.toString() },
     });
   }
+}
+
+async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
 }

@@ -2,13 +2,18 @@
  * The `lifeboat` command. Composition root: the only place that turns flags and environment into
  * configuration.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { isLifeboatError } from '../core/errors.ts';
 import { INT64_MAX, INT64_MIN, type PartitionScheme } from '../core/partitioning.ts';
+import { parseStorageDescription } from '../core/storage-description.ts';
+import { type Keyring, parseKeyring } from '../format/lbk2.ts';
 import { Host } from '../host/host.ts';
 import { HttpHostChannel } from '../host/http-channel.ts';
 import { startSampleApp } from '../host/sample-app.ts';
+import { rewrapKeys } from '../service/key-rotation.ts';
 import { openStorage } from '../storage/open.ts';
 import { startLifeboat } from './lifeboat.ts';
 
@@ -49,7 +54,25 @@ function onSignal(stop: () => Promise<void>): void {
 }
 
 const env = process.env;
-const program = new Command('lifeboat').description('Backup and restore for partitioned stateful services');
+const program: Command = new Command('lifeboat').description('Backup and restore for partitioned stateful services');
+
+const KEYS_HELP = 'JSON file of encryption keys, {"current":"<id>","keys":{"<id>":"<base64 of 32 bytes>"}} (env LIFEBOAT_ENCRYPTION_KEYS_FILE)';
+
+/** The keyring in `file`; a file that cannot be read or parsed ends the command with a message (never key bytes). */
+function keyringFrom(file: string | undefined): Keyring | undefined {
+  if (file === undefined || file === '') return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    program.error(`error: cannot read the encryption keys file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  try {
+    return parseKeyring(text, `The encryption keys file ${file}`);
+  } catch (err) {
+    program.error(`error: ${isLifeboatError(err) ? err.message : String(err)}`);
+  }
+}
 
 program
   .command('start')
@@ -61,14 +84,18 @@ program
   .option('--no-sample', 'start without the sample application')
   .option('--fileshare-roots <dirs>', 'comma-separated folders FileShare backup paths must be inside (env LIFEBOAT_FILESHARE_ROOTS; default <data-dir>/backups)', roots,
     env.LIFEBOAT_FILESHARE_ROOTS ? roots(env.LIFEBOAT_FILESHARE_ROOTS) : undefined)
-  .action(async (o: { port: number; bind: string; dataDir: string; samplePort: number; sample: boolean; fileshareRoots?: string[] }) => {
+  .option('--encryption-keys <file>', `${KEYS_HELP}; without it backups are not encrypted`, env.LIFEBOAT_ENCRYPTION_KEYS_FILE)
+  .action(async (o: { port: number; bind: string; dataDir: string; samplePort: number; sample: boolean; fileshareRoots?: string[]; encryptionKeys?: string }) => {
+    const keyring = keyringFrom(o.encryptionKeys);
     const running = await startLifeboat({
       dataDir: o.dataDir, port: o.port, bind: o.bind, sample: o.sample, samplePort: o.samplePort,
       ...(o.fileshareRoots ? { fileShareRoots: o.fileshareRoots } : {}),
+      ...(keyring ? { encryptionKeys: keyring } : {}),
       logger: { level: env.LIFEBOAT_LOG_LEVEL ?? 'info' },
     });
     console.log(`Lifeboat REST API: ${running.url} (Service Fabric BackupRestore API, api-version 6.4)`);
     if (running.sample) console.log(`sample application fabric:/SampleApp: ${running.sample.url}/kv/{key}`);
+    console.log(keyring ? `backups encrypted under key '${keyring.current.id}'` : 'backups not encrypted (no --encryption-keys)');
     console.log(`data in ${resolve(o.dataDir)}; FileShare backups allowed under ${running.fileShareRoots.join(', ')}`);
     onSignal(() => running.close());
   });
@@ -83,11 +110,13 @@ program
   .option('--partitioning <scheme>', 'singleton, named:<a,b,…> or range:<count>[:<low>:<high>] (default: range:2, the whole Int64 range)', partitioning)
   .option('--kv-port <port>', 'port of the service\'s key-value HTTP endpoint (0 = any free port)', port, 0)
   .option('--fileshare-roots <dirs>', 'folders this host may write FileShare backups to (default: any; the service checks paths)', roots)
-  .action(async (o: { serviceUrl: string; hostId: string; dataDir: string; service: string; partitioning?: PartitionScheme; kvPort: number; fileshareRoots?: string[] }) => {
+  .option('--encryption-keys <file>', `${KEYS_HELP}; without it backups are not encrypted`, env.LIFEBOAT_ENCRYPTION_KEYS_FILE)
+  .action(async (o: { serviceUrl: string; hostId: string; dataDir: string; service: string; partitioning?: PartitionScheme; kvPort: number; fileshareRoots?: string[]; encryptionKeys?: string }) => {
     const scheme = o.partitioning ?? { kind: 'UniformInt64Range', count: 2, lowKey: INT64_MIN, highKey: INT64_MAX };
     const fileShareRoots = o.fileshareRoots ?? ['/'];
+    const keyring = keyringFrom(o.encryptionKeys);
     const host = new Host({
-      id: o.hostId, channel: new HttpHostChannel(o.serviceUrl), workDir: join(resolve(o.dataDir), 'work'),
+      id: o.hostId, channel: new HttpHostChannel(o.serviceUrl), workDir: join(resolve(o.dataDir), 'work'), keyring,
       openStorage: (d) => openStorage(d, { fileShareRoots }),
       log: { warn: (obj, msg) => console.warn(msg ?? '', JSON.stringify(obj)), info: (obj, msg) => console.log(msg ?? '', JSON.stringify(obj)) },
     });
@@ -100,6 +129,34 @@ program
       await host.stop();
       await app.close();
     });
+  });
+
+const keys = program.command('keys').description('encryption keys of stored backups');
+keys
+  .command('rewrap')
+  .description('key rotation: re-wrap the data key of every encrypted backup in a storage under the keyring\'s current key, without touching the data '
+    + '(each .bkmetadata is replaced atomically; safe to run again, or to resume after an interruption). Prints the counts as JSON; exits 1 if any backup failed.')
+  .requiredOption('--storage <json>', 'the storage, as a BackupStorage JSON description, e.g. \'{"StorageKind":"FileShare","Path":"/backups"}\'')
+  .option('--prefix <prefix>', 'only backups under this key prefix, e.g. SampleApp/MyStatefulService/', '')
+  .option('--encryption-keys <file>', `${KEYS_HELP}: the current key wraps; the old keys must still be in it`, env.LIFEBOAT_ENCRYPTION_KEYS_FILE)
+  .action(async (o: { storage: string; prefix: string; encryptionKeys?: string }) => {
+    const keyring = keyringFrom(o.encryptionKeys);
+    if (!keyring) program.error('error: --encryption-keys (or LIFEBOAT_ENCRYPTION_KEYS_FILE) is required: its current key is the one to re-wrap under.');
+    let store;
+    try {
+      store = openStorage(parseStorageDescription(JSON.parse(o.storage) as unknown), { fileShareRoots: ['/'] });
+    } catch (err) {
+      program.error(`error: --storage: ${isLifeboatError(err) ? err.message : 'not a JSON storage description'}`);
+    }
+    let report;
+    try {
+      report = await rewrapKeys(store, o.prefix, keyring);
+    } catch (err) {
+      // The storage itself failed (listing); what one backup meets is in the report instead.
+      program.error(`error: ${isLifeboatError(err) ? err.message : String(err)}`);
+    }
+    console.log(JSON.stringify(report));
+    if (report.failed.length > 0) process.exitCode = 1;
   });
 
 await program.parseAsync(process.argv);

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/app.ts';
 import { SqliteCatalog } from '../catalog/sqlite.ts';
+import type { Compression, Keyring } from '../format/lbk2.ts';
 import { Host } from '../host/host.ts';
 import { type SampleApp, startSampleApp } from '../host/sample-app.ts';
 import { LifeboatService, systemClock, type Clock } from '../service/lifeboat-service.ts';
@@ -30,6 +31,13 @@ export interface LifeboatConfig {
   readonly timeoutSweepMs?: number;
   /** How often a partition in data loss asks again what to do (default 15 s, as Service Fabric). */
   readonly dataLossRetryMs?: number;
+  /**
+   * Encryption keys (`--encryption-keys`): new backups are encrypted under the current key; any
+   * key of the ring reads. Without it backups are not encrypted. Key bytes are never logged.
+   */
+  readonly encryptionKeys?: Keyring;
+  /** Compression of new backups (default zstd); `none` suits data that is already compressed. */
+  readonly compression?: Compression;
   /** Wraps every store the service and the in-process host open (tests inject faults with it). */
   readonly wrapStorage?: (store: BlobStore) => BlobStore;
   /**
@@ -70,7 +78,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     info: (obj: unknown, msg?: string) => api.log.info(obj, msg),
   };
   const clock = cfg.clock ?? systemClock;
-  const service = new LifeboatService({ catalog, clock, openStorage: storage, log });
+  const service = new LifeboatService({ catalog, clock, openStorage: storage, log, keyring: cfg.encryptionKeys });
   await service.recoverAfterRestart();
   const retention = new RetentionSweeper({
     catalog, clock, openStorage: storage, log,
@@ -90,6 +98,8 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
   const host = new Host({
     id: 'local', channel: service, workDir: join(dataDir, 'hosts', 'local', 'work'), openStorage: storage, log: api.log, now: () => clock.now(),
     ...(cfg.dataLossRetryMs !== undefined ? { dataLossRetryMs: cfg.dataLossRetryMs } : {}),
+    ...(cfg.compression ? { compression: cfg.compression } : {}),
+    keyring: cfg.encryptionKeys,
   });
   let sample: SampleApp | undefined;
   if (cfg.sample !== false) {

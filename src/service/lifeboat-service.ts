@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { METADATA_EXTENSION, dataKeyOfMetadata, metadataKeyOf, normalizeLocation, partitionFolder, serviceFolder } from '../core/backup-layout.ts';
+import { METADATA_EXTENSION, dataKeyOfMetadata, normalizeLocation, partitionFolder, serviceFolder } from '../core/backup-layout.ts';
 import { LifeboatError, invalidArgUnless, isLifeboatError } from '../core/errors.ts';
 import { type DataLossDecision, type HostChannel, type Order, type Registration, type Report, parseRegistration, parseReport } from '../core/host-protocol.ts';
 import { type EndedOperation, aggregatedHealthState, backupRestoreHealthEvents, eventsMatchingFilter } from '../core/health.ts';
@@ -19,9 +19,12 @@ import {
   effectivePolicyOf, enableBackup, entitiesOfPolicy, entityKey, overridesBelow, resumeBackup, suspendBackup, suspensionOf,
 } from '../core/protection.ts';
 import type { BackupRecord, Catalog, OperationKind, OperationRecord, PartitionRecord } from '../catalog/port.ts';
-import { type StoredBackupMetadata, decodeBkMetadata } from '../format/bkmetadata.ts';
+import type { StoredBackupMetadata } from '../format/bkmetadata.ts';
+import { type Keyring, createBlockPool, defaultWorkers } from '../format/lbk2.ts';
 import type { BlobStore } from '../storage/port.ts';
-import { listStoredBackups, readAll } from './stored-backups.ts';
+import { type ChainEntry, type CheckedBackup, checkBackupData, checkChain, readBackupMetadataAt, readChain } from './backup-check.ts';
+import { type RewrapReport, rewrapKeys } from './key-rotation.ts';
+import { listStoredBackups } from './stored-backups.ts';
 
 export interface Clock {
   now(): Date;
@@ -35,6 +38,15 @@ export interface ServiceDeps {
   readonly openStorage: (d: StorageDescription) => BlobStore;
   readonly newId?: () => string;
   readonly log?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
+  /** The installation's encryption keys: VerifyBackup authenticates encrypted backups with them; key rotation re-wraps under the current one. */
+  readonly keyring?: Keyring | undefined;
+}
+
+/** VerifyBackup's answer: the backup and its whole chain, full backup first. */
+export interface VerifyResult {
+  readonly BackupId: string;
+  readonly Chain: CheckedBackup[];
+  readonly Ok: true;
 }
 
 export interface BackupProgress {
@@ -138,6 +150,7 @@ export class LifeboatService implements HostChannel {
   private readonly storageFor: (d: StorageDescription) => BlobStore;
   private readonly newId: () => string;
   private readonly log: NonNullable<ServiceDeps['log']>;
+  private readonly keyring: Keyring | undefined;
   private readonly wake = new EventEmitter();
   /**
    * 'ended' (operation) when a host reported an operation's end; 'protection-changed' when a
@@ -157,6 +170,7 @@ export class LifeboatService implements HostChannel {
     this.storageFor = deps.openStorage;
     this.newId = deps.newId ?? randomUUID;
     this.log = deps.log ?? { warn: () => undefined, info: () => undefined };
+    this.keyring = deps.keyring;
     this.wake.setMaxListeners(0);
   }
 
@@ -407,18 +421,16 @@ export class LifeboatService implements HostChannel {
   // ---- restore ------------------------------------------------------------------------------
 
   /**
-   * Accepts a restore of the partition from the backup at BackupLocation (and the chain it ends),
-   * after checking the backup exists, is the one named, and is of a partition like this one.
+   * The backup a RestorePartition or VerifyBackup body names, read from its `.bkmetadata` and
+   * checked to be the BackupId named and of a partition like this one. Without a body (or with
+   * Latest) the newest backup of the partition in its policy's storage, or the BackupStorage
+   * given, as the backup index knows it (9.1).
    */
-  async restorePartition(
-    partitionId: string, given: { BackupId?: unknown; BackupLocation?: unknown; BackupStorage?: unknown } | undefined, restoreTimeout?: number, latest = false, auto = false,
-  ): Promise<OperationRecord> {
-    const minutes = timeoutMinutes(restoreTimeout, 'RestoreTimeout');
-    const partition = await this.getPartition(partitionId);
+  private async namedBackup(
+    partition: PartitionRecord, given: { BackupId?: unknown; BackupLocation?: unknown; BackupStorage?: unknown } | undefined, latest: boolean,
+  ): Promise<{ storage: StorageDescription; store: BlobStore; target: ChainEntry }> {
     let body = given;
     if (body === undefined || body === null || latest) {
-      // 9.1: without a body (or with Latest=true) the newest backup of the partition in its
-      // policy's storage (or the BackupStorage given), as the backup index knows it.
       const storage = body?.BackupStorage === undefined || body.BackupStorage === null
         ? (await this.policyOfPartition(partition)).storage
         : parseStorageDescription(body.BackupStorage);
@@ -430,35 +442,74 @@ export class LifeboatService implements HostChannel {
     }
     invalidArgUnless(typeof body.BackupId === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(body.BackupId), 'BackupId must be a GUID.');
     invalidArgUnless(typeof body.BackupLocation === 'string' && body.BackupLocation.length > 0, 'BackupLocation is required.');
-    const storageDesc = body.BackupStorage === undefined || body.BackupStorage === null
+    const storage = body.BackupStorage === undefined || body.BackupStorage === null
       ? (await this.policyOfPartition(partition)).storage
       : parseStorageDescription(body.BackupStorage);
-    const store = this.storageFor(storageDesc);
-    const location = normalizeLocation(body.BackupLocation);
-    const target = await this.readMetadata(store, location);
-    if (target.BackupId.toLowerCase() !== body.BackupId.toLowerCase()) {
-      throw new LifeboatError('E_INVALIDARG', `The backup at ${location} is ${target.BackupId}, not ${body.BackupId}.`);
+    const store = this.storageFor(storage);
+    const target = await readBackupMetadataAt(store, normalizeLocation(body.BackupLocation));
+    const m = target.metadata;
+    if (m.BackupId.toLowerCase() !== body.BackupId.toLowerCase()) {
+      throw new LifeboatError('E_INVALIDARG', `The backup at ${target.location} is ${m.BackupId}, not ${body.BackupId}.`);
     }
-    if (!samePartitionInfo(target.PartitionInformation, partition.info)) {
+    if (!samePartitionInfo(m.PartitionInformation, partition.info)) {
       throw new LifeboatError('FABRIC_E_RESTORE_SOURCE_TARGET_PARTITION_MISMATCH',
-        `Backup ${target.BackupId} is of a ${JSON.stringify(partitionInfoToJson(target.PartitionInformation))} partition; partition ${partitionId} is ${JSON.stringify(partitionInfoToJson(partition.info))}.`);
+        `Backup ${m.BackupId} is of a ${JSON.stringify(partitionInfoToJson(m.PartitionInformation))} partition; partition ${partition.id} is ${JSON.stringify(partitionInfoToJson(partition.info))}.`);
     }
-    const chain: string[] = [location];
-    for (let cur = target; cur.BackupType === 'Incremental';) {
-      if (chain.length > 10_000) throw new LifeboatError('LIFEBOAT_E_BACKUP_CHAIN_BROKEN', `The chain of ${target.BackupId} does not end in a full backup.`);
-      const parentLocation = normalizeLocation(cur.ParentBackupLocation);
-      const parent = await this.readMetadata(store, parentLocation).catch((err: unknown) => {
-        if (isLifeboatError(err, 'LIFEBOAT_E_STORAGE_NOT_FOUND')) {
-          throw new LifeboatError('LIFEBOAT_E_BACKUP_CHAIN_BROKEN', `Backup ${cur.BackupId} follows ${cur.ParentBackupLocation}, which is not in the storage.`);
-        }
-        throw err;
-      });
-      chain.unshift(parentLocation);
-      cur = parent;
-    }
+    return { storage, store, target };
+  }
+
+  /**
+   * Accepts a restore of the partition from the backup at BackupLocation (and the chain it ends),
+   * after checking the backup exists, is the one named, is of a partition like this one, and that
+   * each backup of its chain is there and is the parent named (the partition checks the rest of
+   * the chain's rules, and the host the data, as it downloads).
+   */
+  async restorePartition(
+    partitionId: string, given: { BackupId?: unknown; BackupLocation?: unknown; BackupStorage?: unknown } | undefined, restoreTimeout?: number, latest = false, auto = false,
+  ): Promise<OperationRecord> {
+    const minutes = timeoutMinutes(restoreTimeout, 'RestoreTimeout');
+    const partition = await this.getPartition(partitionId);
+    const { storage, store, target } = await this.namedBackup(partition, given, latest);
+    const chain = await readChain(store, target);
+    const m = target.metadata;
     return this.accept(partition, 'Restore', minutes, {
-      storage: storageDesc, chain, backupId: target.BackupId, backupEpoch: target.EpochOfLastBackupRecord, backupLsn: target.LsnOfLastBackupRecord, ...(auto ? { auto: true } : {}),
+      storage, chain: chain.map((e) => e.location), backupId: m.BackupId, backupEpoch: m.EpochOfLastBackupRecord, backupLsn: m.LsnOfLastBackupRecord, ...(auto ? { auto: true } : {}),
     });
+  }
+
+  /**
+   * VerifyBackup (Lifeboat): checks the backup a RestorePartition body would name, and its whole
+   * chain, without restoring: the metadata of each (checksums, parent links, chain ids, LSNs),
+   * then each data object streamed from the storage (every block; with the keyring, encrypted
+   * blocks authenticated and contents checked; size and SHA-256 against the metadata). Runs here,
+   * in the service, streaming: memory stays flat. The first problem is thrown (CORRUPT, CHAIN_BROKEN,
+   * ENCRYPTION_KEY_*), saying which object and where.
+   */
+  async verifyBackup(partitionId: string, given: { BackupId?: unknown; BackupLocation?: unknown; BackupStorage?: unknown } | undefined, latest = false): Promise<VerifyResult> {
+    const partition = await this.getPartition(partitionId);
+    const { store, target } = await this.namedBackup(partition, given, latest);
+    const chain = await readChain(store, target);
+    checkChain(store, chain);
+    // One pool for the chain: the blocks' SHA-256 (and AES-GCM) off the event loop that serves the API.
+    const pool = createBlockPool(defaultWorkers());
+    try {
+      const checked: CheckedBackup[] = [];
+      for (const e of chain) checked.push(await checkBackupData(store, e, this.keyring, pool));
+      return { BackupId: target.metadata.BackupId, Chain: checked, Ok: true };
+    } finally {
+      await pool.close();
+    }
+  }
+
+  /**
+   * Key rotation: re-wraps the data key of every encrypted backup under `prefix` in the storage
+   * under the keyring's current key (key-rotation.ts). Needs the keyring to hold the old keys too.
+   */
+  async rewrapKeys(storageValue: unknown, prefix = ''): Promise<RewrapReport> {
+    if (!this.keyring) throw new LifeboatError('E_INVALIDARG', 'No encryption keyring is configured (--encryption-keys): there is no current key to re-wrap under.');
+    invalidArgUnless(storageValue !== undefined && storageValue !== null, 'Storage is required.');
+    const store = this.storageFor(parseStorageDescription(storageValue));
+    return rewrapKeys(store, prefix, this.keyring, this.log);
   }
 
   async restoreProgress(partitionId: string): Promise<RestoreProgress> {
@@ -505,15 +556,6 @@ export class LifeboatService implements HostChannel {
     }
     this.wake.emit(partition.hostId);
     return op;
-  }
-
-  private async readMetadata(store: BlobStore, location: string): Promise<StoredBackupMetadata> {
-    const key = metadataKeyOf(location);
-    const bytes = await readAll(await store.get(key)).catch((err: unknown) => {
-      if (isLifeboatError(err, 'LIFEBOAT_E_STORAGE_NOT_FOUND')) throw new LifeboatError('LIFEBOAT_E_STORAGE_NOT_FOUND', `No backup at ${location} in ${store.description}.`);
-      throw err;
-    });
-    return decodeBkMetadata(bytes, `${store.description}/${key}`);
   }
 
   // ---- health ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ export {
   Partition, Transaction, DictionaryReader, TransactionDictionary, DEFAULT_MAX_CHAIN_LOG_BYTES,
   type BackupOptions, type Committed, type DataLossHandler, type EnumerateOptions, type Entry, type JsonValue,
   type PartitionOpenOptions, type PartitionStatus, type RestoreContext, type RestoreOptions, type RestorePolicy,
-  type RestoreResult, type Value,
+  type RestoreResult, type RestoreSource, type Value,
 } from './partition.ts';
 export { type BackupInfo, type BackupFile, readBackupMetadata, findBackupFolders } from './backup-folder.ts';
 export type { Durability } from './store.ts';

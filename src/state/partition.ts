@@ -88,10 +88,16 @@ export interface RestoreResult {
   readonly dropped: ReadonlyArray<{ readonly backupId: string; readonly reason: string }>;
 }
 
+/**
+ * A backup folder, or a promise of one (a download under way). A list with promises is the chain
+ * itself, full backup first: each folder is awaited only when its turn to be applied comes.
+ */
+export type RestoreSource = string | PromiseLike<string>;
+
 /** What an `onDataLoss` handler gets: the partition, and restore. */
 export interface RestoreContext {
   readonly partition: Partition;
-  restore(sources: string | readonly string[], options?: RestoreOptions): Promise<RestoreResult>;
+  restore(sources: string | readonly RestoreSource[], options?: RestoreOptions): Promise<RestoreResult>;
 }
 
 /** Called after data loss, before the partition accepts writes; resolve true if state was restored. */
@@ -123,6 +129,38 @@ const TRUNCATE_STEP_ROWS = 2000;
 const APPLY_BATCH_RECORDS = 5000;
 
 const dataFileName = (gen: number): string => `data-${gen}.sqlite`;
+
+/** The links of a restore chain, full backup first; undefined past the last. */
+interface ChainSource {
+  next(index: number): Promise<BackupInfo | undefined>;
+  /** The chain arrives link by link (so Safe is checked once the last is known). */
+  readonly staged: boolean;
+}
+
+function isPromiseLike(v: unknown): v is PromiseLike<string> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/**
+ * The links of a chain given in order as folders or promises of folders (one backup each). Each
+ * is checked against those before it as it arrives: the chain planned from the links so far must
+ * be exactly them, in the order given.
+ */
+function stagedChain(sources: readonly RestoreSource[]): ChainSource['next'] {
+  const seen: BackupInfo[] = [];
+  return async (index) => {
+    if (index >= sources.length) return undefined;
+    const info = await readBackupMetadata(await sources[index] as string);
+    seen.push(info);
+    const plan = planRestoreChain(seen);
+    if (plan.dropped.length > 0 || plan.chain[plan.chain.length - 1] !== info) {
+      const prev = seen[index - 1];
+      throw new LifeboatError('LIFEBOAT_E_BACKUP_CHAIN_BROKEN',
+        `Backup ${info.backupId} (link ${index + 1} of the chain given) does not continue ${prev ? `backup ${prev.backupId}` : 'the chain'}: it follows ${info.parentBackupId}.`);
+    }
+    return info;
+  };
+}
 
 function encodeValue(value: unknown): string | Uint8Array {
   if (value instanceof Uint8Array) return value;
@@ -678,12 +716,19 @@ export class Partition {
    * Atomic: a crash leaves the partition as it was or fully restored, and a failed restore can
    * be retried. Afterwards the LSN continues from the backup's, the DataLossVersion is new, and
    * the next backup must be Full.
+   *
+   * Sources that are promises (downloads under way) make the list the chain itself, full backup
+   * first, one backup folder each: each is awaited when it is to be applied, so downloading the
+   * next overlaps applying this one. Each link is checked as it arrives, and Safe once the last
+   * is known, still before the commit: a refusal or a failed source leaves the partition as it was.
    */
-  async restore(sources: string | readonly string[], options: RestoreOptions = {}): Promise<RestoreResult> {
+  async restore(sources: string | readonly RestoreSource[], options: RestoreOptions = {}): Promise<RestoreResult> {
     const policy = options.policy ?? 'Safe';
     invalidArgUnless(policy === 'Safe' || policy === 'Force', `Restore policy must be Safe or Force, not '${String(policy)}'.`);
     const list = typeof sources === 'string' ? [sources] : [...sources];
-    invalidArgUnless(list.length > 0 && list.every((s) => typeof s === 'string' && s.length > 0), 'Give at least one backup folder to restore from.');
+    invalidArgUnless(list.length > 0 && list.every((s) => (typeof s === 'string' && s.length > 0) || isPromiseLike(s)), 'Give at least one backup folder to restore from.');
+    // A later source may fail while an earlier one is applied: that failure is reported when its turn comes.
+    for (const s of list) if (typeof s !== 'string') Promise.resolve(s).catch(() => undefined);
     this.assertOpen();
     if (this.restoreRunning) throw new LifeboatError('FABRIC_E_RESTORE_IN_PROGRESS', `A restore of partition ${this.id} is already in progress.`);
     if (this.backupRunning) throw new LifeboatError('FABRIC_E_BACKUP_IN_PROGRESS', `A backup of partition ${this.id} is in progress; restore after it.`);
@@ -696,14 +741,22 @@ export class Partition {
     }
   }
 
-  private async runRestore(sources: string[], policy: RestorePolicy): Promise<RestoreResult> {
-    const folders = await findBackupFolders(sources);
-    const backups = await Promise.all(folders.map((f) => readBackupMetadata(f)));
-    const plan = planRestoreChain(backups);
-    const target = plan.chain[plan.chain.length - 1] as BackupInfo;
-    if (policy === 'Safe') {
+  private async runRestore(sources: RestoreSource[], policy: RestorePolicy): Promise<RestoreResult> {
+    const refuseUnlessSafe = (target: BackupInfo): void => {
+      if (policy !== 'Safe') return;
       const refusal = safeRestoreRefusal({ epoch: this.writeEpoch, lsn: this.lsn }, { epoch: target.epoch, lsn: target.lastLsn });
       if (refusal !== undefined) throw new LifeboatError('FABRIC_E_RESTORE_SAFE_CHECK_FAILED', `Safe restore of partition ${this.id} refused: ${refusal}. Use Force to restore anyway.`);
+    };
+    let links: ChainSource;
+    let dropped: RestoreResult['dropped'] = [];
+    if (sources.every((s): s is string => typeof s === 'string')) {
+      const folders = await findBackupFolders(sources);
+      const plan = planRestoreChain(await Promise.all(folders.map((f) => readBackupMetadata(f))));
+      refuseUnlessSafe(plan.chain[plan.chain.length - 1] as BackupInfo);
+      links = { next: async (i) => plan.chain[i], staged: false };
+      dropped = plan.dropped.map((d) => ({ backupId: d.backup.backupId, reason: d.reason }));
+    } else {
+      links = { next: stagedChain(sources), staged: true };
     }
     const previousStatus = this.currentStatus;
     this.currentStatus = 'Restoring';
@@ -712,12 +765,15 @@ export class Partition {
     const file = join(this.dir, dataFileName(gen));
     // A restore within data-loss handling takes that data loss's epoch; otherwise it is a data loss of its own.
     const baseDlv = this.inDataLossHandler ? this.currentEpoch.dataLossVersion : this.currentEpoch.dataLossVersion + 1n;
-    const newEpoch: Epoch = { dataLossVersion: maxBigint(baseDlv, target.epoch.dataLossVersion + 1n), configurationVersion: this.currentEpoch.configurationVersion };
+    const epochFor = (target: BackupInfo): Epoch => ({ dataLossVersion: maxBigint(baseDlv, target.epoch.dataLossVersion + 1n), configurationVersion: this.currentEpoch.configurationVersion });
+    let built: { chain: BackupInfo[]; epoch: Epoch } | undefined;
     try {
       await this.removeGenerationFiles((g) => g === gen);
-      await this.buildRestoredGeneration(file, plan.chain as BackupInfo[], newEpoch);
+      built = await this.buildRestoredGeneration(file, links, epochFor);
+      // A staged chain's target is known only now; Safe still decides before the commit.
+      if (links.staged) refuseUnlessSafe(built.chain[built.chain.length - 1] as BackupInfo);
       // The commit point: from here the partition is the restored one, even after a crash.
-      await this.writeState({ generation: gen, epoch: newEpoch });
+      await this.writeState({ generation: gen, epoch: built.epoch });
     } catch (err) {
       const committed = (await this.readState().catch(() => undefined))?.generation === gen;
       if (!committed) {
@@ -726,6 +782,8 @@ export class Partition {
         throw err;
       }
     }
+    const { chain, epoch: newEpoch } = built as { chain: BackupInfo[]; epoch: Epoch };
+    const target = chain[chain.length - 1] as BackupInfo;
     const old = this.store;
     this.generation = gen;
     this.attach(openDatabase(file, { durability: this.durability }));
@@ -735,14 +793,18 @@ export class Partition {
     return {
       restoredEpoch: newEpoch,
       restoredLsn: target.lastLsn,
-      chain: plan.chain.map((b) => b.backupId),
-      dropped: plan.dropped.map((d) => ({ backupId: d.backup.backupId, reason: d.reason })),
+      chain: chain.map((b) => b.backupId),
+      dropped,
     };
   }
 
-  /** Writes the restored database into `file`: the full backup's copy, then each incremental replayed. */
-  private async buildRestoredGeneration(file: string, chain: BackupInfo[], epoch: Epoch): Promise<void> {
-    const [full, ...incrementals] = chain as [BackupInfo, ...BackupInfo[]];
+  /**
+   * Writes the restored database into `file`: the full backup's copy, then each incremental
+   * replayed, taking the links one by one from `links`; returns the chain and the new epoch.
+   */
+  private async buildRestoredGeneration(file: string, links: ChainSource, epochFor: (target: BackupInfo) => Epoch): Promise<{ chain: BackupInfo[]; epoch: Epoch }> {
+    const full = await links.next(0) as BackupInfo;
+    const chain: BackupInfo[] = [full];
     const expected = fileOf(full, FULL_DATA_FILE);
     const copy = await copyFileHashed(join(full.directory, FULL_DATA_FILE), file).catch((err: unknown) => {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Full backup ${full.backupId} in ${full.directory} has no ${FULL_DATA_FILE}.`);
@@ -761,15 +823,22 @@ export class Partition {
     } catch (err) {
       throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Full backup ${full.backupId} in ${full.directory} is not a readable partition database: ${(err as Error).message}.`, { cause: err });
     }
+    let epoch: Epoch;
     try {
-      for (const inc of incrementals) await this.replay(store, inc);
+      for (let i = 1; ; i++) {
+        const inc = await links.next(i);
+        if (!inc) break;
+        chain.push(inc);
+        await this.replay(store, inc);
+      }
+      const target = chain[chain.length - 1] as BackupInfo;
+      epoch = epochFor(target);
       db.transaction(() => {
         db.exec('DELETE FROM changes');
         db.prepare(`UPDATE partition_meta SET partition_id = ?, data_loss_version = ?, configuration_version = ?, write_dlv = ?, write_cv = ?,
             base_lsn = ?, log_truncated_through = ?, last_backup_id = NULL, last_backup_chain_id = NULL, last_backup_dlv = NULL,
             last_backup_cv = NULL, last_backup_lsn = NULL, chain_log_bytes = NULL WHERE singleton = 1`)
-          .run(this.id, epoch.dataLossVersion, epoch.configurationVersion, epoch.dataLossVersion, epoch.configurationVersion,
-            chain[chain.length - 1]?.lastLsn ?? full.lastLsn, chain[chain.length - 1]?.lastLsn ?? full.lastLsn);
+          .run(this.id, epoch.dataLossVersion, epoch.configurationVersion, epoch.dataLossVersion, epoch.configurationVersion, target.lastLsn, target.lastLsn);
       })();
       db.pragma('wal_checkpoint(TRUNCATE)');
     } finally {
@@ -777,6 +846,7 @@ export class Partition {
     }
     await fsyncPath(file);
     await fsyncPath(this.dir);
+    return { chain, epoch };
   }
 
   /** Replays one incremental's changes, checking its checksum and LSN range. */

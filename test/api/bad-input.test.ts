@@ -1,10 +1,11 @@
 /**
- * Bad input on every public route in scope: one table of requests, each with the status and
- * FabricError code Service Fabric's BackupRestore API answers it with (see
- * /work/shared/docs/sf-rest-api.md), sent to one real Lifeboat. Every error answer must be exactly
- * `{"Error":{"Code","Message"}}`; resource 404s carry `X-ServiceFabric: ResourceNotFound`; nothing
- * is ever a 5xx. A few rows are requests that must be accepted (an api-version name in another
- * case, an empty optional body). Then the 409s of a partition that is busy backing up or restoring.
+ * Bad input on every public route in scope, and Lifeboat's VerifyBackup: one table of requests,
+ * each with the status and FabricError code Service Fabric's BackupRestore API answers it with
+ * (see /work/shared/docs/sf-rest-api.md), sent to one real Lifeboat. Every error answer must be
+ * exactly `{"Error":{"Code","Message"}}`; resource 404s carry `X-ServiceFabric: ResourceNotFound`;
+ * nothing is ever a 5xx. A few rows are requests that must be accepted (an api-version name in
+ * another case, an empty optional body). Then the 409s of a partition that is busy backing up or
+ * restoring.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -66,6 +67,11 @@ const ROUTES: readonly RouteSpec[] = [
     body: (c) => ({ BackupId: c.backup.id, BackupLocation: c.backup.location }), ok: { status: 404, code: 'FABRIC_E_BACKUP_NOT_ENABLED' },
   },
   { op: 'GetPartitionRestoreProgress', method: 'GET', surface: 'backup', entity: 'partition', path: (id) => `/Partitions/${id}/$/GetRestoreProgress`, ok: { status: 200, code: null } },
+  // Lifeboat's extension: the backup of p[0] and its chain check out.
+  {
+    op: 'VerifyBackup', method: 'POST', surface: 'backup', entity: 'partition', path: (id) => `/Partitions/${id}/$/VerifyBackup`,
+    body: (c) => ({ BackupId: c.backup.id, BackupLocation: c.backup.location, BackupStorage: c.storage }), ok: { status: 200, code: null },
+  },
   { op: 'GetPartitionBackupList', method: 'GET', surface: 'backup', entity: 'partition', path: (id) => `/Partitions/${id}/$/GetBackups`, ok: { status: 200, code: null } },
   { op: 'GetServiceBackupList', method: 'GET', surface: 'backup', entity: 'service', path: (id) => `/Services/${id}/$/GetBackups`, ok: { status: 200, code: null } },
   { op: 'GetApplicationBackupList', method: 'GET', surface: 'backup', entity: 'application', path: (id) => `/Applications/${id}/$/GetBackups`, ok: { status: 200, code: null } },
@@ -244,6 +250,52 @@ function restoreRows(c: Ctx): Row[] {
   ];
 }
 
+/** VerifyBackup takes RestorePartition's body (and Latest) and answers at once: 200, or the error. */
+function verifyRows(c: Ctx): Row[] {
+  const p0 = c.p[0] as string;
+  const path = `/Partitions/${p0}/$/VerifyBackup?${V}`;
+  const full = { BackupId: c.backup.id, BackupLocation: c.backup.location, BackupStorage: c.storage };
+  const E = 'E_INVALIDARG';
+  const missing = (field: string): Record<string, unknown> => Object.fromEntries(Object.entries(full).filter(([k]) => k !== field));
+  const absentLocation = c.backup.location.replace(/[^/]+$/, '2000-01-01 00.00.00.lbk');
+  const post = (name: string, extra: Partial<Row> & Pick<Row, 'status' | 'code'>): Row => ({ name: `VerifyBackup: ${name}`, method: 'POST', path, ...extra });
+  return [
+    post('the backup named in the body is verified', { body: full, status: 200, code: null }),
+    // Without a body: the newest backup in the policy's storage, and there is no policy.
+    post('no body and no policy → 404', { status: 404, code: 'FABRIC_E_BACKUP_NOT_ENABLED' }),
+    post('empty body and no policy → 404', { raw: '', status: 404, code: 'FABRIC_E_BACKUP_NOT_ENABLED' }),
+    post('JSON null body and no policy → 404', { raw: 'null', status: 404, code: 'FABRIC_E_BACKUP_NOT_ENABLED' }),
+    post('Latest=true with BackupStorage verifies the newest backup there', { path: `${path}&Latest=true`, body: { BackupStorage: c.storage }, status: 200, code: null }),
+    post('Latest=True without a policy', { path: `${path}&Latest=True`, status: 404, code: 'FABRIC_E_BACKUP_NOT_ENABLED' }),
+    post('Latest=true in a storage with no backup of the partition', { path: `${path}&Latest=true`, body: { BackupStorage: { StorageKind: 'FileShare', Path: c.emptyShare } }, status: 404, code: 'LIFEBOAT_E_STORAGE_NOT_FOUND' }),
+    post('Latest=maybe', { path: `${path}&Latest=maybe`, body: full, status: 400, code: E }),
+    post('malformed JSON', { raw: '{"BackupId":', status: 400, code: E }),
+    post('body is an array', { body: [full], status: 400, code: E }),
+    post('body is a string', { body: c.backup.id, status: 400, code: E }),
+    post('body is a number', { body: 7, status: 400, code: E }),
+    post('missing BackupId', { body: missing('BackupId'), status: 400, code: E }),
+    post('malformed BackupId', { body: { ...full, BackupId: 'not-a-guid' }, status: 400, code: E }),
+    post('BackupId: 5', { body: { ...full, BackupId: 5 }, status: 400, code: E }),
+    post('missing BackupLocation', { body: missing('BackupLocation'), status: 400, code: E }),
+    post('BackupLocation: 5', { body: { ...full, BackupLocation: 5 }, status: 400, code: E }),
+    post('empty BackupLocation', { body: { ...full, BackupLocation: '' }, status: 400, code: E }),
+    post('BackupLocation that is not a .lbk', { body: { ...full, BackupLocation: c.backup.location.replace(/\.lbk$/, '.bkmetadata') }, status: 400, code: E }),
+    post('BackupLocation escaping the storage with ../', { body: { ...full, BackupLocation: `../../${c.backup.location}` }, status: 400, code: E }),
+    post('BackupLocation escaping with ..\\ (Windows separators)', { body: { ...full, BackupLocation: '..\\..\\etc\\x.lbk' }, status: 400, code: E }),
+    post('BackupLocation that does not exist in the storage', { body: { ...full, BackupLocation: absentLocation }, status: 404, code: 'LIFEBOAT_E_STORAGE_NOT_FOUND' }),
+    post('BackupLocation in a storage that does not hold it', { body: { ...full, BackupStorage: { StorageKind: 'FileShare', Path: c.emptyShare } }, status: 404, code: 'LIFEBOAT_E_STORAGE_NOT_FOUND' }),
+    post('BackupId that is not the backup at BackupLocation', { body: { ...full, BackupId: '0badc0de-0000-4000-8000-0000000000aa' }, status: 400, code: E }),
+    { name: 'VerifyBackup: backup of another partition (other key range)', method: 'POST', path: `/Partitions/${c.p[1] as string}/$/VerifyBackup?${V}`, body: full, status: 400, code: 'FABRIC_E_RESTORE_SOURCE_TARGET_PARTITION_MISMATCH' },
+    post('BackupStorage: 5', { body: { ...full, BackupStorage: 5 }, status: 400, code: E }),
+    post('StorageKind: 7', { body: { ...full, BackupStorage: { StorageKind: 7, Path: c.share } }, status: 400, code: E }),
+    post('relative Path', { body: { ...full, BackupStorage: { StorageKind: 'FileShare', Path: 'share' } }, status: 400, code: E }),
+    post('Path /etc', { body: { ...full, BackupStorage: { StorageKind: 'FileShare', Path: '/etc' } }, status: 400, code: E }),
+    post('Path escaping the share with ../', { body: { ...full, BackupStorage: { StorageKind: 'FileShare', Path: `${c.share}/../../..` } }, status: 400, code: E }),
+    post('5 MB body', { raw: BIG, status: 413, code: 'FABRIC_E_VALUE_TOO_LARGE' }),
+    { name: 'VerifyBackup: unknown partition with a valid body', method: 'POST', path: `/Partitions/${UNKNOWN_PID}/$/VerifyBackup?${V}`, body: full, status: 404, code: 'FABRIC_E_PARTITION_NOT_FOUND' },
+  ];
+}
+
 /** The filters of the three backup-list routes (Latest, dates, paging). */
 function listRows(c: Ctx): Row[] {
   const E = 'E_INVALIDARG';
@@ -355,6 +407,7 @@ function unknownRouteRows(c: Ctx): Row[] {
     { name: 'unknown action POST /Partitions/{id}/$/Explode', method: 'POST', path: `/Partitions/${p0}/$/Explode?${V}`, body: {}, status: 404, code: N },
     { name: 'BackupPartition with GET', method: 'GET', path: `/Partitions/${p0}/$/Backup?${V}`, status: 404, code: N },
     { name: 'GetBackupProgress with POST', method: 'POST', path: `/Partitions/${p0}/$/GetBackupProgress?${V}`, raw: '', status: 404, code: N },
+    { name: 'VerifyBackup with GET', method: 'GET', path: `/Partitions/${p0}/$/VerifyBackup?${V}`, status: 404, code: N },
     { name: 'GetBackupsFromBackupLocation with GET', method: 'GET', path: `/BackupRestore/$/GetBackups?${V}`, status: 404, code: N },
     { name: 'GET /Partitions without an id', method: 'GET', path: `/Partitions?${QV}`, status: 404, code: N },
     { name: 'GET /Services without an id', method: 'GET', path: `/Services?${QV}`, status: 404, code: N },
@@ -363,7 +416,7 @@ function unknownRouteRows(c: Ctx): Row[] {
 }
 
 function table(c: Ctx): Row[] {
-  return [...commonRows(c), ...backupRows(c), ...restoreRows(c), ...listRows(c), ...storageQueryRows(c), ...hierarchyRows(), ...unknownRouteRows(c)];
+  return [...commonRows(c), ...backupRows(c), ...restoreRows(c), ...verifyRows(c), ...listRows(c), ...storageQueryRows(c), ...hierarchyRows(), ...unknownRouteRows(c)];
 }
 
 // ---- the tests ---------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ import { it } from 'node:test';
 import { metadataKeyOf } from '../../src/core/backup-layout.ts';
 import type { OperationRecord } from '../../src/catalog/port.ts';
 import { SqliteCatalog } from '../../src/catalog/sqlite.ts';
-import { unpackArchive } from '../../src/format/archive.ts';
 import { decodeBkMetadata } from '../../src/format/bkmetadata.ts';
+import { decodeToFolder } from '../../src/format/lbk2.ts';
 import { startTestLifeboat, waitFor } from '../support/lifeboat.ts';
 import { type BackupProgressWire, KvClient, LifeboatClient } from '../support/process-api.ts';
 import { Children, freePort, startHostProcess, startServiceProcess } from '../support/process-children.ts';
@@ -34,7 +34,7 @@ async function assertReadableBackup(share: string, done: BackupProgressWire, t: 
   assert.equal(m.BackupId, done.BackupId);
   assert.equal(m.LsnOfLastBackupRecord, done.LsnOfLastBackupRecord);
   const out = tempDir(t);
-  await unpackArchive(createReadStream(data), out, data); // throws on any damaged byte
+  await decodeToFolder(createReadStream(data), out, data, { workers: 0 }); // throws on any damaged byte
 }
 
 it('reports the backups and the last backup progress recorded before a restart on the same data dir', async (t) => {

@@ -136,13 +136,15 @@ export interface HostProcessOptions {
   /** `singleton`, `named:a,b` or `range:<count>`. */
   readonly partitioning: string;
   readonly kvPort?: number;
+  /** Extra environment of the process (e.g. LIFEBOAT_ENCRYPTION_KEYS_FILE). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export function spawnHost(children: Children, o: HostProcessOptions): ChildLifeboat {
   return children.spawn(`host ${o.hostId}`, [
     'host', '--service-url', o.serviceUrl, '--host-id', o.hostId, '--data-dir', o.dataDir,
     '--service', o.service, '--partitioning', o.partitioning, '--kv-port', String(o.kvPort ?? 0),
-  ]);
+  ], o.env);
 }
 
 export function hostLineOf(line: string): HostLine | undefined {
