@@ -88,6 +88,8 @@ export class Host {
   /** Partitions whose data-loss handler is running, and how to wake it when a restore arrives. */
   private readonly inDataLoss = new Map<string, { wake?: (() => void) | undefined }>();
   private readonly running = new Set<Promise<void>>();
+  /** Operations being carried out, by id. */
+  private readonly inFlight = new Set<string>();
   private stopping = false;
   private readonly stopWaiters = new Set<() => void>();
   private loop: Promise<void> | undefined;
@@ -209,7 +211,14 @@ export class Host {
         const orders = await this.o.channel.pollOrders(this.id, this.o.pollWaitMs ?? 20_000);
         backoff = 100;
         for (const order of orders) {
-          const run = this.carryOut(order).finally(() => this.running.delete(run));
+          // The service hands an order out again when it has not heard of it for a while (a host
+          // that went quiet); one this host is still carrying out must not start a second time.
+          if (this.inFlight.has(order.OperationId)) continue;
+          this.inFlight.add(order.OperationId);
+          const run = this.carryOut(order).finally(() => {
+            this.running.delete(run);
+            this.inFlight.delete(order.OperationId);
+          });
           this.running.add(run);
         }
       } catch (err) {
