@@ -2,7 +2,8 @@
  * The benchmark suite: `npm run bench` (node --import tsx bench/run.ts).
  *
  * Runs every benchmark in order — the state library's (bench/state.ts), then the service's
- * (bench/service.ts) — prints what it measures as it goes, then a summary table, and
+ * (bench/service.ts), the scheduler's (bench/scheduler.ts) and storage and the backup format
+ * (bench/storage.ts) — prints what it measures as it goes, then a summary table, and
  * writes the figures as JSON to bench/.work/state-results.json. Scratch data lives in
  * bench/.work/run-<pid>/ and is removed at the end (set LIFEBOAT_BENCH_KEEP=1 to keep it).
  *
@@ -17,6 +18,7 @@ import { type BenchResult, resultsJson, summaryTable } from './results.ts';
 import { type ServiceBenchResult, runServiceBench } from './service.ts';
 import { runSchedulerBench } from './scheduler.ts';
 import { runStateBenchmarks } from './state.ts';
+import { runStorageBench, storageResults } from './storage.ts';
 import { benchScale, fmtS, log, now } from './util.ts';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -77,6 +79,16 @@ async function main(): Promise<void> {
   } catch (err) {
     log(`  the scheduler bench failed: ${err instanceof Error ? err.message : String(err)}`);
     details.scheduler = { error: err instanceof Error ? err.message : String(err) };
+  }
+  // Last: it drops the page cache between its steps (when root), which would disturb the others.
+  log('\n[B] Storage and backup format: backup and restore to FileShare, Azurite and s3rver against restic and tar, peak RSS …');
+  try {
+    const storage = await runStorageBench(scale, (line) => log(`  ${line}`));
+    details.storage = storage;
+    results.push(...storageResults(storage));
+  } catch (err) {
+    log(`  the storage bench failed: ${err instanceof Error ? err.message : String(err)}`);
+    details.storage = { error: err instanceof Error ? err.message : String(err) };
   }
   const totalMs = now() - started;
   const loadAtEnd = loadavg();
