@@ -73,6 +73,9 @@ const ROUTES: readonly RouteSpec[] = [
     body: (c) => ({ BackupId: c.backup.id, BackupLocation: c.backup.location, BackupStorage: c.storage }), ok: { status: 200, code: null },
   },
   { op: 'GetPartitionBackupList', method: 'GET', surface: 'backup', entity: 'partition', path: (id) => `/Partitions/${id}/$/GetBackups`, ok: { status: 200, code: null } },
+  // Lifeboat's extension; no policy here, so no retention applies.
+  { op: 'GetRetentionPlan', method: 'GET', surface: 'backup', entity: 'partition', path: (id) => `/Partitions/${id}/$/GetRetentionPlan`, ok: { status: 404, code: 'FABRIC_E_BACKUP_NOT_ENABLED' } },
+  { op: 'GetPartitionHealth', method: 'GET', surface: 'query', entity: 'partition', path: (id) => `/Partitions/${id}/$/GetHealth`, ok: { status: 200, code: null } },
   { op: 'GetServiceBackupList', method: 'GET', surface: 'backup', entity: 'service', path: (id) => `/Services/${id}/$/GetBackups`, ok: { status: 200, code: null } },
   { op: 'GetApplicationBackupList', method: 'GET', surface: 'backup', entity: 'application', path: (id) => `/Applications/${id}/$/GetBackups`, ok: { status: 200, code: null } },
   {
@@ -398,6 +401,29 @@ function hierarchyRows(): Row[] {
   ];
 }
 
+/** GetPartitionHealth's filters, and SkipAutoRestore, which only api-version 9.1 has. */
+function healthAndSkipRows(c: Ctx): Row[] {
+  const p0 = c.p[0] as string;
+  const health = (q: string): string => `/Partitions/${p0}/$/GetHealth?${QV}&${q}`;
+  const skip = (q: string, id = p0): string => `/Partitions/${id}/$/SkipAutoRestore?${q}`;
+  return [
+    { name: 'GetHealth: EventsHealthStateFilter=abc', method: 'GET', path: health('EventsHealthStateFilter=abc'), status: 400, code: 'E_INVALIDARG' },
+    { name: 'GetHealth: EventsHealthStateFilter=-1', method: 'GET', path: health('EventsHealthStateFilter=-1'), status: 400, code: 'E_INVALIDARG' },
+    { name: 'GetHealth: EventsHealthStateFilter=65536', method: 'GET', path: health('EventsHealthStateFilter=65536'), status: 400, code: 'E_INVALIDARG' },
+    { name: 'GetHealth: ReplicasHealthStateFilter=x', method: 'GET', path: health('ReplicasHealthStateFilter=x'), status: 400, code: 'E_INVALIDARG' },
+    { name: 'GetHealth: ExcludeHealthStatistics=maybe', method: 'GET', path: health('ExcludeHealthStatistics=maybe'), status: 400, code: 'E_INVALIDARG' },
+    { name: 'GetHealth: EventsHealthStateFilter=8 works', method: 'GET', path: health('EventsHealthStateFilter=8'), status: 200, code: null },
+    { name: 'SkipAutoRestore: no api-version', method: 'POST', path: skip(''), status: 400, code: 'E_INVALIDARG' },
+    { name: 'SkipAutoRestore: api-version 6.4 is lower than 9.1', method: 'POST', path: skip('api-version=6.4'), status: 400, code: 'E_INVALIDARG' },
+    { name: 'SkipAutoRestore: api-version 6.2-preview is refused', method: 'POST', path: skip('api-version=6.2-preview'), status: 400, code: 'E_INVALIDARG' },
+    { name: 'SkipAutoRestore: RestoreTimeout=abc', method: 'POST', path: skip('api-version=9.1&RestoreTimeout=abc'), status: 400, code: 'E_INVALIDARG' },
+    { name: 'SkipAutoRestore: RestoreTimeout=0', method: 'POST', path: skip('api-version=9.1&RestoreTimeout=0'), status: 400, code: 'E_INVALIDARG' },
+    { name: 'SkipAutoRestore: malformed partition id', method: 'POST', path: skip('api-version=9.1', 'not-a-guid'), status: 400, code: 'E_INVALIDARG' },
+    { name: 'SkipAutoRestore: unknown partition', method: 'POST', path: skip('api-version=9.1', UNKNOWN_PID), status: 404, code: 'FABRIC_E_PARTITION_NOT_FOUND' },
+    { name: 'SkipAutoRestore with GET', method: 'GET', path: skip('api-version=9.1'), status: 404, code: 'FABRIC_E_ENDPOINT_NOT_FOUND' },
+  ];
+}
+
 function unknownRouteRows(c: Ctx): Row[] {
   const p0 = c.p[0] as string;
   const N = 'FABRIC_E_ENDPOINT_NOT_FOUND';
@@ -416,7 +442,7 @@ function unknownRouteRows(c: Ctx): Row[] {
 }
 
 function table(c: Ctx): Row[] {
-  return [...commonRows(c), ...backupRows(c), ...restoreRows(c), ...verifyRows(c), ...listRows(c), ...storageQueryRows(c), ...hierarchyRows(), ...unknownRouteRows(c)];
+  return [...commonRows(c), ...backupRows(c), ...restoreRows(c), ...verifyRows(c), ...listRows(c), ...storageQueryRows(c), ...hierarchyRows(), ...healthAndSkipRows(c), ...unknownRouteRows(c)];
 }
 
 // ---- the tests ---------------------------------------------------------------------------------
