@@ -8,10 +8,9 @@
  * `.bkmetadata` itself (its wrapped data key, size and SHA-256), downloads the chain a few
  * backups at a time, and hands the partition the folders in order as they arrive.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { backupDataKey, metadataKeyOf } from '../core/backup-layout.ts';
 import { LifeboatError, isLifeboatError } from '../core/errors.ts';
 import type { DataLossDecision, HostChannel, Order, PartitionState, RegisteredService, Report } from '../core/host-protocol.ts';
@@ -20,6 +19,7 @@ import { partitionInfoToJson, schemeToJson } from '../core/partitioning.ts';
 import type { StorageDescription } from '../core/storage-description.ts';
 import { type StoredBackupMetadata, decodeBkMetadata, encodeBkMetadata } from '../format/bkmetadata.ts';
 import { type BlockRunner, type Compression, type Keyring, createBlockPool, decodeToFolder, defaultWorkers, encodeFolder } from '../format/lbk2.ts';
+import { hashingReader, readAll } from '../format/streams.ts';
 import type { DataLossHandler, Partition, RestoreContext, RestoreResult, StatefulService } from '../state/index.ts';
 import type { BlobStore } from '../storage/port.ts';
 
@@ -161,18 +161,15 @@ export class Host {
   private waitForRestore(id: string, slot: { wake?: (() => void) | undefined }): Promise<void> {
     if (this.pendingRestores.get(id)?.taken === false) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, this.o.dataLossRetryMs ?? 15_000);
-      const onStop = (): void => done();
-      this.stopWaiters.add(onStop);
-      function done(this: void): void {
+      const done = (): void => {
         clearTimeout(timer);
+        this.stopWaiters.delete(done);
         slot.wake = undefined;
         resolve();
-      }
-      slot.wake = () => {
-        this.stopWaiters.delete(onStop);
-        done();
       };
+      const timer = setTimeout(done, this.o.dataLossRetryMs ?? 15_000);
+      this.stopWaiters.add(done);
+      slot.wake = done;
     });
   }
 
@@ -392,25 +389,17 @@ export class Host {
     const source = await store.get(location);
     const stop = (): void => { source.destroy(new LifeboatError('E_ABORT', 'The restore ended before this backup was downloaded.')); };
     signal.addEventListener('abort', stop, { once: true });
-    const hash = createHash('sha256');
-    let bytes = 0;
     // Hashes the object as the decoder pulls it: the whole object is read (the decoder checks nothing follows the end).
-    const hashed = Readable.from((async function* () {
-      for await (const chunk of source) {
-        const b = chunk as Buffer;
-        hash.update(b);
-        bytes += b.length;
-        yield b;
-      }
-    })(), { objectMode: false });
+    const hashed = hashingReader(source);
     try {
       await mkdir(folder);
-      await decodeToFolder(hashed, folder, where, { encryption: meta.Encryption, keyring: this.o.keyring, workers: this.pool() });
+      await decodeToFolder(hashed.stream, folder, where, { encryption: meta.Encryption, keyring: this.o.keyring, workers: this.pool() });
     } finally {
       signal.removeEventListener('abort', stop);
       source.destroy(); // read to the end already, unless the decoder stopped early
     }
-    if (bytes !== meta.DataSize || hash.digest('hex') !== meta.DataSha256) {
+    const { bytes, sha256 } = hashed.digest();
+    if (bytes !== meta.DataSize || sha256 !== meta.DataSha256) {
       throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT',
         `Backup data ${where} is damaged: it is ${bytes} bytes with another SHA-256 than its metadata ${metaWhere} records (DataSize ${meta.DataSize}, DataSha256).`);
     }
@@ -473,10 +462,4 @@ export class Host {
       Restored: { Epoch: { DataLossVersion: r.restoredEpoch.dataLossVersion.toString(), ConfigurationVersion: r.restoredEpoch.configurationVersion.toString() }, Lsn: r.restoredLsn.toString() },
     });
   }
-}
-
-async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
 }

@@ -6,15 +6,13 @@
  * The first problem is thrown, naming the object and where in it. Memory stays flat: objects are
  * streamed, never held.
  */
-import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { type ChainLink, planRestoreChain } from '../core/backup-chain.ts';
 import { metadataKeyOf, normalizeLocation } from '../core/backup-layout.ts';
 import { LifeboatError, isLifeboatError } from '../core/errors.ts';
 import { type StoredBackupMetadata, decodeBkMetadata } from '../format/bkmetadata.ts';
 import { type ArchiveSummary, type BlockRunner, type Keyring, verifyArchive } from '../format/lbk2.ts';
 import type { BlobStore } from '../storage/port.ts';
-import { readAll } from './stored-backups.ts';
+import { hashingReader, readAll } from '../format/streams.ts';
 
 /** A backup as its `.bkmetadata` describes it, and where that is. */
 export interface ChainEntry {
@@ -137,23 +135,15 @@ export async function checkBackupData(store: BlobStore, e: ChainEntry, keyring: 
     if (isLifeboatError(err, 'LIFEBOAT_E_STORAGE_NOT_FOUND')) throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} is missing; its metadata is there.`);
     throw err;
   });
-  const hash = createHash('sha256');
-  let bytes = 0;
+  const hashed = hashingReader(source);
   let summary: ArchiveSummary;
   try {
-    const hashed = Readable.from((async function* () {
-      for await (const chunk of source) {
-        const b = chunk as Buffer;
-        hash.update(b);
-        bytes += b.length;
-        yield b;
-      }
-    })(), { objectMode: false });
-    summary = await verifyArchive(hashed, where, { encryption: m.Encryption, keyring: m.Encryption ? keyring : undefined, workers });
+    summary = await verifyArchive(hashed.stream, where, { encryption: m.Encryption, keyring: m.Encryption ? keyring : undefined, workers });
   } finally {
     source.destroy();
   }
-  if (bytes !== m.DataSize || hash.digest('hex') !== m.DataSha256) {
+  const { bytes, sha256 } = hashed.digest();
+  if (bytes !== m.DataSize || sha256 !== m.DataSha256) {
     throw corrupt(where, `its ${bytes} bytes do not match the size and SHA-256 its metadata records (DataSize ${m.DataSize}, DataSha256)`);
   }
   if (summary.encrypted && !m.Encryption) throw corrupt(where, 'it is encrypted, but its metadata holds no wrapped data key (Body.Encryption)');

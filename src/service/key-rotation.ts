@@ -11,7 +11,7 @@ import { isLifeboatError } from '../core/errors.ts';
 import { decodeBkMetadata, withEncryption } from '../format/bkmetadata.ts';
 import { type Keyring, rewrapDataKey } from '../format/lbk2.ts';
 import type { BlobStore } from '../storage/port.ts';
-import { readAll } from './stored-backups.ts';
+import { readAll } from '../format/streams.ts';
 
 export interface RewrapReport {
   /** `.bkmetadata` objects read. */

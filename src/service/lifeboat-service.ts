@@ -564,9 +564,10 @@ export class LifeboatService implements HostChannel {
   async partitionHealth(partitionId: string, eventsHealthStateFilter = 0): Promise<Record<string, unknown>> {
     const partition = await this.getPartition(partitionId);
     const eff = effectivePolicy((await this.catalog.getProtection()).mappings, { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId: partition.id });
-    const ended = (op: OperationRecord | undefined): EndedOperation | undefined => (op && op.state !== 'Accepted' && op.state !== 'BackupInProgress' && op.state !== 'RestoreInProgress'
-      ? { state: op.state, updatedUtc: op.updatedUtc, failure: op.failure, auto: op.request.auto === true }
-      : undefined);
+    // latestEndedOperation answers only ended operations.
+    const ended = (op: OperationRecord | undefined): EndedOperation | undefined => op && {
+      state: op.state as EndedOperation['state'], updatedUtc: op.updatedUtc, failure: op.failure, auto: op.request.auto === true,
+    };
     const events = backupRestoreHealthEvents({
       policyName: eff?.policyName,
       lastBackup: ended(await this.catalog.latestEndedOperation(partition.id, ['Backup', 'PeriodicBackup'])),

@@ -4,13 +4,8 @@
  */
 import { METADATA_EXTENSION } from '../core/backup-layout.ts';
 import { type StoredBackupMetadata, decodeBkMetadata } from '../format/bkmetadata.ts';
+import { readAll } from '../format/streams.ts';
 import type { BlobStore } from '../storage/port.ts';
-
-export async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 export interface StoredBackup {
   /** The `.bkmetadata` object's key. */

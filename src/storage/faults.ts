@@ -82,8 +82,8 @@ export function transientFault(message = 'injected transient fault'): () => Erro
   return () => transientStorageError(message);
 }
 
-/** mulberry32: small, seedable, good enough to pick faults. */
-function prng(seed: number): () => number {
+/** mulberry32: a small seeded PRNG, uniform in [0, 1); good enough to pick faults and test cases. */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -160,7 +160,7 @@ export class FaultyStore implements BlobStore {
   constructor(private readonly inner: BlobStore, private readonly rules: readonly FaultRule[] = [], options: FaultyOptions = {}) {
     this.description = `${inner.description} (with faults)`;
     this.matched = rules.map(() => 0);
-    this.random = prng(options.seed ?? 1);
+    this.random = seededRandom(options.seed ?? 1);
     this.sleep = options.sleep ?? ((ms) => delay(ms));
     for (const r of rules) {
       invalidArgUnless(r.probability === undefined || (r.probability >= 0 && r.probability <= 1), `A fault's probability must be in [0, 1], not ${r.probability}.`);

@@ -27,6 +27,7 @@ import Database from 'better-sqlite3';
 import {
   type BackupInfo, type Epoch, type Partition, StatefulService, isLifeboatError, readBackupMetadata,
 } from '../../src/state/index.ts';
+import { seededRandom } from '../../src/storage/faults.ts';
 import { SERVICE_NAME, commitTx, diffFromExpected } from '../support/crash-model.ts';
 
 const SEED = process.env.LIFEBOAT_CRASH_SEED ? Number(process.env.LIFEBOAT_CRASH_SEED) : randomInt(1, 2 ** 31);
@@ -43,18 +44,6 @@ const CALLBACK_MS = 8;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHILD = fileURLToPath(new URL('../fixtures/crash-child.ts', import.meta.url));
 const DATA_FILE = /^data-(\d+)\.sqlite(-wal|-shm|-journal)?$/;
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---- the child -------------------------------------------------------------------------------
 
