@@ -61,6 +61,8 @@ export interface EncodeResult {
   readonly blocks: number;
   /** Plaintext bytes of all files. */
   readonly plainBytes: number;
+  /** Each file's size and SHA-256, in archive order. */
+  readonly archived: readonly ArchivedFile[];
 }
 
 export interface EncodedArchive {
@@ -144,20 +146,114 @@ function sealDigests(digests: Buffer, index: Buffer, headerSha: Buffer, keys: Ar
   return Buffer.concat([cipher.update(digests), cipher.final(), cipher.getAuthTag()]);
 }
 
+/** A file for `encodeFiles`: the bytes of a file on disk, a stream, or content made when its turn comes. */
+export type ArchiveInput =
+  /** The first `bytes` bytes of the file at `path` (all of it when absent); a file shorter than `bytes` fails the archive. */
+  | { readonly name: string; readonly path: string; readonly bytes?: number }
+  | { readonly name: string; readonly stream: AsyncIterable<Uint8Array> }
+  /** Made once the files before it are in the archive, from their sizes and digests (e.g. a manifest of them). */
+  | { readonly name: string; readonly content: (before: readonly ArchivedFile[]) => Uint8Array | Promise<Uint8Array> };
+
+/** A file as it went into an archive. */
+export interface ArchivedFile {
+  readonly name: string;
+  readonly bytes: number;
+  /** SHA-256 of the file's plaintext (hex), as the trailer records it. */
+  readonly sha256: string;
+}
+
+/** Reads a file's plaintext block by block into buffers the pool can transfer. */
+type BlockSource = (spare: Buffer | undefined) => Promise<Buffer>;
+
+/** Copies `src` into a buffer the pool can transfer: a whole ArrayBuffer of its own. */
+function ownedCopy(src: Buffer, spare: Buffer | undefined): Buffer {
+  const out = spare && spare.length === src.length ? spare : Buffer.allocUnsafeSlow(src.length);
+  src.copy(out);
+  return out;
+}
+
+async function fileBlocks(path: string, bytes: number | undefined, blockSize: number): Promise<{ next: BlockSource; close(): Promise<void> }> {
+  const fh = await open(path, 'r');
+  let left = bytes ?? Number.POSITIVE_INFINITY;
+  return {
+    next: async (spare) => {
+      const want = Math.min(blockSize, left);
+      const block = want === blockSize ? await readBlock(fh, blockSize, spare) : await readBlock(fh, want, undefined);
+      left -= block.length;
+      if (block.length < want && bytes !== undefined) {
+        throw new LifeboatError('E_FAIL', `${path} ended ${left} bytes before the ${bytes} to archive.`);
+      }
+      return block;
+    },
+    close: () => fh.close(),
+  };
+}
+
+function streamBlocks(stream: AsyncIterable<Uint8Array>, blockSize: number): BlockSource {
+  const it = stream[Symbol.asyncIterator]();
+  let pending: Buffer | undefined;
+  let ended = false;
+  return async (spare) => {
+    const parts: Buffer[] = [];
+    let have = 0;
+    while (have < blockSize && !ended) {
+      if (!pending || pending.length === 0) {
+        const r = await it.next();
+        if (r.done) {
+          ended = true;
+          break;
+        }
+        pending = view(r.value);
+        continue;
+      }
+      const take = pending.subarray(0, blockSize - have);
+      parts.push(take);
+      have += take.length;
+      pending = pending.subarray(take.length);
+    }
+    const out = have === blockSize && spare ? spare : Buffer.allocUnsafeSlow(have);
+    let at = 0;
+    for (const p of parts) at += p.copy(out, at);
+    return out;
+  };
+}
+
+function bufferBlocks(content: Buffer, blockSize: number): BlockSource {
+  let at = 0;
+  return async (spare) => {
+    const piece = content.subarray(at, at + blockSize);
+    at += piece.length;
+    return ownedCopy(piece, piece.length === blockSize ? spare : undefined);
+  };
+}
+
 /**
  * Streams the files of `folder` (flat: regular files only, sorted by name) as a version 2 archive.
  * The folder is listed now; the files are read as the stream is pulled.
  */
 export async function encodeFolder(folder: string, options: EncodeOptions = {}): Promise<EncodedArchive> {
+  const names = (await readdir(folder, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+  for (const name of names) invalidArgUnless(safeName(name), `File name '${name}' in ${folder} cannot go in a backup archive (A-Z a-z 0-9 . _ -, up to 255).`);
+  invalidArgUnless(names.length <= MAX_FILES, `${folder} has more than ${MAX_FILES} files.`);
+  return encodeFiles(names.map((name) => ({ name, path: join(folder, name) })), options);
+}
+
+/**
+ * Streams `files`, in the order given, as a version 2 archive. Nothing is read until the stream
+ * is pulled: a file on disk is read block by block, a stream as it comes, and content is made when
+ * its turn comes (so a manifest last can carry the digests of the files before it).
+ */
+export async function encodeFiles(files: readonly ArchiveInput[], options: EncodeOptions = {}): Promise<EncodedArchive> {
   const blockSize = options.blockSize ?? DEFAULT_BLOCK;
   invalidArgUnless(Number.isInteger(blockSize) && blockSize >= MIN_BLOCK && blockSize <= MAX_BLOCK, `blockSize ${blockSize} is not an integer from ${MIN_BLOCK} to ${MAX_BLOCK}.`);
   let compression: Compression = options.compression ?? 'zstd';
   invalidArgUnless(Object.hasOwn(COMPRESSION_CODE, compression), `compression '${String(compression)}' is not zstd, gzip or none.`);
   if (compression === 'zstd' && !loadZstd(options.zstdModule)) compression = 'gzip';
   const codec = COMPRESSION_CODE[compression];
-  const names = (await readdir(folder, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
-  for (const name of names) invalidArgUnless(safeName(name), `File name '${name}' in ${folder} cannot go in a backup archive (A-Z a-z 0-9 . _ -, up to 255).`);
-  invalidArgUnless(names.length <= MAX_FILES, `${folder} has more than ${MAX_FILES} files.`);
+  const names = files.map((f) => f.name);
+  for (const name of names) invalidArgUnless(safeName(name), `File name '${name}' cannot go in a backup archive (A-Z a-z 0-9 . _ -, up to 255).`);
+  invalidArgUnless(new Set(names).size === names.length, `File names of an archive must be distinct: ${names.join(', ')}.`);
+  invalidArgUnless(names.length <= MAX_FILES, `An archive holds at most ${MAX_FILES} files.`);
 
   const archiveId = randomBytes(16);
   let keys: ArchiveKeys | undefined;
@@ -186,7 +282,8 @@ export async function encodeFolder(folder: string, options: EncodeOptions = {}):
     const spares: Buffer[] = []; // read buffers back from the workers, to read the next blocks into
     const objectHash = createHash('sha256');
     let offset = 0;
-    const files: Array<{ bytes: number; blocks: number; storedBytes: number }> = [];
+    const counts: Array<{ bytes: number; blocks: number; storedBytes: number }> = [];
+    const archived: ArchivedFile[] = [];
     const digests: Buffer[] = [];
     let blocks = 0;
     const emit = (b: Buffer): Buffer => {
@@ -198,7 +295,7 @@ export async function encodeFolder(folder: string, options: EncodeOptions = {}):
       const { fileIndex, job } = inflight.shift() as { fileIndex: number; job: Promise<SealResult> };
       const { parts, spare } = await job;
       if (spare && spare.byteLength === blockSize && spares.length < 4) spares.push(view(spare));
-      const file = files[fileIndex] as { storedBytes: number };
+      const file = counts[fileIndex] as { storedBytes: number };
       return parts.map((p) => {
         file.storedBytes += p.length;
         return emit(view(p));
@@ -208,16 +305,26 @@ export async function encodeFolder(folder: string, options: EncodeOptions = {}):
       pool = runnerOf(options.workers);
       const window = Math.max(2, pool.runner.size * 2);
       yield emit(header);
-      for (const [fileIndex, name] of names.entries()) {
+      for (const [fileIndex, input] of files.entries()) {
         const file = { bytes: 0, blocks: 0, storedBytes: 0 };
-        files.push(file);
+        counts.push(file);
         const fileHash = createHash('sha256');
-        const fh = await open(join(folder, name), 'r');
+        let close = async (): Promise<void> => undefined;
+        let read: BlockSource;
+        if ('path' in input) {
+          const f = await fileBlocks(input.path, input.bytes, blockSize);
+          read = f.next;
+          close = f.close;
+        } else if ('stream' in input) {
+          read = streamBlocks(input.stream, blockSize);
+        } else {
+          read = bufferBlocks(view(await input.content(archived.slice())), blockSize);
+        }
         try {
-          let block = await readBlock(fh, blockSize, spares.pop());
+          let block = await read(spares.pop());
           for (let blockIndex = 0; ; blockIndex++) {
             // A full block is the last only if nothing follows: a file of whole blocks ends on a full one.
-            const following = block.length === blockSize ? await readBlock(fh, blockSize, spares.pop()) : undefined;
+            const following = block.length === blockSize ? await read(spares.pop()) : undefined;
             const final = !following || following.length === 0;
             fileHash.update(block); // before the block moves to a worker
             file.bytes += block.length;
@@ -231,12 +338,14 @@ export async function encodeFolder(folder: string, options: EncodeOptions = {}):
             block = following as Buffer;
           }
         } finally {
-          await fh.close();
+          await close();
         }
-        digests.push(fileHash.digest());
+        const d = fileHash.digest();
+        digests.push(d);
+        archived.push({ name: input.name, bytes: file.bytes, sha256: d.toString('hex') });
       }
       while (inflight.length) yield* await next();
-      const index = encodeTrailerIndex(files satisfies TrailerFile[]);
+      const index = encodeTrailerIndex(counts satisfies TrailerFile[]);
       const body = Buffer.concat([index, sealDigests(Buffer.concat(digests), index, headerSha, keys)]);
       const trailer = Buffer.concat([body, sha256(body)]);
       const trailerOffset = offset;
@@ -245,7 +354,7 @@ export async function encodeFolder(folder: string, options: EncodeOptions = {}):
       settled = true;
       settle.resolve({
         bytes: offset, sha256: objectHash.digest('hex'), compression, ...(encryption ? { encryption } : {}),
-        files: names.length, blocks, plainBytes: files.reduce((n, f) => n + f.bytes, 0),
+        files: names.length, blocks, plainBytes: counts.reduce((n, f) => n + f.bytes, 0), archived,
       });
     } catch (err) {
       settled = true;
@@ -352,8 +461,11 @@ class ByteReader {
   }
 }
 
-/** Where decoded files go; verify has none. */
-interface Sink {
+/**
+ * Where decoded files go (verify has none): each file is opened, written in order and closed
+ * before the next. A buffer given to `write` is reused once its promise resolves: copy what is kept.
+ */
+export interface ArchiveSink {
   open(name: string): Promise<void>;
   write(data: Buffer): Promise<void>;
   close(): Promise<void>;
@@ -369,7 +481,7 @@ const OPEN_ERRORS: Readonly<Record<OpenErrorKind, string>> = {
 interface ReadMode {
   /** Decrypt and decompress (needs the key when encrypted); false checks stored bytes and structure only. */
   readonly requireContents: boolean;
-  readonly sink?: Sink;
+  readonly sink?: ArchiveSink;
 }
 
 /** Reads a version 2 archive after its first 5 bytes were peeked. */
@@ -386,13 +498,15 @@ async function readV2(reader: ByteReader, where: string, options: ReadOptions, m
   const fixed = parseHeaderFixed(fixedBytes);
   if (typeof fixed === 'string') throw bad(`header: ${fixed}`);
   const names: string[] = [];
+  const seen = new Set<string>();
   const nameBytes: Buffer[] = [];
   for (let i = 0; i < fixed.fileCount; i++) {
     const len = await need(1, 'the header');
     const name = await need(len[0] as number, 'the header');
     const text = name.toString('latin1');
     if (!safeName(text)) throw bad(`header: file name ${i} is not a valid name`);
-    if (i > 0 && !(text > (names[i - 1] as string))) throw bad('header: file names are not in ascending order');
+    if (seen.has(text)) throw bad(`header: file name ${i} repeats an earlier one`);
+    seen.add(text);
     names.push(text);
     nameBytes.push(len, name);
   }
@@ -582,7 +696,7 @@ export async function decodeToFolder(source: Readable, folder: string, where: st
       return { version: 1, files: files.length, blocks: 0, bytes, storedBytes, encrypted: false, contentsChecked: true, authenticated: false };
     }
     let fh: FileHandle | undefined;
-    const sink: Sink = {
+    const sink: ArchiveSink = {
       open: async (name) => {
         fh = await open(join(folder, name), 'wx');
       },
@@ -606,6 +720,27 @@ export async function decodeToFolder(source: Readable, folder: string, where: st
   } finally {
     await reader.close();
   }
+}
+
+/**
+ * Decodes a version 2 archive into `sink`, checking every block, every file and the trailer as
+ * decodeToFolder does; resolves only once all of it has been checked. Version 1 archives are
+ * refused with E_INVALIDARG (decodeToFolder reads them): callers fall back to it.
+ */
+export async function decodeFiles(source: Readable, where: string, sink: ArchiveSink, options: ReadOptions = {}): Promise<ArchiveSummary> {
+  const reader = new ByteReader(source);
+  try {
+    if ((await versionOf(reader, where)) === 1) throw new LifeboatError('E_INVALIDARG', `Backup data ${where} is a version 1 archive; decode it into a folder.`);
+    return await readV2(reader, where, options, { requireContents: true, sink });
+  } finally {
+    await reader.close();
+  }
+}
+
+/** The archive version from an object's first bytes (at least 5), or undefined when they are not an archive's. */
+export function archiveVersion(head: Uint8Array): 1 | 2 | undefined {
+  if (head.length < 5 || !view(head).subarray(0, 4).equals(MAGIC)) return undefined;
+  return head[4] === 1 ? 1 : head[4] === VERSION ? 2 : undefined;
 }
 
 /**

@@ -33,3 +33,75 @@ export async function readAll(s: AsyncIterable<unknown>): Promise<Buffer> {
   for await (const c of s) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
+
+/**
+ * A one-chunk channel from a producer that reuses its buffers (a decoder's sink) to a consumer
+ * that pulls (`for await`): `push` resolves once the consumer asks for the next chunk, that is,
+ * once it is done with this one, so nothing is copied and at most one chunk waits. `fail` ends
+ * the consumer's loop with the error; a consumer that stops early makes later pushes fail.
+ */
+export class Handoff implements AsyncIterable<Buffer> {
+  private slot: Buffer | undefined;
+  private release: (() => void) | undefined;
+  private refuse: ((err: unknown) => void) | undefined;
+  private wakeConsumer: (() => void) | undefined;
+  private ended = false;
+  private failure: { readonly err: unknown } | undefined;
+  private abandoned = false;
+
+  push(chunk: Buffer): Promise<void> {
+    if (this.abandoned) return Promise.reject(new Error('the reader stopped reading'));
+    if (this.ended || this.failure) return Promise.reject(new Error('push after the end'));
+    return new Promise<void>((resolve, reject) => {
+      this.slot = chunk;
+      this.release = resolve;
+      this.refuse = reject;
+      this.wake();
+    });
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake();
+  }
+
+  /** Ends the consumer's loop with `err`; a push waiting for the consumer fails with it too. */
+  fail(err: unknown): void {
+    this.failure ??= { err };
+    const refuse = this.refuse;
+    this.release = undefined;
+    this.refuse = undefined;
+    refuse?.(err);
+    this.wake();
+  }
+
+  private wake(): void {
+    const wake = this.wakeConsumer;
+    this.wakeConsumer = undefined;
+    wake?.();
+  }
+
+  private releaseProducer(): void {
+    const release = this.release;
+    this.release = undefined;
+    this.refuse = undefined;
+    release?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        while (this.slot === undefined && !this.ended && !this.failure) await new Promise<void>((resolve) => { this.wakeConsumer = resolve; });
+        if (this.failure) throw this.failure.err;
+        const chunk = this.slot;
+        if (chunk === undefined) return;
+        this.slot = undefined;
+        yield chunk;
+        this.releaseProducer();
+      }
+    } finally {
+      this.abandoned = true;
+      this.releaseProducer();
+    }
+  }
+}

@@ -18,9 +18,14 @@ import { applicationOf } from '../core/ids.ts';
 import { partitionInfoToJson, schemeToJson } from '../core/partitioning.ts';
 import type { StorageDescription } from '../core/storage-description.ts';
 import { type StoredBackupMetadata, decodeBkMetadata, encodeBkMetadata } from '../format/bkmetadata.ts';
-import { type BlockRunner, type Compression, type Keyring, createBlockPool, decodeToFolder, defaultWorkers, encodeFolder } from '../format/lbk2.ts';
-import { hashingReader, readAll } from '../format/streams.ts';
-import type { DataLossHandler, Partition, RestoreContext, RestoreResult, StatefulService } from '../state/index.ts';
+import {
+  type ArchiveInput, type ArchiveSink, type BlockRunner, type Compression, type Keyring, archiveVersion, createBlockPool, decodeFiles, decodeToFolder, defaultWorkers, encodeFiles,
+} from '../format/lbk2.ts';
+import { Handoff, hashingReader, readAll } from '../format/streams.ts';
+import {
+  type BackupInfo, type DataLossHandler, type Partition, type RestoreContext, type RestoreResult, type RestoreSource, type StatefulService,
+  type StreamedFullBackup, FULL_DATA_FILE, METADATA_FILE, parseBackupMetadata,
+} from '../state/index.ts';
 import type { BlobStore } from '../storage/port.ts';
 
 /** Backups of a chain downloaded at once during a restore. */
@@ -50,11 +55,9 @@ export interface HostOptions {
 
 /** A restore order handed to a partition's data-loss handler. */
 interface PendingRestore {
-  /** The chain's folders, full backup first, as their downloads finish. */
-  readonly folders: ReadonlyArray<Promise<string>>;
+  /** The chain, full backup first (streamed or a folder), then the incrementals' folders as their downloads finish. */
+  readonly folders: readonly RestoreSource[];
   readonly policy: 'Safe' | 'Force';
-  /** This order started the data loss (the partition was serving): a failed restore ends it, keeping the state. */
-  ownDataLoss: boolean;
   taken: boolean;
   result?: RestoreResult;
   /** Resolved (or rejected) by the handler once it restored. */
@@ -62,11 +65,15 @@ interface PendingRestore {
   settle(err?: unknown): void;
 }
 
-function pendingRestore(folders: ReadonlyArray<Promise<string>>, policy: 'Safe' | 'Force'): PendingRestore {
+function pendingRestore(folders: readonly RestoreSource[], policy: 'Safe' | 'Force'): PendingRestore {
   let settle: (err?: unknown) => void = () => undefined;
   const settled = new Promise<void>((resolve, reject) => { settle = (err) => (err === undefined ? resolve() : reject(err)); });
   settled.catch(() => undefined); // read by the order; never an unhandled rejection
-  return { folders, policy, ownDataLoss: false, taken: false, settled, settle: (err) => settle(err) };
+  return { folders, policy, taken: false, settled, settle: (err) => settle(err) };
+}
+
+function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 const stateOf = (p: Partition): PartitionState => ({
@@ -127,9 +134,7 @@ export class Host {
           } catch (err) {
             pending.settle(err);
             if (this.stopping) throw err;
-            // A restore that failed leaves the partition as it was: one that was serving goes on
-            // serving; one whose data was lost goes on waiting for a restore.
-            if (pending.ownDataLoss) return false;
+            // A restore that failed leaves the partition as it was, waiting for another restore.
             await this.waitForRestore(id, slot);
             continue;
           }
@@ -287,7 +292,7 @@ export class Host {
       await this.send({ OperationId: order.OperationId, State: 'InProgress' });
       await rm(scratch, { recursive: true, force: true });
       await mkdir(scratch, { recursive: true });
-      if (order.Kind === 'Backup') await this.backup(order, scratch);
+      if (order.Kind === 'Backup') await this.backup(order);
       else await this.restore(order, scratch);
     } catch (err) {
       this.o.log?.warn({ err: String(err), operation: order.OperationId }, `${order.Kind.toLowerCase()} failed`);
@@ -298,7 +303,7 @@ export class Host {
     }
   }
 
-  private async backup(order: Extract<Order, { Kind: 'Backup' }>, scratch: string): Promise<void> {
+  private async backup(order: Extract<Order, { Kind: 'Backup' }>): Promise<void> {
     const { service, partition } = this.partition(order.PartitionId);
     const store = this.o.openStorage(order.Storage);
     const deadline = new Date(order.DeadlineUtc);
@@ -306,18 +311,18 @@ export class Host {
     const option = order.Option ?? 'Full';
     const parentId = option === 'Incremental' ? order.ParentBackupId ?? '' : '';
     const parentLocation = option === 'Incremental' ? order.ParentBackupLocation ?? '' : '';
-    let chainBroken = false;
+    let uploaded: { bytes: number; sha256: string; encryption?: StoredBackupMetadata['Encryption'] } | undefined;
     const info = await partition.backup({
       option,
-      folder: join(scratch, 'backup'),
-      callback: async (b) => {
+      // The replica's files go straight into the archive being uploaded: read once, never copied locally.
+      writer: async (b) => {
         // An incremental must continue the backup the service named (an on-demand or direct backup
         // in between moved the replica's chain on): otherwise it is refused, and a full follows (§2.7).
         if (option === 'Incremental' && b.parentBackupId !== parentId) {
-          chainBroken = true;
-          return false;
+          throw new LifeboatError('FABRIC_E_MISSING_FULL_BACKUP',
+            `An incremental backup of partition ${partition.id} cannot continue backup ${parentId}: the replica's last backup is another one. Take a full backup.`);
         }
-        if (this.now() > deadline) return false;
+        if (this.now() > deadline) throw new LifeboatError('FABRIC_E_TIMEOUT', 'The request of backup has timed out.');
         // One-second names: a second backup in the same second takes the next free second.
         let at = new Date(b.takenAtUtc);
         for (let tries = 0; ; tries++) {
@@ -326,7 +331,11 @@ export class Host {
           if (tries > 60) throw new LifeboatError('LIFEBOAT_E_STORAGE_OBJECT_EXISTS', `No free backup name near ${b.takenAtUtc}.`);
           at = new Date(at.getTime() + 1000);
         }
-        const { bytes, sha256, encryption } = await this.upload(store, location, b.directory);
+        uploaded = await this.upload(store, location, b.files);
+        return `${store.description}/${location}`;
+      },
+      callback: async (b) => {
+        if (!uploaded) return false;
         // Last: the metadata is the commit point of the backup.
         await store.put(metadataKeyOf(location), encodeBkMetadata({
           BackupId: b.backupId, BackupChainId: b.backupChainId, ParentBackupId: parentId, ParentBackupLocation: parentLocation, BackupLocation: location,
@@ -334,15 +343,11 @@ export class Host {
           PartitionInformation: partition.info,
           EpochOfLastBackupRecord: { DataLossVersion: b.epoch.dataLossVersion.toString(), ConfigurationVersion: b.epoch.configurationVersion.toString() },
           LsnOfLastBackupRecord: b.lastLsn.toString(), FirstLsn: b.firstLsn.toString(), CreationTimeUtc: b.takenAtUtc, ServiceManifestVersion: '1.0.0',
-          DataSize: bytes, DataSha256: sha256, ...(encryption ? { Encryption: encryption } : {}),
+          DataSize: uploaded.bytes, DataSha256: uploaded.sha256, ...(uploaded.encryption ? { Encryption: uploaded.encryption } : {}),
         }));
         return true;
       },
     }).catch((err: unknown) => {
-      if (chainBroken) {
-        throw new LifeboatError('FABRIC_E_MISSING_FULL_BACKUP',
-          `An incremental backup of partition ${partition.id} cannot continue backup ${parentId}: the replica's last backup is another one. Take a full backup.`);
-      }
       // What the callback met (a storage failure, mostly) is the failure to report, with its own code.
       if (isLifeboatError(err, 'LIFEBOAT_E_BACKUP_CALLBACK_FAILED') && isLifeboatError(err.cause)) throw err.cause;
       throw err;
@@ -357,9 +362,9 @@ export class Host {
     });
   }
 
-  /** Streams the folder to storage as `.lbk` version 2; the encoder gives its size, SHA-256 and wrapped data key. */
-  private async upload(store: BlobStore, key: string, folder: string): Promise<{ bytes: number; sha256: string; encryption?: StoredBackupMetadata['Encryption'] }> {
-    const encoded = await encodeFolder(folder, { workers: this.pool(), compression: this.o.compression ?? 'zstd', ...(this.o.keyring ? { keyring: this.o.keyring } : {}) });
+  /** Streams the backup's files to storage as `.lbk` version 2; the encoder gives its size, SHA-256 and wrapped data key. */
+  private async upload(store: BlobStore, key: string, files: readonly ArchiveInput[]): Promise<{ bytes: number; sha256: string; encryption?: StoredBackupMetadata['Encryption'] }> {
+    const encoded = await encodeFiles(files, { workers: this.pool(), compression: this.o.compression ?? 'zstd', ...(this.o.keyring ? { keyring: this.o.keyring } : {}) });
     try {
       // A read error ends the stream with it, so the put fails too (and says why, after its clean-up).
       await store.put(key, encoded.stream);
@@ -377,14 +382,8 @@ export class Host {
    * against the metadata. Any damage is LIFEBOAT_E_BACKUP_CORRUPT naming the object and where.
    */
   private async download(store: BlobStore, location: string, folder: string, signal: AbortSignal): Promise<string> {
-    const metaKey = metadataKeyOf(location);
-    const metaWhere = `${store.description}/${metaKey}`;
     const where = `${store.description}/${location}`;
-    const meta = decodeBkMetadata(await readAll(await store.get(metaKey)), metaWhere);
-    if (meta.Encryption && !this.o.keyring) {
-      throw new LifeboatError('LIFEBOAT_E_ENCRYPTION_KEY_MISSING',
-        `Backup data ${where} is encrypted with key '${meta.Encryption.KeyId}', and host ${this.id} has no encryption keyring (--encryption-keys).`);
-    }
+    const meta = await this.storedMetadata(store, location);
     if (signal.aborted) throw new LifeboatError('E_ABORT', 'The restore ended before this backup was downloaded.');
     const source = await store.get(location);
     const stop = (): void => { source.destroy(new LifeboatError('E_ABORT', 'The restore ended before this backup was downloaded.')); };
@@ -398,17 +397,101 @@ export class Host {
       signal.removeEventListener('abort', stop);
       source.destroy(); // read to the end already, unless the decoder stopped early
     }
-    const { bytes, sha256 } = hashed.digest();
-    if (bytes !== meta.DataSize || sha256 !== meta.DataSha256) {
-      throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT',
-        `Backup data ${where} is damaged: it is ${bytes} bytes with another SHA-256 than its metadata ${metaWhere} records (DataSize ${meta.DataSize}, DataSha256).`);
-    }
+    this.checkObjectDigest(hashed.digest(), meta, store, location);
     return folder;
   }
 
-  /** Starts the chain's downloads, PARALLEL_DOWNLOADS at a time, in chain order; one promise per backup. */
-  private downloadChain(store: BlobStore, chain: readonly string[], scratch: string, signal: AbortSignal): Array<Promise<string>> {
-    let free = PARALLEL_DOWNLOADS;
+  /** The backup's `.bkmetadata`, checked to be readable with this host's keys. */
+  private async storedMetadata(store: BlobStore, location: string): Promise<StoredBackupMetadata> {
+    const metaKey = metadataKeyOf(location);
+    const meta = decodeBkMetadata(await readAll(await store.get(metaKey)), `${store.description}/${metaKey}`);
+    if (meta.Encryption && !this.o.keyring) {
+      throw new LifeboatError('LIFEBOAT_E_ENCRYPTION_KEY_MISSING',
+        `Backup data ${store.description}/${location} is encrypted with key '${meta.Encryption.KeyId}', and host ${this.id} has no encryption keyring (--encryption-keys).`);
+    }
+    return meta;
+  }
+
+  /**
+   * The chain's full backup, for the partition to write straight into its new generation as it is
+   * downloaded and decoded. Resolves once what can be checked cheaply was (its `.bkmetadata`, the
+   * key, the object's size and format), before data loss starts; every block, the files' digests
+   * and the object's SHA-256 are checked as it streams, and its `metadata` resolves only after all
+   * of them. A version 1 archive is downloaded into `folder` instead (resolves to the folder).
+   */
+  private async openFullBackup(store: BlobStore, location: string, folder: string, signal: AbortSignal): Promise<RestoreSource> {
+    const meta = await this.storedMetadata(store, location);
+    const where = `${store.description}/${location}`;
+    const object = await store.head(location);
+    if (!object) throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} is missing; its metadata is there.`);
+    if (object.size !== meta.DataSize) {
+      throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} is damaged: it is ${object.size} bytes, its metadata records ${meta.DataSize}.`);
+    }
+    const version = archiveVersion(await readAll(await store.get(location, { start: 0, end: Math.min(5, object.size) })));
+    if (version !== 2) return this.download(store, location, folder, signal);
+
+    const data = new Handoff();
+    const aborted = (): LifeboatError => new LifeboatError('E_ABORT', 'The restore ended before this backup was downloaded.');
+    const metadata = (async (): Promise<BackupInfo> => {
+      if (signal.aborted) throw aborted();
+      const source = await store.get(location);
+      const stop = (): void => {
+        source.destroy(aborted());
+        data.fail(aborted());
+      };
+      signal.addEventListener('abort', stop, { once: true });
+      const hashed = hashingReader(source);
+      const metadataText: Buffer[] = [];
+      const seen = new Set<string>();
+      let current: string | undefined;
+      const sink: ArchiveSink = {
+        open: async (name) => {
+          if (name !== FULL_DATA_FILE && name !== METADATA_FILE) throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} holds ${name}: it is not a full backup.`);
+          current = name;
+          seen.add(name);
+        },
+        // The decoder reuses its buffers: the data goes to the partition one chunk at a time, the metadata is copied.
+        write: (chunk) => (current === FULL_DATA_FILE ? data.push(chunk) : (metadataText.push(Buffer.from(chunk)), Promise.resolve())),
+        close: async () => {
+          if (current === FULL_DATA_FILE) data.end();
+          current = undefined;
+        },
+      };
+      try {
+        await decodeFiles(hashed.stream, where, sink, { encryption: meta.Encryption, keyring: this.o.keyring, workers: this.pool() });
+        this.checkObjectDigest(hashed.digest(), meta, store, location);
+        for (const name of [FULL_DATA_FILE, METADATA_FILE]) {
+          if (!seen.has(name)) throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} has no ${name}: it is not a full backup.`);
+        }
+        return parseBackupMetadata(Buffer.concat(metadataText).toString('utf8'), where);
+      } catch (err) {
+        data.fail(err);
+        throw err;
+      } finally {
+        data.end();
+        signal.removeEventListener('abort', stop);
+        source.destroy(); // read to the end already, unless the decoder stopped early
+      }
+    })();
+    metadata.catch(() => undefined); // the partition reads it in its turn (or the first failure ends the restore)
+    const streamed: StreamedFullBackup = { data, metadata };
+    return streamed;
+  }
+
+  /** The data object as read against the size and SHA-256 its `.bkmetadata` records. */
+  private checkObjectDigest(got: { bytes: number; sha256: string }, meta: StoredBackupMetadata, store: BlobStore, location: string): void {
+    if (got.bytes !== meta.DataSize || got.sha256 !== meta.DataSha256) {
+      throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT',
+        `Backup data ${store.description}/${location} is damaged: it is ${got.bytes} bytes with another SHA-256 than its metadata ${store.description}/${metadataKeyOf(location)} records (DataSize ${meta.DataSize}, DataSha256).`);
+    }
+  }
+
+  /**
+   * Starts reading the chain: the full backup streamed (openFullBackup), the incrementals
+   * downloaded into folders, PARALLEL_DOWNLOADS at a time, in chain order; one promise per backup.
+   */
+  private downloadChain(store: BlobStore, chain: readonly string[], scratch: string, signal: AbortSignal): { full: Promise<RestoreSource>; incrementals: Array<Promise<string>> } {
+    let free = PARALLEL_DOWNLOADS - 1; // one reads the full backup
     const queue: Array<() => void> = [];
     const slot = (): Promise<void> => (free > 0 ? (free--, Promise.resolve()) : new Promise((resolve) => queue.push(resolve)));
     const release = (): void => {
@@ -416,46 +499,57 @@ export class Host {
       if (next) next();
       else free++;
     };
-    const downloads = chain.map(async (location, i) => {
+    const folder = (i: number): string => join(scratch, `${i}-${randomUUID()}`);
+    const full = this.openFullBackup(store, chain[0] as string, folder(0), signal);
+    const incrementals = chain.slice(1).map(async (location, i): Promise<string> => {
       await slot();
       try {
-        return await this.download(store, location, join(scratch, `${i}-${randomUUID()}`), signal);
+        return await this.download(store, location, folder(i + 1), signal);
       } finally {
         release();
       }
     });
-    for (const d of downloads) d.catch(() => undefined); // each is read in its turn (or the first failure ends the restore)
-    return downloads;
+    for (const d of [full, ...incrementals]) d.catch(() => undefined); // each is read in its turn (or the first failure ends the restore)
+    return { full, incrementals };
   }
 
   private async restore(order: Extract<Order, { Kind: 'Restore' }>, scratch: string): Promise<void> {
     const { partition } = this.partition(order.PartitionId);
     const store = this.o.openStorage(order.Storage);
     const ended = new AbortController();
-    const folders = this.downloadChain(store, order.Chain, scratch, ended.signal);
-    const pending = pendingRestore(folders, order.RestorePolicy ?? 'Force');
+    let result: RestoreResult | undefined;
+    const { full, incrementals } = this.downloadChain(store, order.Chain, scratch, ended.signal);
+    const reading: Array<PromiseLike<unknown>> = [full, ...incrementals];
     try {
-      // The full backup first: damage there, or a missing key, fails the order while the partition
-      // goes on serving. The incrementals go on downloading while the partition applies the full.
-      await folders[0];
-      this.pendingRestores.set(partition.id, pending);
+      // What can be checked of the full backup before its data is read (its metadata, the key, its
+      // size): a problem there fails the order while the partition goes on serving. Then the
+      // partition writes it as it streams in, while the incrementals go on downloading.
+      const first = await full;
+      if (typeof first !== 'string' && !isPromiseLike(first)) reading.push(first.metadata);
+      const chain: RestoreSource[] = [first, ...incrementals];
+      const policy = order.RestorePolicy ?? 'Force';
       const waiting = this.inDataLoss.get(partition.id);
       if (waiting) {
         // Already in data loss (waiting for this order): its handler applies the restore.
+        const pending = pendingRestore(chain, policy);
+        this.pendingRestores.set(partition.id, pending);
         waiting.wake?.();
+        await pending.settled;
+        result = pending.result;
       } else {
-        pending.ownDataLoss = true;
-        await partition.startDataLoss();
+        // A serving partition restores as a data loss of its own: it refuses writes while the chain
+        // streams in, and takes the new epoch only when the restore commits. Damage found on the
+        // way leaves its data, LSN, epoch and status as they were.
+        result = await partition.restore(chain, { policy });
       }
-      await pending.settled;
     } catch (err) {
       // Downloads not needed any more stop; none may write into scratch after it is removed.
       // (A restore that succeeded consumed them all.)
       ended.abort();
-      await Promise.allSettled(folders);
+      await Promise.allSettled(reading);
       throw err;
     }
-    const r = pending.result;
+    const r = result;
     if (!r) throw new LifeboatError('E_FAIL', `Partition ${partition.id} did not restore during data loss.`);
     await this.send({
       OperationId: order.OperationId, State: 'Success', Partition: stateOf(partition),

@@ -74,11 +74,15 @@ function toJson(m: StoredMetadata): Record<string, unknown> {
 
 const digest = (body: string): string => createHash('sha256').update(body).digest('hex');
 
-export async function writeBackupMetadata(folder: string, m: StoredMetadata): Promise<void> {
+/** The text of a `backup.metadata` file. */
+export function backupMetadataText(m: StoredMetadata): string {
   const body = JSON.stringify(toJson(m));
   // The checksum covers the exact bytes of the body, so no canonical form is needed to check it.
-  const text = `${JSON.stringify({ body: JSON.parse(body) as unknown, sha256: digest(body) })}\n`;
-  await writeFileAtomic(join(folder, METADATA_FILE), text);
+  return `${JSON.stringify({ body: JSON.parse(body) as unknown, sha256: digest(body) })}\n`;
+}
+
+export async function writeBackupMetadata(folder: string, m: StoredMetadata): Promise<void> {
+  await writeFileAtomic(join(folder, METADATA_FILE), backupMetadataText(m));
 }
 
 function bad(folder: string, what: string): LifeboatError {
@@ -95,6 +99,14 @@ export async function readBackupMetadata(folder: string): Promise<BackupInfo> {
     }
     throw err;
   }
+  return parseBackupMetadata(text, folder);
+}
+
+/**
+ * Reads the text of a `backup.metadata` file; `folder` is where the backup is (or, for one
+ * streamed from storage, the name of the object), for messages and BackupInfo.directory.
+ */
+export function parseBackupMetadata(text: string, folder: string): BackupInfo {
   let outer: { body?: unknown; sha256?: unknown };
   try {
     outer = JSON.parse(text) as typeof outer;

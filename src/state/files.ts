@@ -78,3 +78,24 @@ export async function copyFileHashed(from: string, to: string, length?: number):
   if (length !== undefined && result.bytes !== length) throw new Error(`copied ${result.bytes ?? 0} bytes of ${from}, expected ${length}`);
   return { bytes: result.bytes ?? 0, sha256: result.sha256 ?? '' };
 }
+
+/**
+ * Writes `source` into a new file `to`, hashing on the way, and fsyncs it. Each chunk is written
+ * before the next is asked for, so a source may reuse its buffers.
+ */
+export async function writeStreamHashed(source: AsyncIterable<Uint8Array>, to: string): Promise<CopiedFile> {
+  const fh = await open(to, 'wx');
+  const hash = createHash('sha256');
+  let bytes = 0;
+  try {
+    for await (const chunk of source) {
+      hash.update(chunk);
+      for (let at = 0; at < chunk.length;) at += (await fh.write(chunk, at, chunk.length - at, null)).bytesWritten;
+      bytes += chunk.length;
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}

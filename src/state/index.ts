@@ -5,11 +5,13 @@
 export { StatefulService, type ServiceOptions } from './service.ts';
 export {
   Partition, Transaction, DictionaryReader, TransactionDictionary, DEFAULT_MAX_CHAIN_LOG_BYTES,
-  type BackupOptions, type Committed, type DataLossHandler, type EnumerateOptions, type Entry, type JsonValue,
+  type BackupFileSource, type BackupOptions, type BackupStream, type BackupWriter, type Committed, type DataLossHandler, type EnumerateOptions, type Entry, type JsonValue,
   type PartitionOpenOptions, type PartitionStatus, type RestoreContext, type RestoreOptions, type RestorePolicy,
-  type RestoreResult, type RestoreSource, type Value,
+  type RestoreResult, type RestoreSource, type StreamedFullBackup, type Value,
 } from './partition.ts';
-export { type BackupInfo, type BackupFile, readBackupMetadata, findBackupFolders } from './backup-folder.ts';
+export {
+  type BackupInfo, type BackupFile, FULL_DATA_FILE, INCREMENTAL_DATA_FILE, METADATA_FILE, readBackupMetadata, parseBackupMetadata, findBackupFolders,
+} from './backup-folder.ts';
 export type { Durability } from './store.ts';
 export type { Epoch, StateVersion } from '../core/epoch.ts';
 export type { PartitionInfo, PartitionKey, PartitionScheme } from '../core/partitioning.ts';

@@ -27,10 +27,11 @@ import { LifeboatError, invalidArgUnless, isLifeboatError } from '../core/errors
 import { prefixUpperBound } from '../core/keys.ts';
 import type { PartitionInfo } from '../core/partitioning.ts';
 import {
-  type BackupInfo, FULL_DATA_FILE, INCREMENTAL_DATA_FILE, fileOf, findBackupFolders, readBackupMetadata, writeBackupMetadata,
+  type BackupFile, type BackupInfo, FULL_DATA_FILE, INCREMENTAL_DATA_FILE, METADATA_FILE, backupMetadataText, fileOf, findBackupFolders,
+  readBackupMetadata, writeBackupMetadata,
 } from './backup-folder.ts';
 import { ChangeOp, type ChangeRecord, changeLogBytes, decodeChangeLog, encodeHeader, encodeRecord, encodeTrailer } from './changelog-codec.ts';
-import { HashingStream, copyFileHashed, fsyncPath, readJsonIfExists, recreateDir, writeFileAtomic } from './files.ts';
+import { type CopiedFile, HashingStream, copyFileHashed, fsyncPath, readJsonIfExists, recreateDir, writeFileAtomic, writeStreamHashed } from './files.ts';
 import { type Durability, type MetaRow, Store, initSchema, openDatabase } from './store.ts';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -66,14 +67,49 @@ export interface Entry {
 
 export interface BackupOptions {
   readonly option?: BackupOption;
-  /** Where to write the backup; re-created. Default: the partition's `backup/` folder. */
+  /** Where to write the backup; re-created. Default: the partition's `backup/` folder. Not with `writer`. */
   readonly folder?: string;
+  /**
+   * Hands the backup's files to this writer as they are read, instead of copying them into a
+   * folder: e.g. into an archive it uploads, so the data is read once and never written locally.
+   * The partition holds the snapshot the files come from until the writer's promise settles.
+   */
+  readonly writer?: BackupWriter;
   /**
    * Called with the backup once it is written; the backup counts (advances the chain) only when
    * this resolves true (Service Fabric's post-backup callback). Default: accept.
    */
   readonly callback?: (info: BackupInfo) => Promise<boolean> | boolean;
 }
+
+/** A file of a backup handed to a writer (BackupOptions.writer). */
+export type BackupFileSource =
+  /** The first `bytes` bytes of the file at `path`, which stay unchanged until the writer's promise settles. */
+  | { readonly name: string; readonly path: string; readonly bytes: number }
+  /** The bytes as they are read from the partition's snapshot; read them before the writer's promise settles. */
+  | { readonly name: string; readonly stream: AsyncIterable<Uint8Array> }
+  /** `backup.metadata`, made from the size and SHA-256 of the data file before it, as the writer read them. */
+  | { readonly name: string; readonly content: (before: readonly BackupFile[]) => Uint8Array };
+
+/** A backup as a writer gets it: what is known before its data is read, and its files. */
+export interface BackupStream {
+  readonly backupId: string;
+  readonly option: BackupOption;
+  readonly parentBackupId: string;
+  readonly backupChainId: string;
+  readonly epoch: Epoch;
+  readonly firstLsn: bigint;
+  readonly lastLsn: bigint;
+  readonly takenAtUtc: string;
+  /**
+   * To be read in this order, each to its end: the data file (`data.sqlite` or `changes.log`),
+   * then `backup.metadata`, whose content records the data file's size and SHA-256.
+   */
+  readonly files: readonly BackupFileSource[];
+}
+
+/** Writes a backup's files somewhere; resolves to where (BackupInfo.directory), once all are written. */
+export type BackupWriter = (backup: BackupStream) => Promise<string>;
 
 export interface RestoreOptions {
   /** Safe (default) refuses a backup that is not newer than the partition's state; Force does not. */
@@ -89,10 +125,25 @@ export interface RestoreResult {
 }
 
 /**
- * A backup folder, or a promise of one (a download under way). A list with promises is the chain
- * itself, full backup first: each folder is awaited only when its turn to be applied comes.
+ * A full backup read as a stream, e.g. decoded from storage as it downloads: restored without a
+ * local copy. Only as the first link of a chain given link by link.
  */
-export type RestoreSource = string | PromiseLike<string>;
+export interface StreamedFullBackup {
+  /** The bytes of its `data.sqlite`, in order; each chunk may be reused once the next is asked for. */
+  readonly data: AsyncIterable<Uint8Array>;
+  /**
+   * Its `backup.metadata`, once the whole backup has been read and checked (it may come after the
+   * data): the restore compares the data with it, and commits only after it resolves.
+   */
+  readonly metadata: PromiseLike<BackupInfo>;
+}
+
+/**
+ * A backup folder, or a promise of one (a download under way), or a full backup as a stream. A
+ * list with promises or a stream is the chain itself, full backup first: each link is awaited
+ * only when its turn to be applied comes.
+ */
+export type RestoreSource = string | PromiseLike<string> | StreamedFullBackup;
 
 /** What an `onDataLoss` handler gets: the partition, and restore. */
 export interface RestoreContext {
@@ -135,22 +186,30 @@ interface ChainSource {
   next(index: number): Promise<BackupInfo | undefined>;
   /** The chain arrives link by link (so Safe is checked once the last is known). */
   readonly staged: boolean;
+  /** The full backup's data as a stream; its metadata is then `next(0)`, known after the data. */
+  readonly streamedFull?: StreamedFullBackup | undefined;
 }
 
 function isPromiseLike(v: unknown): v is PromiseLike<string> {
   return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
+function isStreamedFull(v: unknown): v is StreamedFullBackup {
+  return typeof v === 'object' && v !== null && !isPromiseLike(v) && isPromiseLike((v as StreamedFullBackup).metadata)
+    && typeof (v as StreamedFullBackup).data?.[Symbol.asyncIterator] === 'function';
+}
+
 /**
- * The links of a chain given in order as folders or promises of folders (one backup each). Each
- * is checked against those before it as it arrives: the chain planned from the links so far must
- * be exactly them, in the order given.
+ * The links of a chain given in order as folders, promises of folders or (the first) a stream,
+ * one backup each. Each is checked against those before it as it arrives: the chain planned from
+ * the links so far must be exactly them, in the order given.
  */
 function stagedChain(sources: readonly RestoreSource[]): ChainSource['next'] {
   const seen: BackupInfo[] = [];
   return async (index) => {
     if (index >= sources.length) return undefined;
-    const info = await readBackupMetadata(await sources[index] as string);
+    const source = sources[index] as RestoreSource;
+    const info = isStreamedFull(source) ? await source.metadata : await readBackupMetadata(await source);
     seen.push(info);
     const plan = planRestoreChain(seen);
     if (plan.dropped.length > 0 || plan.chain[plan.chain.length - 1] !== info) {
@@ -159,6 +218,23 @@ function stagedChain(sources: readonly RestoreSource[]): ChainSource['next'] {
         `Backup ${info.backupId} (link ${index + 1} of the chain given) does not continue ${prev ? `backup ${prev.backupId}` : 'the chain'}: it follows ${info.parentBackupId}.`);
     }
     return info;
+  };
+}
+
+/** What every backup of one run records, whatever its kind. */
+type BackupCommon = Pick<BackupInfo, 'backupId' | 'epoch' | 'serviceName' | 'partitionId' | 'partitionInfo' | 'takenAtUtc'>;
+
+function fullInfo(common: BackupCommon, lastLsn: bigint, file: BackupFile): Omit<BackupInfo, 'directory'> {
+  return {
+    ...common, option: 'Full', parentBackupId: common.backupId, backupChainId: common.backupId, firstLsn: 1n, lastLsn,
+    recordCount: 0, logBytes: 0, chainLogBytes: 0, files: [file],
+  };
+}
+
+function incrementalInfo(common: BackupCommon, base: LastBackup, lastLsn: bigint, counts: { records: number; logBytes: number }, file: BackupFile): Omit<BackupInfo, 'directory'> {
+  return {
+    ...common, option: 'Incremental', parentBackupId: base.backupId, backupChainId: base.backupChainId, firstLsn: base.lastLsn + 1n, lastLsn,
+    recordCount: counts.records, logBytes: counts.logBytes, chainLogBytes: base.chainLogBytes + counts.logBytes, files: [file],
   };
 }
 
@@ -534,30 +610,36 @@ export class Partition {
       });
       if (refusal !== undefined) throw new LifeboatError('FABRIC_E_MISSING_FULL_BACKUP', `An incremental backup of partition ${this.id} cannot be taken: ${refusal}. Take a full backup.`);
     }
-    const folder = options.folder ?? join(this.dir, 'backup');
-    await recreateDir(folder);
+    invalidArgUnless(options.writer === undefined || options.folder === undefined, 'Give a backup folder or a writer, not both.');
     const epoch = this.currentEpoch;
     const backupId = randomUUID();
     const takenAtUtc = new Date(this.now()).toISOString();
-    const common = { backupId, epoch, serviceName: this.serviceName, partitionId: this.id, partitionInfo: this.info, takenAtUtc, directory: folder };
+    const common = { backupId, epoch, serviceName: this.serviceName, partitionId: this.id, partitionInfo: this.info, takenAtUtc };
     let info: BackupInfo;
-    if (option === 'Full') {
-      const snap = await this.writeSnapshot(join(folder, FULL_DATA_FILE));
-      info = {
-        ...common, option, parentBackupId: backupId, backupChainId: backupId, firstLsn: 1n, lastLsn: snap.lastLsn,
-        recordCount: 0, logBytes: 0, chainLogBytes: 0, files: [{ name: FULL_DATA_FILE, bytes: snap.bytes, sha256: snap.sha256 }],
-      };
+    if (options.writer) {
+      info = await this.streamBackup(option, common, parent, options.writer);
     } else {
-      const base = parent as LastBackup;
-      const inc = await this.writeChangeLog(join(folder, INCREMENTAL_DATA_FILE), base.lastLsn);
-      info = {
-        ...common, option, parentBackupId: base.backupId, backupChainId: base.backupChainId, firstLsn: base.lastLsn + 1n, lastLsn: inc.lastLsn,
-        recordCount: inc.records, logBytes: inc.logBytes, chainLogBytes: base.chainLogBytes + inc.logBytes,
-        files: [{ name: INCREMENTAL_DATA_FILE, bytes: inc.bytes, sha256: inc.sha256 }],
-      };
+      const folder = options.folder ?? join(this.dir, 'backup');
+      await recreateDir(folder);
+      if (option === 'Full') {
+        info = await this.withSnapshot(async (snap) => {
+          const copy = await copyFileHashed(snap.file, join(folder, FULL_DATA_FILE), snap.bytes);
+          return { ...fullInfo(common, snap.lastLsn, { name: FULL_DATA_FILE, ...copy }), directory: folder };
+        });
+      } else {
+        const base = parent as LastBackup;
+        info = await this.withChangeLog(base.lastLsn, async (log) => {
+          const target = join(folder, INCREMENTAL_DATA_FILE);
+          const hashing = new HashingStream();
+          await pipeline(log.source, hashing, createWriteStream(target, { flags: 'wx' }));
+          await fsyncPath(target);
+          const file = { name: INCREMENTAL_DATA_FILE, bytes: hashing.bytes, sha256: hashing.hash.digest('hex') };
+          return { ...incrementalInfo(common, base, log.lastLsn, log.counts(), file), directory: folder };
+        });
+      }
+      await writeBackupMetadata(folder, info);
+      await fsyncPath(folder);
     }
-    await writeBackupMetadata(folder, info);
-    await fsyncPath(folder);
 
     let accepted: boolean;
     try {
@@ -571,8 +653,54 @@ export class Partition {
     return info;
   }
 
-  /** Streams a consistent copy of the database to `target`; returns the LSN it holds. */
-  private async writeSnapshot(target: string): Promise<{ lastLsn: bigint; bytes: number; sha256: string }> {
+  /**
+   * Hands the backup's files to `writer` while the snapshot they come from is held: the data file
+   * (the pinned database file itself, or the change log as it is read), then `backup.metadata`
+   * made from the digest the writer computed of it.
+   */
+  private async streamBackup(option: BackupOption, common: BackupCommon, parent: LastBackup | undefined, writer: BackupWriter): Promise<BackupInfo> {
+    let made: Omit<BackupInfo, 'directory'> | undefined;
+    const metadata = (name: string, bytes: number | undefined, build: (file: BackupFile) => Omit<BackupInfo, 'directory'>): BackupFileSource => ({
+      name: METADATA_FILE,
+      content: (before) => {
+        const file = before.find((f) => f.name === name);
+        if (!file || (bytes !== undefined && file.bytes !== bytes)) {
+          throw new LifeboatError('E_FAIL', `The backup writer of partition ${this.id} read ${file ? `${file.bytes} bytes of ${name}, not ${bytes}` : `no ${name}`} before ${METADATA_FILE}.`);
+        }
+        made = build({ name: file.name, bytes: file.bytes, sha256: file.sha256 });
+        return Buffer.from(backupMetadataText(made));
+      },
+    });
+    const written = async (stream: BackupStream): Promise<BackupInfo> => {
+      const directory = await writer(stream);
+      if (!made) throw new LifeboatError('E_FAIL', `The backup writer of partition ${this.id} did not write ${METADATA_FILE}.`);
+      return { ...made, directory };
+    };
+    const head = { backupId: common.backupId, option, epoch: common.epoch, takenAtUtc: common.takenAtUtc };
+    if (option === 'Full') {
+      return this.withSnapshot((snap) => written({
+        ...head, parentBackupId: common.backupId, backupChainId: common.backupId, firstLsn: 1n, lastLsn: snap.lastLsn,
+        files: [
+          { name: FULL_DATA_FILE, path: snap.file, bytes: snap.bytes },
+          metadata(FULL_DATA_FILE, snap.bytes, (file) => fullInfo(common, snap.lastLsn, file)),
+        ],
+      }));
+    }
+    const base = parent as LastBackup;
+    return this.withChangeLog(base.lastLsn, (log) => written({
+      ...head, parentBackupId: base.backupId, backupChainId: base.backupChainId, firstLsn: base.lastLsn + 1n, lastLsn: log.lastLsn,
+      files: [
+        { name: INCREMENTAL_DATA_FILE, stream: log.source },
+        metadata(INCREMENTAL_DATA_FILE, undefined, (file) => incrementalInfo(common, base, log.lastLsn, log.counts(), file)),
+      ],
+    }));
+  }
+
+  /**
+   * Runs `fn` with a consistent snapshot of the database: the first `bytes` bytes of `file`, which
+   * do not change until `fn` settles, and the LSN they hold. Writers go on meanwhile (in the WAL).
+   */
+  private async withSnapshot<T>(fn: (snap: { file: string; bytes: number; lastLsn: bigint }) => Promise<T>): Promise<T> {
     const file = join(this.dir, dataFileName(this.generation));
     // Move every committed page into the database file and empty the WAL. A read transaction
     // begun now reads the file alone, and SQLite's checkpointer cannot write into the file while
@@ -591,18 +719,21 @@ export class Partition {
       // Checkpoints cannot succeed while the reader pins the file; without this every commit
       // past the threshold would try one and fail, costing each commit far more than it does.
       db.pragma('wal_autocheckpoint = 0');
-      const copy = await copyFileHashed(file, target, Number(pageSize * pageCount));
-      reader.exec('COMMIT');
-      return { lastLsn, ...copy };
+      return await fn({ file, bytes: Number(pageSize * pageCount), lastLsn });
     } finally {
       reader.close();
       if (db.open) db.pragma(`wal_autocheckpoint = ${Number(autocheckpoint)}`);
     }
   }
 
-  /** Streams the changes after `afterLsn`, read from one consistent snapshot, to `target`. */
-  private async writeChangeLog(target: string, afterLsn: bigint): Promise<{ lastLsn: bigint; records: number; logBytes: number; bytes: number; sha256: string }> {
+  /**
+   * Runs `fn` with the change log after `afterLsn` as a stream (changes.log, changelog-codec.ts),
+   * read from one consistent snapshot that is held until `fn` settles; `counts()` is final once
+   * the stream has ended.
+   */
+  private async withChangeLog<T>(afterLsn: bigint, fn: (log: { lastLsn: bigint; source: Readable; counts(): { records: number; logBytes: number } }) => Promise<T>): Promise<T> {
     const reader = openDatabase(join(this.dir, dataFileName(this.generation)), { readonly: true });
+    let records: Generator<Buffer> | undefined;
     try {
       reader.exec('BEGIN');
       const snap = new Store(reader);
@@ -611,18 +742,20 @@ export class Partition {
         throw new LifeboatError('FABRIC_E_MISSING_FULL_BACKUP', `An incremental backup of partition ${this.id} cannot be taken: the change log after LSN ${afterLsn} was truncated. Take a full backup.`);
       }
       const lastLsn = snap.lastLsn(meta);
-      const rows = reader.prepare('SELECT lsn, seq, op, dict, key, value FROM changes WHERE lsn > ? ORDER BY lsn, seq').iterate(afterLsn) as IterableIterator<{
-        lsn: bigint; seq: bigint; op: bigint; dict: bigint; key: string | null; value: string | Buffer | null;
-      }>;
-      let records = 0;
+      const select = reader.prepare('SELECT lsn, seq, op, dict, key, value FROM changes WHERE lsn > ? ORDER BY lsn, seq');
+      let count = 0;
       let logBytes = 0;
-      const source = Readable.from((function* () {
+      let ended = false;
+      records = (function* () {
+        const rows = select.iterate(afterLsn) as IterableIterator<{
+          lsn: bigint; seq: bigint; op: bigint; dict: bigint; key: string | null; value: string | Buffer | null;
+        }>;
         yield encodeHeader();
         let batch: Buffer[] = [];
         let size = 0;
         for (const r of rows) {
           const buf = encodeRecord({ lsn: r.lsn, seq: Number(r.seq), op: Number(r.op) as ChangeOp, dict: Number(r.dict), key: r.key, value: r.value });
-          records++;
+          count++;
           logBytes += changeLogBytes(r.key, r.value);
           batch.push(buf);
           size += buf.length;
@@ -632,15 +765,18 @@ export class Partition {
             size = 0;
           }
         }
-        batch.push(encodeTrailer(records));
+        batch.push(encodeTrailer(count));
+        ended = true;
         yield Buffer.concat(batch);
-      })());
-      const hashing = new HashingStream();
-      await pipeline(source, hashing, createWriteStream(target, { flags: 'wx' }));
-      await fsyncPath(target);
-      reader.exec('COMMIT');
-      return { lastLsn, records, logBytes, bytes: hashing.bytes, sha256: hashing.hash.digest('hex') };
+      })();
+      const counts = (): { records: number; logBytes: number } => {
+        if (!ended) throw new LifeboatError('E_FAIL', `The change log of partition ${this.id} was not read to its end.`);
+        return { records: count, logBytes };
+      };
+      return await fn({ lastLsn, source: Readable.from(records), counts });
     } finally {
+      // A log not read to its end still holds its statement: end it (synchronously) before the connection closes.
+      records?.return(undefined);
       reader.close();
     }
   }
@@ -726,9 +862,10 @@ export class Partition {
     const policy = options.policy ?? 'Safe';
     invalidArgUnless(policy === 'Safe' || policy === 'Force', `Restore policy must be Safe or Force, not '${String(policy)}'.`);
     const list = typeof sources === 'string' ? [sources] : [...sources];
-    invalidArgUnless(list.length > 0 && list.every((s) => (typeof s === 'string' && s.length > 0) || isPromiseLike(s)), 'Give at least one backup folder to restore from.');
+    invalidArgUnless(list.length > 0 && list.every((s, i) => (typeof s === 'string' && s.length > 0) || isPromiseLike(s) || (i === 0 && isStreamedFull(s))),
+      'Give at least one backup folder to restore from (a streamed full backup only as the first).');
     // A later source may fail while an earlier one is applied: that failure is reported when its turn comes.
-    for (const s of list) if (typeof s !== 'string') Promise.resolve(s).catch(() => undefined);
+    for (const s of list) if (typeof s !== 'string') Promise.resolve(isStreamedFull(s) ? s.metadata : s).catch(() => undefined);
     this.assertOpen();
     if (this.restoreRunning) throw new LifeboatError('FABRIC_E_RESTORE_IN_PROGRESS', `A restore of partition ${this.id} is already in progress.`);
     if (this.backupRunning) throw new LifeboatError('FABRIC_E_BACKUP_IN_PROGRESS', `A backup of partition ${this.id} is in progress; restore after it.`);
@@ -756,7 +893,8 @@ export class Partition {
       links = { next: async (i) => plan.chain[i], staged: false };
       dropped = plan.dropped.map((d) => ({ backupId: d.backup.backupId, reason: d.reason }));
     } else {
-      links = { next: stagedChain(sources), staged: true };
+      const first = sources[0];
+      links = { next: stagedChain(sources), staged: true, streamedFull: isStreamedFull(first) ? first : undefined };
     }
     const previousStatus = this.currentStatus;
     this.currentStatus = 'Restoring';
@@ -803,13 +941,22 @@ export class Partition {
    * replayed, taking the links one by one from `links`; returns the chain and the new epoch.
    */
   private async buildRestoredGeneration(file: string, links: ChainSource, epochFor: (target: BackupInfo) => Epoch): Promise<{ chain: BackupInfo[]; epoch: Epoch }> {
-    const full = await links.next(0) as BackupInfo;
+    let full: BackupInfo;
+    let copy: CopiedFile;
+    if (links.streamedFull) {
+      // Written as it arrives; its metadata (known once all of it was read and checked) follows.
+      copy = await writeStreamHashed(links.streamedFull.data, file);
+      full = await links.next(0) as BackupInfo;
+    } else {
+      const info = await links.next(0) as BackupInfo;
+      full = info;
+      copy = await copyFileHashed(join(info.directory, FULL_DATA_FILE), file).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Full backup ${info.backupId} in ${info.directory} has no ${FULL_DATA_FILE}.`);
+        throw err;
+      });
+    }
     const chain: BackupInfo[] = [full];
     const expected = fileOf(full, FULL_DATA_FILE);
-    const copy = await copyFileHashed(join(full.directory, FULL_DATA_FILE), file).catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Full backup ${full.backupId} in ${full.directory} has no ${FULL_DATA_FILE}.`);
-      throw err;
-    });
     if (copy.bytes !== expected.bytes || copy.sha256 !== expected.sha256) {
       throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Full backup ${full.backupId} in ${full.directory}: ${FULL_DATA_FILE} does not match its checksum.`);
     }

@@ -15,9 +15,10 @@ import { after, before, describe, it } from 'node:test';
 import { isLifeboatError, type ErrorCode } from '../../src/core/errors.ts';
 import { packFolder } from '../../src/format/archive.ts';
 import {
-  type BlockRunner, type Compression, type EncodeOptions, type Keyring, type ReadOptions, type WrappedDataKey,
-  createBlockPool, decodeToFolder, encodeFolder, makeKeyring, parseKeyring, rewrapDataKey, verifyArchive,
+  type ArchivedFile, type ArchiveSink, type BlockRunner, type Compression, type EncodeOptions, type Keyring, type ReadOptions, type WrappedDataKey,
+  archiveVersion, createBlockPool, decodeFiles, decodeToFolder, encodeFiles, encodeFolder, makeKeyring, parseKeyring, rewrapDataKey, verifyArchive,
 } from '../../src/format/lbk2.ts';
+import { Handoff } from '../../src/format/streams.ts';
 import { tempDir } from '../support/tmp.ts';
 
 const MISSING_ZSTD = 'lifeboat-test-no-such-zstd';
@@ -233,6 +234,121 @@ describe('round trips', () => {
     const enc = await encodeFolder(folder, { blockSize: 16, workers: pool });
     for await (const _ of enc.stream) break;
     await assert.rejects(enc.result, expectCode('E_ABORT'));
+  });
+});
+
+describe('files given one by one', () => {
+  /** A sink that keeps each file's bytes (copied: the decoder reuses its buffers) in the order written. */
+  function memorySink(): ArchiveSink & { files: Array<{ name: string; data: Buffer }> } {
+    const files: Array<{ name: string; data: Buffer }> = [];
+    let parts: Buffer[] = [];
+    let name = '';
+    return {
+      files,
+      open: async (n) => { name = n; parts = []; },
+      write: async (d) => { parts.push(Buffer.from(d)); },
+      close: async () => { files.push({ name, data: Buffer.concat(parts) }); },
+    };
+  }
+
+  it('a file by path and length, a stream, and content made last from the digests before it, in the order given', async (t) => {
+    const dir = tempDir(t);
+    const big = Buffer.concat([textLike(300_000, 3), randomBytes(50_000)]);
+    writeFileSync(join(dir, 'z.db'), Buffer.concat([big, Buffer.from('not in the archive')]));
+    const streamed = textLike(70_001, 9);
+    let seen: readonly ArchivedFile[] = [];
+    const keyring = keyringOf('k', { k: randomBytes(32) });
+    for (const options of [{ blockSize: 65536, workers: 2 }, { blockSize: 4096, workers: 0, keyring }] as EncodeOptions[]) {
+      const enc = await encodeFiles([
+        { name: 'z.db', path: join(dir, 'z.db'), bytes: big.length },
+        { name: 'm.log', stream: chunked(streamed, 1000) },
+        { name: 'a.json', content: (before) => { seen = before; return Buffer.from(JSON.stringify(before)); } },
+      ], options);
+      const archive = await bytes(enc.stream);
+      const r = await enc.result;
+      const expected = [
+        { name: 'z.db', bytes: big.length, sha256: createHash('sha256').update(big).digest('hex') },
+        { name: 'm.log', bytes: streamed.length, sha256: createHash('sha256').update(streamed).digest('hex') },
+      ];
+      assert.deepEqual(seen, expected);
+      assert.deepEqual(r.archived.slice(0, 2), expected);
+      assert.equal(archiveVersion(archive), 2);
+      const read = { ...(r.encryption ? { encryption: r.encryption, keyring } : {}) };
+      const sink = memorySink();
+      const summary = await decodeFiles(Readable.from([archive]), 'mem', sink, { ...read, workers: 1 });
+      assert.equal(summary.files, 3);
+      assert.deepEqual(sink.files.map((f) => f.name), ['z.db', 'm.log', 'a.json']);
+      assert.ok(sink.files[0]?.data.equals(big));
+      assert.ok(sink.files[1]?.data.equals(streamed));
+      assert.deepEqual(JSON.parse(sink.files[2]?.data.toString() ?? ''), expected);
+      // Into a folder too, whatever the order.
+      const out = join(dir, `out-${options.blockSize}`);
+      mkdirSync(out);
+      await decodeToFolder(Readable.from([archive]), out, 'mem', read);
+      assert.deepEqual(readdirSync(out).sort(), ['a.json', 'm.log', 'z.db']);
+      assert.ok(readFileSync(join(out, 'z.db')).equals(big));
+    }
+  });
+
+  it('refuses repeated names and a file shorter than the bytes asked for; decodeFiles leaves version 1 to decodeToFolder', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'f'), 'short');
+    await assert.rejects(encodeFiles([{ name: 'a', content: () => Buffer.alloc(1) }, { name: 'a', content: () => Buffer.alloc(1) }]), expectCode('E_INVALIDARG', 'distinct'));
+    const enc = await encodeFiles([{ name: 'f', path: join(dir, 'f'), bytes: 100 }], { workers: 0 });
+    await assert.rejects(bytes(enc.stream), /ended 95 bytes before the 100/);
+    await assert.rejects(enc.result, /ended 95 bytes before/);
+    mkdirSync(join(dir, 'v1'));
+    writeFileSync(join(dir, 'v1', 'x'), 'y');
+    const v1 = await bytes(await packFolder(join(dir, 'v1')));
+    assert.equal(archiveVersion(v1), 1);
+    assert.equal(archiveVersion(Buffer.from('nope!')), undefined);
+    await assert.rejects(decodeFiles(Readable.from([v1]), 'old', memorySink()), expectCode('E_INVALIDARG', 'version 1'));
+  });
+
+  it('a damaged block fails decodeFiles after the files before it were written, naming the block', async (t) => {
+    const dir = tempDir(t);
+    const data = textLike(200_000, 4);
+    writeFileSync(join(dir, 'd'), data);
+    const enc = await encodeFiles([{ name: 'd', path: join(dir, 'd') }, { name: 'm', content: () => Buffer.from('meta') }], { blockSize: 16384, workers: 0 });
+    const archive = await bytes(enc.stream);
+    const at = Math.floor(archive.length / 2);
+    archive[at] = (archive[at] as number) ^ 1;
+    const sink = memorySink();
+    await assert.rejects(decodeFiles(Readable.from([archive]), 'obj', sink, { workers: 0 }), expectCode('LIFEBOAT_E_BACKUP_CORRUPT', 'obj', 'd block'));
+    assert.equal(sink.files.length, 0, 'the damaged file was never closed');
+  });
+});
+
+describe('handoff', () => {
+  it('hands chunks over one at a time without copying; a push resolves once the next chunk is asked for', async () => {
+    const h = new Handoff();
+    const buf = Buffer.from('aaaa');
+    let released = false;
+    const pushed = h.push(buf).then(() => { released = true; });
+    const it = h[Symbol.asyncIterator]();
+    const first = await it.next();
+    assert.equal(first.value, buf, 'the same buffer, not a copy');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(released, false, 'the producer waits while the consumer holds the chunk');
+    const second = it.next();
+    await pushed;
+    assert.equal(released, true);
+    h.end();
+    assert.equal((await second).done, true);
+  });
+
+  it('fail ends the consumer with the error and a waiting push too; a consumer that stops makes pushes fail', async () => {
+    const h = new Handoff();
+    const waiting = h.push(Buffer.from('x'));
+    h.fail(new Error('damaged'));
+    await assert.rejects(waiting, /damaged/);
+    await assert.rejects((async () => { for await (const _ of h) void _; })(), /damaged/);
+
+    const h2 = new Handoff();
+    const p1 = h2.push(Buffer.from('1'));
+    for await (const _ of h2) break; // takes one, then stops
+    await p1;
+    await assert.rejects(h2.push(Buffer.from('2')), /stopped reading/);
   });
 });
 

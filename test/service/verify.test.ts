@@ -23,10 +23,14 @@ import { SERVICE_NAME } from '../support/sample.ts';
 import { tempDir } from '../support/tmp.ts';
 
 /** Where the parts of a stored `.lbk` version 2 are, read from its layout (docs/backup-format.md). */
-function layoutOf(object: Buffer): { frames: Array<{ at: number; fileIndex: number; storedLength: number }>; trailerAt: number; footerAt: number } {
+function layoutOf(object: Buffer): { names: string[]; frames: Array<{ at: number; fileIndex: number; storedLength: number }>; trailerAt: number; footerAt: number } {
   let at = 48;
   const fileCount = object.readUInt32LE(12);
-  for (let i = 0; i < fileCount; i++) at += 1 + (object[at] as number);
+  const names: string[] = [];
+  for (let i = 0; i < fileCount; i++) {
+    names.push(object.subarray(at + 1, at + 1 + (object[at] as number)).toString('latin1'));
+    at += 1 + (object[at] as number);
+  }
   at += 32;
   const footerAt = object.length - 32;
   const trailerAt = Number(object.readBigUInt64LE(footerAt));
@@ -36,7 +40,7 @@ function layoutOf(object: Buffer): { frames: Array<{ at: number; fileIndex: numb
     frames.push({ at, fileIndex: object.readUInt32LE(at + 4), storedLength });
     at += 52 + storedLength;
   }
-  return { frames, trailerAt, footerAt };
+  return { names, frames, trailerAt, footerAt };
 }
 
 /** Flips one byte of a stored object; returns a function that puts it back. */
@@ -59,8 +63,9 @@ it('a byte flipped in a stored .lbk (data, frame header, trailer, footer) or .bk
   const snapshot = p.dictionary('kv').enumerate();
   const b = await backupNow(lb, p.id);
   const path = join(lb.share, b.BackupLocation);
-  const { frames, trailerAt, footerAt } = layoutOf(readFileSync(path));
-  const data = frames.find((f) => f.fileIndex === 1); // data.sqlite (names in ascending order: backup.metadata, data.sqlite)
+  const { names, frames, trailerAt, footerAt } = layoutOf(readFileSync(path));
+  assert.deepEqual(names, ['data.sqlite', 'backup.metadata'], 'the data first, its metadata (with its digest) after it');
+  const data = frames.find((f) => f.fileIndex === 0);
   assert.ok(data && data.storedLength > 100, 'a frame of data.sqlite');
   p.transact((tx) => tx.dictionary('kv').set('after', 'the backup'));
 
@@ -143,8 +148,8 @@ it('verifies an incremental chain as a chain; a damaged incremental fails the re
   // A damaged incremental: found while the partition applies the chain; the restore fails and the partition keeps its data.
   write([p], 'later');
   const lastPath = join(lb.share, last.BackupLocation);
-  const { frames } = layoutOf(readFileSync(lastPath));
-  const frame = frames.find((f) => f.fileIndex === 1) as { at: number; storedLength: number }; // changes.log
+  const { names, frames } = layoutOf(readFileSync(lastPath));
+  const frame = frames.find((f) => f.fileIndex === names.indexOf('changes.log')) as { at: number; storedLength: number };
   const undo = flip(lastPath, frame.at + 52 + Math.floor(frame.storedLength / 2));
   const v = await verifyNow(lb, p.id, verifyBody(lb, last));
   assert.equal(errorOf(v).Code, 'LIFEBOAT_E_BACKUP_CORRUPT', JSON.stringify(v.json));
