@@ -552,7 +552,13 @@ export async function runStorageBench(scale = 1, log: (line: string) => void = p
         },
       },
     ];
+    // LIFEBOAT_BENCH_STORAGES=FileShare,S3 runs some of them (quick runs while working on one); the default is all.
+    const only = (process.env.LIFEBOAT_BENCH_STORAGES ?? '').split(',').map((x) => x.trim()).filter(Boolean);
     for (const { kind, storage: describe } of storages) {
+      if (only.length > 0 && kind !== 'FileShare' && !only.includes(kind)) {
+        lifeboat[kind] = { error: `not run (LIFEBOAT_BENCH_STORAGES=${only.join(',')})` };
+        continue;
+      }
       try {
         const storage = await describe();
         cache = settle();
@@ -611,6 +617,7 @@ export async function runStorageBench(scale = 1, log: (line: string) => void = p
 
     let rss: StorageBenchResult['rss'];
     try {
+      if (process.env.LIFEBOAT_BENCH_RSS_GIB === '0') throw new Error('not run (LIFEBOAT_BENCH_RSS_GIB=0)');
       rss = await rssCase(scale, work, extra, log);
     } catch (err) {
       const short = err instanceof OperationFailed ? err.short : 'failed (see the log)';
@@ -633,7 +640,7 @@ function rssGiB(scale: number): number {
   const raw = process.env.LIFEBOAT_BENCH_RSS_GIB;
   if (raw === undefined || raw.trim() === '') return 4 * scale;
   const g = Number(raw);
-  if (!Number.isFinite(g) || g <= 0 || g > 64) throw new Error(`LIFEBOAT_BENCH_RSS_GIB must be a number in (0, 64], not '${raw}'.`);
+  if (!Number.isFinite(g) || g < 0 || g > 64) throw new Error(`LIFEBOAT_BENCH_RSS_GIB must be a number in [0, 64] (0: skip the case), not '${raw}'.`);
   return g;
 }
 
