@@ -4,9 +4,11 @@
  * from the host to storage directly; the service only sees orders and reports.
  *
  * Backups are written as `.lbk` version 2 (zstd; encrypted when the host has a keyring), their
- * blocks worked on by one pool of worker threads per host. A restore reads each backup's
- * `.bkmetadata` itself (its wrapped data key, size and SHA-256), downloads the chain a few
- * backups at a time, and hands the partition the folders in order as they arrive.
+ * blocks worked on by one pool of worker threads per host; a backup streams from the partition's
+ * pinned snapshot into the upload, with nothing written locally. A restore reads each backup's
+ * `.bkmetadata` itself (its wrapped data key, size and SHA-256), streams the full backup into the
+ * partition's next generation as it decodes it, and downloads the incrementals meanwhile, handing
+ * them over in order as they arrive.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
@@ -70,10 +72,6 @@ function pendingRestore(folders: readonly RestoreSource[], policy: 'Safe' | 'For
   const settled = new Promise<void>((resolve, reject) => { settle = (err) => (err === undefined ? resolve() : reject(err)); });
   settled.catch(() => undefined); // read by the order; never an unhandled rejection
   return { folders, policy, taken: false, settled, settle: (err) => settle(err) };
-}
-
-function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 const stateOf = (p: Partition): PartitionState => ({
@@ -415,11 +413,11 @@ export class Host {
   /**
    * The chain's full backup, for the partition to write straight into its new generation as it is
    * downloaded and decoded. Resolves once what can be checked cheaply was (its `.bkmetadata`, the
-   * key, the object's size and format), before data loss starts; every block, the files' digests
+   * key, the object's size and format), before the partition is touched; every block, the files' digests
    * and the object's SHA-256 are checked as it streams, and its `metadata` resolves only after all
    * of them. A version 1 archive is downloaded into `folder` instead (resolves to the folder).
    */
-  private async openFullBackup(store: BlobStore, location: string, folder: string, signal: AbortSignal): Promise<RestoreSource> {
+  private async openFullBackup(store: BlobStore, location: string, folder: string, signal: AbortSignal): Promise<string | StreamedFullBackup> {
     const meta = await this.storedMetadata(store, location);
     const where = `${store.description}/${location}`;
     const object = await store.head(location);
@@ -490,7 +488,7 @@ export class Host {
    * Starts reading the chain: the full backup streamed (openFullBackup), the incrementals
    * downloaded into folders, PARALLEL_DOWNLOADS at a time, in chain order; one promise per backup.
    */
-  private downloadChain(store: BlobStore, chain: readonly string[], scratch: string, signal: AbortSignal): { full: Promise<RestoreSource>; incrementals: Array<Promise<string>> } {
+  private downloadChain(store: BlobStore, chain: readonly string[], scratch: string, signal: AbortSignal): { full: Promise<string | StreamedFullBackup>; incrementals: Array<Promise<string>> } {
     let free = PARALLEL_DOWNLOADS - 1; // one reads the full backup
     const queue: Array<() => void> = [];
     const slot = (): Promise<void> => (free > 0 ? (free--, Promise.resolve()) : new Promise((resolve) => queue.push(resolve)));
@@ -525,7 +523,7 @@ export class Host {
       // size): a problem there fails the order while the partition goes on serving. Then the
       // partition writes it as it streams in, while the incrementals go on downloading.
       const first = await full;
-      if (typeof first !== 'string' && !isPromiseLike(first)) reading.push(first.metadata);
+      if (typeof first !== 'string') reading.push(first.metadata);
       const chain: RestoreSource[] = [first, ...incrementals];
       const policy = order.RestorePolicy ?? 'Force';
       const waiting = this.inDataLoss.get(partition.id);

@@ -34,6 +34,7 @@ function memoryWriter(into: Written[], during?: () => void): (b: BackupStream) =
     for (const f of stream.files) {
       let bytes: Buffer;
       if ('path' in f) {
+        during?.(); // before reading: what is written now must not reach the pinned file
         const fh = await open(f.path, 'r');
         try {
           bytes = Buffer.alloc(f.bytes);
@@ -41,7 +42,6 @@ function memoryWriter(into: Written[], during?: () => void): (b: BackupStream) =
         } finally {
           await fh.close();
         }
-        during?.();
       } else if ('stream' in f) {
         const chunks: Buffer[] = [];
         for await (const c of f.stream) chunks.push(Buffer.from(c));
