@@ -42,8 +42,15 @@ export default tseslint.config(
     files: ['src/state/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
-        { group: ['../service/*', '../api/*', '../storage/*', '../catalog/*', '../host/*', '../format/*'], message: 'src/state depends only on src/core.' },
+        { group: ['../service/*', '../api/*', '../storage/*', '../catalog/*', '../host/*', '../format/*'], message: 'src/state depends only on src/core and src/fs.' },
       ] }],
+    },
+  },
+  {
+    // File helpers shared by the state library and the storage adapters: node only.
+    files: ['src/fs/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../fs/*'], message: 'src/fs imports only node.' }] }],
     },
   },
   {

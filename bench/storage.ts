@@ -280,7 +280,9 @@ async function waitState(url: string, field: string): Promise<Record<string, unk
     const r = (await (await fetch(url)).json()) as Record<string, unknown>;
     const s = String(r[field]);
     if (s !== 'Accepted' && s !== 'BackupInProgress' && s !== 'RestoreInProgress') return r;
-    await new Promise((res) => setTimeout(res, 20));
+    // Every 50 ms: the measure is at most that late, and each poll costs the service CPU — at a
+    // poll every 20 ms a 1 GiB backup here took about 10% longer than at one every 500 ms.
+    await new Promise((res) => setTimeout(res, 50));
   }
 }
 

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { unpackArchive } from './archive.ts';
+import { BoundedQueue } from './streams.ts';
 import { CODEC_ZSTD, FRAME_HEADER, type OpenErrorKind, type OpenResult, type SealResult, TAG_BYTES, loadZstd, nonceFor } from './lbk2-codec.mjs';
 import {
   type ArchiveKeys, type Keyring, type WrappedDataKey, checkWrappedDataKey, deriveArchiveKeys, keyCheckMatches, unwrapDataKey, wrapDataKey,
@@ -278,8 +279,11 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
   async function* frames(): AsyncGenerator<Buffer> {
     let settled = false;
     let pool: { runner: BlockRunner; own: boolean } | undefined;
-    const inflight: Array<{ fileIndex: number; job: Promise<SealResult> }> = [];
+    interface Sealing { readonly fileIndex: number; readonly job: Promise<SealResult> }
+    let queue: BoundedQueue<Sealing> | undefined;
+    let producing: Promise<void> | undefined;
     const spares: Buffer[] = []; // read buffers back from the workers, to read the next blocks into
+    let spareLimit = 4;
     const objectHash = createHash('sha256');
     let offset = 0;
     const counts: Array<{ bytes: number; blocks: number; storedBytes: number }> = [];
@@ -291,20 +295,18 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
       offset += b.length;
       return b;
     };
-    const next = async (): Promise<Buffer[]> => {
-      const { fileIndex, job } = inflight.shift() as { fileIndex: number; job: Promise<SealResult> };
+    const sealed = async ({ fileIndex, job }: Sealing): Promise<Buffer[]> => {
       const { parts, spare } = await job;
-      if (spare && spare.byteLength === blockSize && spares.length < 4) spares.push(view(spare));
+      if (spare && spare.byteLength === blockSize && spares.length < spareLimit) spares.push(view(spare));
       const file = counts[fileIndex] as { storedBytes: number };
       return parts.map((p) => {
         file.storedBytes += p.length;
         return emit(view(p));
       });
     };
-    try {
-      pool = runnerOf(options.workers);
-      const window = Math.max(2, pool.runner.size * 2);
-      yield emit(header);
+    // Reads, hashes and hands blocks to the pool while the frames before them are sealed and
+    // written: the reading never waits for the upload's writes, only for room in the queue.
+    const produce = async (runner: BlockRunner, q: BoundedQueue<Sealing>): Promise<void> => {
       for (const [fileIndex, input] of files.entries()) {
         const file = { bytes: 0, blocks: 0, storedBytes: 0 };
         counts.push(file);
@@ -330,10 +332,12 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
             file.bytes += block.length;
             file.blocks++;
             blocks++;
-            const job = pool.runner.seal({ fileIndex, blockIndex, final, plain: block, compression: codec, zstdModule: options.zstdModule, key: keys?.blockKey, headerSha }, [block.buffer as ArrayBuffer]);
+            const job = runner.seal({ fileIndex, blockIndex, final, plain: block, compression: codec, zstdModule: options.zstdModule, key: keys?.blockKey, headerSha }, [block.buffer as ArrayBuffer]);
             job.catch(noop);
-            inflight.push({ fileIndex, job });
-            while (inflight.length >= window) yield* await next();
+            if (!(await q.push({ fileIndex, job }))) {
+              await job.then(noop, noop); // the reader stopped: nothing will take this frame
+              return;
+            }
             if (final) break;
             block = following as Buffer;
           }
@@ -344,7 +348,16 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
         digests.push(d);
         archived.push({ name: input.name, bytes: file.bytes, sha256: d.toString('hex') });
       }
-      while (inflight.length) yield* await next();
+    };
+    try {
+      pool = runnerOf(options.workers);
+      const window = Math.max(4, pool.runner.size * 3);
+      spareLimit = window + 2;
+      const q = new BoundedQueue<Sealing>(window);
+      queue = q;
+      producing = produce(pool.runner, q).then(() => q.end(), (err: unknown) => q.fail(err));
+      yield emit(header);
+      for (let next = await q.shift(); next; next = await q.shift()) yield* await sealed(next);
       const index = encodeTrailerIndex(counts satisfies TrailerFile[]);
       const body = Buffer.concat([index, sealDigests(Buffer.concat(digests), index, headerSha, keys)]);
       const trailer = Buffer.concat([body, sha256(body)]);
@@ -363,7 +376,9 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
       throw err;
     } finally {
       if (!settled) settle.reject(closedEarly());
-      await Promise.allSettled(inflight.map((f) => f.job));
+      queue?.close();
+      await producing;
+      await Promise.allSettled((queue?.drain() ?? []).map((f) => f.job));
       if (pool?.own) await pool.runner.close();
       keys?.blockKey.fill(0);
     }
@@ -468,7 +483,12 @@ class ByteReader {
 export interface ArchiveSink {
   open(name: string): Promise<void>;
   write(data: Buffer): Promise<void>;
-  close(): Promise<void>;
+  /**
+   * The file is complete: `file` is its size and the SHA-256 of exactly the bytes written, which
+   * the decode compares with the archive's trailer before it resolves (so a sink that trusts the
+   * digest need not hash the file again, but must not commit before the decode resolves).
+   */
+  close(file: ArchivedFile): Promise<void>;
 }
 
 const OPEN_ERRORS: Readonly<Record<OpenErrorKind, string>> = {
@@ -538,10 +558,11 @@ async function readV2(reader: ByteReader, where: string, options: ReadOptions, m
   }
 
   try {
-    // Frames, through the pool in order: a bounded queue of jobs, consumed oldest first. Buffers
-    // (stored bytes in, plaintext out) come back from the workers and are reused.
+    // Frames, through the pool in order: a reading loop queues jobs (a bounded queue), a consuming
+    // loop takes their results oldest first, so neither waits for the other's I/O. Buffers (stored
+    // bytes in, plaintext out) come back from the workers and the sink, and are reused.
     const { runner, own } = runnerOf(options.workers);
-    const window = Math.max(2, runner.size * 2);
+    const window = Math.max(4, runner.size * 3);
     const room = fixed.blockSize + TAG_BYTES;
     const free: Buffer[] = [];
     const buffer = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(room);
@@ -549,17 +570,55 @@ async function readV2(reader: ByteReader, where: string, options: ReadOptions, m
       if (u8 && u8.buffer.byteLength === room && free.length < window * 2 + 2) free.push(Buffer.from(u8.buffer as ArrayBuffer));
     };
     interface Queued { readonly job: Promise<OpenResult>; readonly at: number; readonly fileIndex: number; readonly blockIndex: number; readonly final: boolean }
-    const queue: Queued[] = [];
+    const queue = new BoundedQueue<Queued>(window);
     const counted = names.map(() => ({ bytes: 0, storedBytes: 0, blocks: 0 }));
     const digests: Buffer[] = [];
     let fileHash = createHash('sha256');
     let blocks = 0;
     const where2 = (fileIndex: number, blockIndex: number, at: number): string => `${names[fileIndex]} block ${blockIndex} (frame at byte ${at})`;
-    let queueFailed = false;
-    const consume = async (): Promise<void> => {
-      const q = queue.shift() as Queued;
+
+    const readFrames = async (): Promise<void> => {
+      for (let fileIndex = 0; fileIndex < names.length; fileIndex++) {
+        for (let blockIndex = 0; ; blockIndex++) {
+          const at = reader.offset;
+          const head = await need(FRAME_HEADER, where2(fileIndex, blockIndex, at));
+          const problem = frameProblem(head, fixed, fileIndex, blockIndex);
+          if (problem) throw bad(`${where2(fileIndex, blockIndex, at)}: ${problem}`);
+          const f = readFrameFields(head);
+          const into = buffer();
+          const payload = await reader.take(f.storedLength, into);
+          if (!payload) throw bad(`truncated: the object ends at byte ${reader.end}, inside ${where2(fileIndex, blockIndex, at)}`);
+          const c = counted[fileIndex] as { bytes: number; storedBytes: number; blocks: number };
+          c.bytes += f.plainLength;
+          c.storedBytes += FRAME_HEADER + f.storedLength;
+          c.blocks++;
+          blocks++;
+          const out = contents ? buffer() : undefined;
+          const job = runner.open(
+            { header: head, payload, out, key: keys?.blockKey, headerSha, zstdModule: options.zstdModule, contents },
+            (out ? [into.buffer, out.buffer] : [into.buffer]) as ArrayBuffer[],
+          );
+          job.catch(noop);
+          if (!(await queue.push({ job, at, fileIndex, blockIndex, final: f.final }))) {
+            await job.then(noop, noop); // the consumer stopped: nothing will take this block
+            return;
+          }
+          if (f.final) break;
+        }
+      }
+    };
+
+    // One write to the sink at a time, left running while the next block is hashed.
+    let writing: { readonly done: Promise<void>; readonly buffer: Buffer } | undefined;
+    const written = async (): Promise<void> => {
+      const w = writing;
+      if (!w) return;
+      writing = undefined;
+      await w.done;
+      release(w.buffer);
+    };
+    const consume = async (q: Queued): Promise<void> => {
       const r = await q.job;
-      queueFailed = r.error !== undefined;
       if (r.error) throw bad(`${where2(q.fileIndex, q.blockIndex, q.at)}: ${OPEN_ERRORS[r.error.kind]}`);
       r.spare?.forEach(release);
       if (!contents) return;
@@ -569,49 +628,31 @@ async function readV2(reader: ByteReader, where: string, options: ReadOptions, m
         await mode.sink?.open(names[q.fileIndex] as string);
       }
       fileHash.update(plain);
-      await mode.sink?.write(plain);
-      release(plain);
+      await written();
+      if (mode.sink) {
+        const done = mode.sink.write(plain);
+        done.catch(noop); // awaited by the next written()
+        writing = { done, buffer: plain };
+      } else {
+        release(plain);
+      }
       if (q.final) {
-        await mode.sink?.close();
-        digests.push(fileHash.digest());
+        await written();
+        const d = fileHash.digest();
+        digests.push(d);
+        await mode.sink?.close({ name: names[q.fileIndex] as string, bytes: (counted[q.fileIndex] as { bytes: number }).bytes, sha256: d.toString('hex') });
       }
     };
+
+    // A problem the reading loop finds is reported after any in an earlier block still queued.
+    const reading = readFrames().then(() => queue.end(), (err: unknown) => queue.fail(err));
     try {
-      try {
-        for (let fileIndex = 0; fileIndex < names.length; fileIndex++) {
-          for (let blockIndex = 0; ; blockIndex++) {
-            const at = reader.offset;
-            const head = await need(FRAME_HEADER, where2(fileIndex, blockIndex, at));
-            const problem = frameProblem(head, fixed, fileIndex, blockIndex);
-            if (problem) throw bad(`${where2(fileIndex, blockIndex, at)}: ${problem}`);
-            const f = readFrameFields(head);
-            const into = buffer();
-            const payload = await reader.take(f.storedLength, into);
-            if (!payload) throw bad(`truncated: the object ends at byte ${reader.end}, inside ${where2(fileIndex, blockIndex, at)}`);
-            const c = counted[fileIndex] as { bytes: number; storedBytes: number; blocks: number };
-            c.bytes += f.plainLength;
-            c.storedBytes += FRAME_HEADER + f.storedLength;
-            c.blocks++;
-            blocks++;
-            const out = contents ? buffer() : undefined;
-            const job = runner.open(
-              { header: head, payload, out, key: keys?.blockKey, headerSha, zstdModule: options.zstdModule, contents },
-              (out ? [into.buffer, out.buffer] : [into.buffer]) as ArrayBuffer[],
-            );
-            job.catch(noop);
-            queue.push({ job, at, fileIndex, blockIndex, final: f.final });
-            while (queue.length >= window) await consume();
-            if (f.final) break;
-          }
-        }
-      } catch (err) {
-        // A problem found while reading ahead is reported after any in an earlier block still queued.
-        if (!queueFailed) while (queue.length) await consume();
-        throw err;
-      }
-      while (queue.length) await consume();
+      for (let q = await queue.shift(); q; q = await queue.shift()) await consume(q);
     } finally {
-      queue.forEach((q) => void q.job.catch(noop));
+      queue.close();
+      await reading;
+      await writing?.done.catch(noop);
+      await Promise.allSettled(queue.drain().map((q) => q.job));
       if (own) await runner.close();
     }
 

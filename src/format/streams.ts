@@ -105,3 +105,70 @@ export class Handoff implements AsyncIterable<Buffer> {
     }
   }
 }
+
+/**
+ * An ordered queue between one producer and one consumer holding at most `capacity` items, so
+ * each side waits only for the other, not for the other's I/O: `push` waits for room, `shift` for
+ * an item. The producer ends it with `end()` or `fail(err)`: the consumer gets every item pushed
+ * before, then undefined or the error. A consumer that stops calls `close()`: a waiting and every
+ * later `push` resolves false, and `drain()` hands back what was never shifted.
+ */
+export class BoundedQueue<T> {
+  private readonly items: T[] = [];
+  private ending: { readonly failed: boolean; readonly err?: unknown } | undefined;
+  private closed = false;
+  private wakeProducer: (() => void) | undefined;
+  private wakeConsumer: (() => void) | undefined;
+
+  constructor(private readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`queue capacity ${capacity} is not a positive integer`);
+  }
+
+  async push(item: T): Promise<boolean> {
+    while (this.items.length >= this.capacity && !this.closed) await new Promise<void>((resolve) => { this.wakeProducer = resolve; });
+    if (this.closed || this.ending) return false;
+    this.items.push(item);
+    BoundedQueue.wake(this, 'wakeConsumer');
+    return true;
+  }
+
+  end(): void {
+    this.ending ??= { failed: false };
+    BoundedQueue.wake(this, 'wakeConsumer');
+  }
+
+  fail(err: unknown): void {
+    this.ending ??= { failed: true, err };
+    BoundedQueue.wake(this, 'wakeConsumer');
+  }
+
+  async shift(): Promise<T | undefined> {
+    for (;;) {
+      if (this.items.length > 0) {
+        const item = this.items.shift() as T;
+        BoundedQueue.wake(this, 'wakeProducer');
+        return item;
+      }
+      if (this.ending) {
+        if (this.ending.failed) throw this.ending.err;
+        return undefined;
+      }
+      await new Promise<void>((resolve) => { this.wakeConsumer = resolve; });
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    BoundedQueue.wake(this, 'wakeProducer');
+  }
+
+  drain(): T[] {
+    return this.items.splice(0);
+  }
+
+  private static wake(q: BoundedQueue<unknown>, side: 'wakeProducer' | 'wakeConsumer'): void {
+    const wake = q[side];
+    q[side] = undefined;
+    wake?.();
+  }
+}

@@ -429,6 +429,10 @@ export class Host {
     if (version !== 2) return this.download(store, location, folder, signal);
 
     const data = new Handoff();
+    // The decoder hashes data.sqlite to check it against the archive's trailer: the partition takes that digest.
+    let digested!: { resolve: (sha256: string) => void; reject: (err: unknown) => void };
+    const dataSha256 = new Promise<string>((resolve, reject) => { digested = { resolve, reject }; });
+    dataSha256.catch(() => undefined);
     const aborted = (): LifeboatError => new LifeboatError('E_ABORT', 'The restore ended before this backup was downloaded.');
     const metadata = (async (): Promise<BackupInfo> => {
       if (signal.aborted) throw aborted();
@@ -450,8 +454,11 @@ export class Host {
         },
         // The decoder reuses its buffers: the data goes to the partition one chunk at a time, the metadata is copied.
         write: (chunk) => (current === FULL_DATA_FILE ? data.push(chunk) : (metadataText.push(Buffer.from(chunk)), Promise.resolve())),
-        close: async () => {
-          if (current === FULL_DATA_FILE) data.end();
+        close: async (file) => {
+          if (current === FULL_DATA_FILE) {
+            digested.resolve(file.sha256);
+            data.end();
+          }
           current = undefined;
         },
       };
@@ -464,6 +471,7 @@ export class Host {
         return parseBackupMetadata(Buffer.concat(metadataText).toString('utf8'), where);
       } catch (err) {
         data.fail(err);
+        digested.reject(err);
         throw err;
       } finally {
         data.end();
@@ -472,7 +480,7 @@ export class Host {
       }
     })();
     metadata.catch(() => undefined); // the partition reads it in its turn (or the first failure ends the restore)
-    const streamed: StreamedFullBackup = { data, metadata };
+    const streamed: StreamedFullBackup = { data, dataSha256, metadata };
     return streamed;
   }
 

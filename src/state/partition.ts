@@ -31,7 +31,7 @@ import {
   readBackupMetadata, writeBackupMetadata,
 } from './backup-folder.ts';
 import { ChangeOp, type ChangeRecord, changeLogBytes, decodeChangeLog, encodeHeader, encodeRecord, encodeTrailer } from './changelog-codec.ts';
-import { type CopiedFile, HashingStream, copyFileHashed, fsyncPath, readJsonIfExists, recreateDir, writeFileAtomic, writeStreamHashed } from './files.ts';
+import { type CopiedFile, HashingStream, copyFileHashed, fsyncPath, readJsonIfExists, recreateDir, writeFileAtomic, writeStream, writeStreamHashed } from './files.ts';
 import { type Durability, type MetaRow, Store, initSchema, openDatabase } from './store.ts';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -131,6 +131,12 @@ export interface RestoreResult {
 export interface StreamedFullBackup {
   /** The bytes of its `data.sqlite`, in order; each chunk may be reused once the next is asked for. */
   readonly data: AsyncIterable<Uint8Array>;
+  /**
+   * The SHA-256 (hex) of exactly the bytes `data` yielded, from a source that hashes them anyway
+   * (a decoder checking the backup's own digests): given, the restore compares it with the
+   * metadata instead of hashing a second time. It may settle once `data` has ended.
+   */
+  readonly dataSha256?: PromiseLike<string>;
   /**
    * Its `backup.metadata`, once the whole backup has been read and checked (it may come after the
    * data): the restore compares the data with it, and commits only after it resolves.
@@ -945,7 +951,8 @@ export class Partition {
     let copy: CopiedFile;
     if (links.streamedFull) {
       // Written as it arrives; its metadata (known once all of it was read and checked) follows.
-      copy = await writeStreamHashed(links.streamedFull.data, file);
+      const { data, dataSha256 } = links.streamedFull;
+      copy = dataSha256 ? { bytes: await writeStream(data, file), sha256: await dataSha256 } : await writeStreamHashed(data, file);
       full = await links.next(0) as BackupInfo;
     } else {
       const info = await links.next(0) as BackupInfo;

@@ -18,7 +18,7 @@ import {
   type ArchivedFile, type ArchiveSink, type BlockRunner, type Compression, type EncodeOptions, type Keyring, type ReadOptions, type WrappedDataKey,
   archiveVersion, createBlockPool, decodeFiles, decodeToFolder, encodeFiles, encodeFolder, makeKeyring, parseKeyring, rewrapDataKey, verifyArchive,
 } from '../../src/format/lbk2.ts';
-import { Handoff } from '../../src/format/streams.ts';
+import { BoundedQueue, Handoff } from '../../src/format/streams.ts';
 import { tempDir } from '../support/tmp.ts';
 
 const MISSING_ZSTD = 'lifeboat-test-no-such-zstd';
@@ -247,7 +247,12 @@ describe('files given one by one', () => {
       files,
       open: async (n) => { name = n; parts = []; },
       write: async (d) => { parts.push(Buffer.from(d)); },
-      close: async () => { files.push({ name, data: Buffer.concat(parts) }); },
+      close: async (file) => {
+        const data = Buffer.concat(parts);
+        // What the decoder says it wrote is what the sink got.
+        assert.deepEqual(file, { name, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+        files.push({ name, data });
+      },
     };
   }
 
@@ -317,6 +322,75 @@ describe('files given one by one', () => {
     await assert.rejects(decodeFiles(Readable.from([archive]), 'obj', sink, { workers: 0 }), expectCode('LIFEBOAT_E_BACKUP_CORRUPT', 'obj', 'd block'));
     assert.equal(sink.files.length, 0, 'the damaged file was never closed');
   });
+
+  it('writes to the sink one at a time and in order while the next blocks are read and opened; a failing write fails the decode', async (t) => {
+    const dir = tempDir(t);
+    const data = Buffer.concat([textLike(150_000, 6), randomBytes(100_000)]);
+    writeFileSync(join(dir, 'd'), data);
+    const enc = await encodeFiles([{ name: 'd', path: join(dir, 'd') }], { blockSize: 4096, workers: 2 });
+    const archive = await bytes(enc.stream);
+    let writing = false;
+    let blocksOpenedMeanwhile = 0;
+    const parts: Buffer[] = [];
+    const slowSink: ArchiveSink = {
+      open: async () => undefined,
+      write: async (d) => {
+        assert.equal(writing, false, 'a write began before the one before it ended');
+        writing = true;
+        parts.push(Buffer.from(d));
+        const before = opened;
+        await new Promise((r) => setTimeout(r, 1));
+        blocksOpenedMeanwhile = Math.max(blocksOpenedMeanwhile, opened - before);
+        writing = false;
+      },
+      close: async () => undefined,
+    };
+    let opened = 0;
+    const counting: BlockRunner = {
+      size: 2,
+      seal: (job, transfer) => pool.seal(job, transfer),
+      open: (job, transfer) => { opened++; return pool.open(job, transfer); },
+      close: async () => undefined,
+    };
+    await decodeFiles(Readable.from([archive]), 'obj', slowSink, { workers: counting });
+    assert.ok(Buffer.concat(parts).equals(data), 'every byte, in order');
+    assert.ok(blocksOpenedMeanwhile > 0, 'blocks were read and handed to the pool while a write was under way');
+
+    let n = 0;
+    const failing: ArchiveSink = {
+      open: async () => undefined,
+      write: async () => { if (++n === 3) throw new Error('disk full'); },
+      close: async () => { assert.fail('closed a file whose write failed'); },
+    };
+    await assert.rejects(decodeFiles(Readable.from([archive]), 'obj', failing, { workers: pool }), /disk full/);
+  });
+
+  it('reads ahead of a slow upload: blocks are read and sealed while the consumer is not pulling', async (t) => {
+    const dir = tempDir(t);
+    // Incompressible, past the stream's own 1 MiB buffer: what is sealed beyond that waits in the queue.
+    const data = randomBytes(64 * 65536);
+    writeFileSync(join(dir, 'd'), data);
+    let sealed = 0;
+    const counting: BlockRunner = {
+      size: 2,
+      seal: (job, transfer) => { sealed++; return pool.seal(job, transfer); },
+      open: (job, transfer) => pool.open(job, transfer),
+      close: async () => undefined,
+    };
+    const enc = await encodeFiles([{ name: 'd', path: join(dir, 'd') }], { blockSize: 65536, workers: counting });
+    const it = enc.stream[Symbol.asyncIterator]();
+    await it.next(); // the header
+    // Until the reading stops on its own (no pull meanwhile).
+    for (let last = -1, deadline = Date.now() + 10_000; sealed !== last && Date.now() < deadline;) {
+      last = sealed;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(sealed >= 20, `${sealed} blocks were sealed while nothing was pulled`);
+    assert.ok(sealed < 40, `but only as many as the stream's buffer and the queue hold, not ${sealed}`);
+    const rest: Buffer[] = [];
+    for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value as Buffer);
+    assert.equal((await enc.result).plainBytes, data.length);
+  });
 });
 
 describe('handoff', () => {
@@ -349,6 +423,44 @@ describe('handoff', () => {
     for await (const _ of h2) break; // takes one, then stops
     await p1;
     await assert.rejects(h2.push(Buffer.from('2')), /stopped reading/);
+  });
+});
+
+describe('bounded queue', () => {
+  it('keeps the order, makes the producer wait for room and the consumer for items, and ends after what was pushed', async () => {
+    const q = new BoundedQueue<number>(2);
+    assert.equal(await q.push(1), true);
+    assert.equal(await q.push(2), true);
+    let third = false;
+    const pushing = q.push(3).then((ok) => { third = ok; });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(third, false, 'no room for a third');
+    assert.equal(await q.shift(), 1);
+    await pushing;
+    assert.equal(third, true);
+    const waiting = q.shift().then((v) => v); // 2 is there
+    assert.equal(await waiting, 2);
+    assert.equal(await q.shift(), 3);
+    const later = q.shift();
+    q.end();
+    assert.equal(await later, undefined);
+    assert.equal(await q.push(4), false, 'nothing is taken after the end');
+  });
+
+  it('fail reaches the consumer after the items before it; close releases a waiting producer and drain hands back the rest', async () => {
+    const q = new BoundedQueue<string>(1);
+    await q.push('a');
+    q.fail(new Error('read failed'));
+    assert.equal(await q.shift(), 'a');
+    await assert.rejects(q.shift(), /read failed/);
+
+    const c = new BoundedQueue<string>(1);
+    await c.push('x');
+    const blocked = c.push('y');
+    c.close();
+    assert.equal(await blocked, false);
+    assert.deepEqual(c.drain(), ['x']);
+    assert.throws(() => new BoundedQueue(0), RangeError);
   });
 });
 

@@ -209,10 +209,23 @@ it('a streamed full backup that is damaged, or whose metadata fails or does not 
     (err: unknown) => isLifeboatError(err, 'FABRIC_E_RESTORE_SAFE_CHECK_FAILED'));
   expectUnchanged();
 
-  // And the good one restores.
+  // A source that hashed the data itself (a decoder does): its digest stands for the data, so one
+  // that disagrees with the metadata is refused as damage even though the bytes are right.
+  const wrongDigest = { ...streamed(data, metaText, 'memory:digest'), dataSha256: Promise.resolve(sha(flipped)) };
+  await assert.rejects(p.restore([wrongDigest], { policy: 'Force' }),
+    (err: unknown) => isLifeboatError(err, 'LIFEBOAT_E_BACKUP_CORRUPT') && /checksum/.test(err.message));
+  expectUnchanged();
+  const failedDigest = { ...streamed(data, metaText, 'memory:digest'), dataSha256: Promise.reject(new Error('trailer digest damaged')) };
+  failedDigest.dataSha256.catch(() => undefined);
+  await assert.rejects(p.restore([failedDigest], { policy: 'Force' }), /trailer digest damaged/);
+  expectUnchanged();
+
+  // And the good one restores, with or without the source's digest.
+  await p.restore([{ ...streamed(data, metaText, 'memory:good'), dataSha256: Promise.resolve(sha(data)) }], { policy: 'Force' });
+  assert.equal(p.lastLsn, 1n);
   await p.restore([streamed(data, metaText, 'memory:good')], { policy: 'Force' });
   assert.equal(p.lastLsn, 1n);
-  assert.equal(readFileSync(join(dir, 'data', 'partitions', p.id, 'state.json'), 'utf8').includes('"generation":2'), true);
+  assert.equal(readFileSync(join(dir, 'data', 'partitions', p.id, 'state.json'), 'utf8').includes('"generation":3'), true);
 });
 
 it('a writer that fails or never writes backup.metadata fails the backup, and the chain does not move', async (t) => {

@@ -1,0 +1,42 @@
+/**
+ * Durable writes of large files without a long wait at the end. The kernel starts writing dirty
+ * pages back only past `dirty_background_ratio` of memory (gigabytes on a large machine), so a
+ * file written in one go sits in the page cache and its final fsync waits for all of it: a second
+ * or more per GiB, with the disk idle until then. `SyncBehind` flushes what was written so far in
+ * the background every `every` bytes (one fdatasync at a time, never awaited by the writer), so
+ * the disk works while the file is still being produced and the final fsync finds little left.
+ */
+import type { FileHandle } from 'node:fs/promises';
+
+export const SYNC_BEHIND_BYTES = 32 * 1024 * 1024;
+
+export class SyncBehind {
+  private unflushed = 0;
+  private flushing: Promise<void> | undefined;
+  private failure: { readonly err: unknown } | undefined;
+
+  constructor(private readonly fh: FileHandle, private readonly every = SYNC_BEHIND_BYTES) {}
+
+  /** Counts `bytes` just written; starts a background flush once enough are unflushed and none runs. */
+  wrote(bytes: number): void {
+    this.unflushed += bytes;
+    if (this.unflushed < this.every || this.flushing || this.failure) return;
+    this.unflushed = 0;
+    this.flushing = this.fh.datasync().then(
+      () => { this.flushing = undefined; },
+      (err: unknown) => { this.failure ??= { err }; this.flushing = undefined; },
+    );
+  }
+
+  /** fsyncs the file (after any background flush); throws what a background flush met. */
+  async sync(): Promise<void> {
+    await this.settled();
+    if (this.failure) throw this.failure.err;
+    await this.fh.sync();
+  }
+
+  /** Waits for a background flush to end, whatever it met: call it before closing the handle. */
+  async settled(): Promise<void> {
+    await this.flushing;
+  }
+}
