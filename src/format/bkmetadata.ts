@@ -5,13 +5,19 @@
  * is in docs/backup-format.md.
  */
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { type PartitionInfo, partitionInfoFromJson, partitionInfoToJson } from '../core/partitioning.ts';
 import { type WrappedDataKey, checkWrappedDataKey } from './lbk2-keys.ts';
+import { hashingReader } from './streams.ts';
 
-/** The version written. 2: the data is `.lbk` version 2 (and may be encrypted), so an older Lifeboat skips it rather than fail on it. */
-export const BKMETADATA_VERSION = 2;
-const READABLE_VERSIONS: ReadonlySet<unknown> = new Set([1, 2]);
+/**
+ * The version written. 2: the data is `.lbk` version 2 (and may be encrypted); 3: the data is
+ * checked by DataFramesSha256 instead of DataSha256. A Lifeboat that does not know a version
+ * skips the backup rather than fail on it.
+ */
+export const BKMETADATA_VERSION = 3;
+const READABLE_VERSIONS: ReadonlySet<unknown> = new Set([1, 2, 3]);
 
 export interface StoredBackupMetadata {
   readonly BackupId: string;
@@ -30,9 +36,15 @@ export interface StoredBackupMetadata {
   readonly FirstLsn: string;
   readonly CreationTimeUtc: string;
   readonly ServiceManifestVersion: string;
-  /** Bytes and SHA-256 (hex) of the data object. */
+  /** Bytes of the data object. */
   readonly DataSize: number;
-  readonly DataSha256: string;
+  /**
+   * What the data object is checked against: its frames digest (`.lbk` version 2; what Lifeboat
+   * writes), or the SHA-256 of all its bytes (what it wrote before, and always for version 1).
+   * A `.bkmetadata` has one of them.
+   */
+  readonly DataFramesSha256?: string;
+  readonly DataSha256?: string;
   /** The data key of an encrypted backup, wrapped under a keyring key; absent when not encrypted. */
   readonly Encryption?: WrappedDataKey;
 }
@@ -44,11 +56,13 @@ function seal(body: Record<string, unknown>): Buffer {
 }
 
 /**
- * The object's bytes. `version` 1 writes what Lifeboat wrote before `.lbk` version 2 (for
- * compatibility tests); it cannot carry Encryption, which a version 1 reader would ignore.
+ * The object's bytes. Versions 1 and 2 write what Lifeboat wrote before (for compatibility
+ * tests): they carry DataSha256, and version 1 no Encryption, which a version 1 reader would ignore.
  */
-export function encodeBkMetadata(m: StoredBackupMetadata, version: 1 | 2 = BKMETADATA_VERSION): Buffer {
-  invalidArgUnless(version === 2 || m.Encryption === undefined, 'A version 1 .bkmetadata cannot carry Encryption.');
+export function encodeBkMetadata(m: StoredBackupMetadata, version: 1 | 2 | 3 = BKMETADATA_VERSION): Buffer {
+  invalidArgUnless(version !== 1 || m.Encryption === undefined, 'A version 1 .bkmetadata cannot carry Encryption.');
+  invalidArgUnless(version === 3 || (m.DataSha256 !== undefined && m.DataFramesSha256 === undefined), `A version ${version} .bkmetadata records DataSha256, not DataFramesSha256.`);
+  invalidArgUnless((m.DataSha256 === undefined) !== (m.DataFramesSha256 === undefined), 'A .bkmetadata records DataFramesSha256 or DataSha256, one of them.');
   return seal({ Version: version, ...m, PartitionInformation: partitionInfoToJson(m.PartitionInformation) });
 }
 
@@ -70,6 +84,11 @@ function checkedBody(bytes: Buffer, where: string): Record<string, unknown> {
   return b;
 }
 
+function digestText(v: unknown): string {
+  if (typeof v !== 'string') throw new Error('digest');
+  return v;
+}
+
 export function decodeBkMetadata(bytes: Buffer, where: string): StoredBackupMetadata {
   const b = checkedBody(bytes, where);
   let m: StoredBackupMetadata;
@@ -84,7 +103,8 @@ export function decodeBkMetadata(bytes: Buffer, where: string): StoredBackupMeta
       PartitionInformation: partitionInfoFromJson(b.PartitionInformation),
       EpochOfLastBackupRecord: { DataLossVersion: String(e.DataLossVersion), ConfigurationVersion: String(e.ConfigurationVersion) },
       LsnOfLastBackupRecord: String(b.LsnOfLastBackupRecord), FirstLsn: String(b.FirstLsn), CreationTimeUtc: String(b.CreationTimeUtc),
-      ServiceManifestVersion: String(b.ServiceManifestVersion ?? ''), DataSize: Number(b.DataSize), DataSha256: String(b.DataSha256),
+      ServiceManifestVersion: String(b.ServiceManifestVersion ?? ''), DataSize: Number(b.DataSize),
+      ...(b.DataFramesSha256 !== undefined ? { DataFramesSha256: digestText(b.DataFramesSha256) } : { DataSha256: digestText(b.DataSha256) }),
     };
   } catch {
     throw corrupt(where, 'a field is missing or malformed');
@@ -102,5 +122,38 @@ export function decodeBkMetadata(bytes: Buffer, where: string): StoredBackupMeta
 export function withEncryption(bytes: Buffer, where: string, record: WrappedDataKey): Buffer {
   const body = checkedBody(bytes, where);
   decodeBkMetadata(bytes, where);
-  return seal({ ...body, Version: BKMETADATA_VERSION, Encryption: checkWrappedDataKey(record, 'The new wrapped data key') });
+  // At least 2 (it carries Encryption now); a version 2 stays 2, so what read it still does.
+  return seal({ ...body, Version: Math.max(2, Number(body.Version)), Encryption: checkWrappedDataKey(record, 'The new wrapped data key') });
+}
+
+/** Checks a data object against its `.bkmetadata` while a decoder or verifier reads it. */
+export interface DataObjectCheck {
+  /** The object, to read through (hashed on the way only against a DataSha256). */
+  readonly stream: Readable;
+  /** Once the reader has read all of it: what does not match the metadata, or undefined. */
+  mismatch(read: { readonly storedBytes: number; readonly framesSha256?: string | undefined }): string | undefined;
+}
+
+/**
+ * How to check `source` against `m`: by the frames digest the decoder computes (no second pass
+ * over the payloads), or, for a backup whose metadata records DataSha256, by hashing every byte.
+ */
+export function dataObjectCheck(m: StoredBackupMetadata, source: Readable): DataObjectCheck {
+  if (m.DataFramesSha256 !== undefined) {
+    const want = m.DataFramesSha256;
+    return {
+      stream: source,
+      mismatch: (read) => (read.storedBytes !== m.DataSize || read.framesSha256 !== want
+        ? `it is ${read.storedBytes} bytes with other frames than its metadata records (DataSize ${m.DataSize}, DataFramesSha256)` : undefined),
+    };
+  }
+  const hashed = hashingReader(source);
+  return {
+    stream: hashed.stream,
+    mismatch: () => {
+      const got = hashed.digest();
+      return got.bytes !== m.DataSize || got.sha256 !== m.DataSha256
+        ? `it is ${got.bytes} bytes with another SHA-256 than its metadata records (DataSize ${m.DataSize}, DataSha256)` : undefined;
+    },
+  };
 }

@@ -52,8 +52,8 @@ export interface EncodeOptions {
 export interface EncodeResult {
   /** Bytes of the archive object. */
   readonly bytes: number;
-  /** SHA-256 of the archive object (hex), for `.bkmetadata` DataSha256. */
-  readonly sha256: string;
+  /** The archive's frames digest (hex), for `.bkmetadata` DataFramesSha256: see `ArchiveSummary.framesSha256`. */
+  readonly framesSha256: string;
   /** The compression the header records: 'gzip' when 'zstd' was asked for and not available. */
   readonly compression: Compression;
   /** The wrapped data key, for `.bkmetadata` Body.Encryption; absent when not encrypted. */
@@ -98,6 +98,12 @@ export interface ArchiveSummary {
   readonly contentsChecked: boolean;
   /** Every block and the trailer's digests passed AES-GCM authentication under the data key. */
   readonly authenticated: boolean;
+  /**
+   * Version 2: SHA-256 over the header, every frame's 52-byte header, the trailer and the footer,
+   * in object order. Each frame header carries the SHA-256 of its stored bytes, so this commits
+   * to every byte of the object, as a SHA-256 of all of it would, without hashing the payloads twice.
+   */
+  readonly framesSha256?: string;
 }
 
 const noop = (): void => undefined;
@@ -284,14 +290,14 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
     let producing: Promise<void> | undefined;
     const spares: Buffer[] = []; // read buffers back from the workers, to read the next blocks into
     let spareLimit = 4;
-    const objectHash = createHash('sha256');
+    const framesHash = createHash('sha256'); // header, frame headers, trailer, footer
     let offset = 0;
     const counts: Array<{ bytes: number; blocks: number; storedBytes: number }> = [];
     const archived: ArchivedFile[] = [];
     const digests: Buffer[] = [];
     let blocks = 0;
-    const emit = (b: Buffer): Buffer => {
-      objectHash.update(b);
+    const emit = (b: Buffer, structure = true): Buffer => {
+      if (structure) framesHash.update(b);
       offset += b.length;
       return b;
     };
@@ -299,9 +305,10 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
       const { parts, spare } = await job;
       if (spare && spare.byteLength === blockSize && spares.length < spareLimit) spares.push(view(spare));
       const file = counts[fileIndex] as { storedBytes: number };
-      return parts.map((p) => {
+      // parts[0] is the frame header (with the payload's SHA-256), the rest the payload.
+      return parts.map((p, i) => {
         file.storedBytes += p.length;
-        return emit(view(p));
+        return emit(view(p), i === 0);
       });
     };
     // Reads, hashes and hands blocks to the pool while the frames before them are sealed and
@@ -366,7 +373,7 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
       yield emit(encodeFooter(trailerOffset, trailer.length));
       settled = true;
       settle.resolve({
-        bytes: offset, sha256: objectHash.digest('hex'), compression, ...(encryption ? { encryption } : {}),
+        bytes: offset, framesSha256: framesHash.digest('hex'), compression, ...(encryption ? { encryption } : {}),
         files: names.length, blocks, plainBytes: counts.reduce((n, f) => n + f.bytes, 0), archived,
       });
     } catch (err) {
@@ -514,6 +521,7 @@ async function readV2(reader: ByteReader, where: string, options: ReadOptions, m
   };
 
   // Header.
+  const framesHash = createHash('sha256'); // see ArchiveSummary.framesSha256
   const fixedBytes = await need(HEADER_FIXED, 'the header');
   const fixed = parseHeaderFixed(fixedBytes);
   if (typeof fixed === 'string') throw bad(`header: ${fixed}`);
@@ -532,6 +540,7 @@ async function readV2(reader: ByteReader, where: string, options: ReadOptions, m
   }
   const headerSha = await need(SHA_BYTES, 'the header');
   if (!sha256(fixedBytes, ...nameBytes).equals(headerSha)) throw bad('header: checksum mismatch');
+  for (const part of [fixedBytes, ...nameBytes, headerSha]) framesHash.update(part);
   const encrypted = fixed.cipher === CIPHER_AES256GCM;
 
   // Keys.
@@ -582,6 +591,7 @@ async function readV2(reader: ByteReader, where: string, options: ReadOptions, m
         for (let blockIndex = 0; ; blockIndex++) {
           const at = reader.offset;
           const head = await need(FRAME_HEADER, where2(fileIndex, blockIndex, at));
+          framesHash.update(head);
           const problem = frameProblem(head, fixed, fileIndex, blockIndex);
           if (problem) throw bad(`${where2(fileIndex, blockIndex, at)}: ${problem}`);
           const f = readFrameFields(head);
@@ -661,6 +671,7 @@ async function readV2(reader: ByteReader, where: string, options: ReadOptions, m
     const tLen = trailerLength(names.length, fixed.cipher);
     const inTrailer = `the trailer (at byte ${trailerAt})`;
     const trailer = await need(tLen, inTrailer);
+    framesHash.update(trailer);
     if (!sha256(trailer.subarray(0, tLen - SHA_BYTES)).equals(trailer.subarray(tLen - SHA_BYTES))) throw bad(`${inTrailer}: checksum mismatch`);
     const indexEnd = TRAILER_FIXED + TRAILER_ENTRY * names.length;
     const index = parseTrailerIndex(trailer.subarray(0, indexEnd), names.length);
@@ -691,11 +702,12 @@ async function readV2(reader: ByteReader, where: string, options: ReadOptions, m
     // Footer, then nothing.
     const footerAt = reader.offset;
     const footer = await need(FOOTER_BYTES, `the footer (at byte ${footerAt})`);
+    framesHash.update(footer);
     const fp = footerProblem(footer, trailerAt, tLen);
     if (fp) throw bad(`the footer (at byte ${footerAt}): ${fp}`);
     if (!(await reader.atEnd())) throw bad(`bytes after the end (at byte ${reader.offset})`);
     return {
-      version: 2, files: names.length, blocks, bytes: counted.reduce((n, c) => n + c.bytes, 0), storedBytes: reader.offset,
+      version: 2, files: names.length, blocks, bytes: counted.reduce((n, c) => n + c.bytes, 0), storedBytes: reader.offset, framesSha256: framesHash.digest('hex'),
       encrypted, contentsChecked: contents, authenticated: keys !== undefined,
     };
   } finally {

@@ -19,11 +19,11 @@ import type { DataLossDecision, HostChannel, Order, PartitionState, RegisteredSe
 import { applicationOf } from '../core/ids.ts';
 import { partitionInfoToJson, schemeToJson } from '../core/partitioning.ts';
 import type { StorageDescription } from '../core/storage-description.ts';
-import { type StoredBackupMetadata, decodeBkMetadata, encodeBkMetadata } from '../format/bkmetadata.ts';
+import { type StoredBackupMetadata, dataObjectCheck, decodeBkMetadata, encodeBkMetadata } from '../format/bkmetadata.ts';
 import {
-  type ArchiveInput, type ArchiveSink, type BlockRunner, type Compression, type Keyring, archiveVersion, createBlockPool, decodeFiles, decodeToFolder, defaultWorkers, encodeFiles,
+  type ArchiveInput, type ArchiveSink, type ArchiveSummary, type BlockRunner, type Compression, type Keyring, archiveVersion, createBlockPool, decodeFiles, decodeToFolder, defaultWorkers, encodeFiles,
 } from '../format/lbk2.ts';
-import { Handoff, hashingReader, readAll } from '../format/streams.ts';
+import { Handoff, readAll } from '../format/streams.ts';
 import {
   type BackupInfo, type DataLossHandler, type Partition, type RestoreContext, type RestoreResult, type RestoreSource, type StatefulService,
   type StreamedFullBackup, FULL_DATA_FILE, METADATA_FILE, parseBackupMetadata,
@@ -309,7 +309,7 @@ export class Host {
     const option = order.Option ?? 'Full';
     const parentId = option === 'Incremental' ? order.ParentBackupId ?? '' : '';
     const parentLocation = option === 'Incremental' ? order.ParentBackupLocation ?? '' : '';
-    let uploaded: { bytes: number; sha256: string; encryption?: StoredBackupMetadata['Encryption'] } | undefined;
+    let uploaded: { bytes: number; framesSha256: string; encryption?: StoredBackupMetadata['Encryption'] } | undefined;
     const info = await partition.backup({
       option,
       // The replica's files go straight into the archive being uploaded: read once, never copied locally.
@@ -341,7 +341,7 @@ export class Host {
           PartitionInformation: partition.info,
           EpochOfLastBackupRecord: { DataLossVersion: b.epoch.dataLossVersion.toString(), ConfigurationVersion: b.epoch.configurationVersion.toString() },
           LsnOfLastBackupRecord: b.lastLsn.toString(), FirstLsn: b.firstLsn.toString(), CreationTimeUtc: b.takenAtUtc, ServiceManifestVersion: '1.0.0',
-          DataSize: uploaded.bytes, DataSha256: uploaded.sha256, ...(uploaded.encryption ? { Encryption: uploaded.encryption } : {}),
+          DataSize: uploaded.bytes, DataFramesSha256: uploaded.framesSha256, ...(uploaded.encryption ? { Encryption: uploaded.encryption } : {}),
         }));
         return true;
       },
@@ -360,8 +360,8 @@ export class Host {
     });
   }
 
-  /** Streams the backup's files to storage as `.lbk` version 2; the encoder gives its size, SHA-256 and wrapped data key. */
-  private async upload(store: BlobStore, key: string, files: readonly ArchiveInput[]): Promise<{ bytes: number; sha256: string; encryption?: StoredBackupMetadata['Encryption'] }> {
+  /** Streams the backup's files to storage as `.lbk` version 2; the encoder gives its size, frames digest and wrapped data key. */
+  private async upload(store: BlobStore, key: string, files: readonly ArchiveInput[]): Promise<{ bytes: number; framesSha256: string; encryption?: StoredBackupMetadata['Encryption'] }> {
     const encoded = await encodeFiles(files, { workers: this.pool(), compression: this.o.compression ?? 'zstd', ...(this.o.keyring ? { keyring: this.o.keyring } : {}) });
     try {
       // A read error ends the stream with it, so the put fails too (and says why, after its clean-up).
@@ -371,7 +371,7 @@ export class Host {
       throw err;
     }
     const r = await encoded.result;
-    return { bytes: r.bytes, sha256: r.sha256, ...(r.encryption ? { encryption: r.encryption } : {}) };
+    return { bytes: r.bytes, framesSha256: r.framesSha256, ...(r.encryption ? { encryption: r.encryption } : {}) };
   }
 
   /**
@@ -386,16 +386,17 @@ export class Host {
     const source = await store.get(location);
     const stop = (): void => { source.destroy(new LifeboatError('E_ABORT', 'The restore ended before this backup was downloaded.')); };
     signal.addEventListener('abort', stop, { once: true });
-    // Hashes the object as the decoder pulls it: the whole object is read (the decoder checks nothing follows the end).
-    const hashed = hashingReader(source);
+    // The whole object is read (the decoder checks nothing follows the end), then compared with the metadata.
+    const check = dataObjectCheck(meta, source);
+    let summary: ArchiveSummary;
     try {
       await mkdir(folder);
-      await decodeToFolder(hashed.stream, folder, where, { encryption: meta.Encryption, keyring: this.o.keyring, workers: this.pool() });
+      summary = await decodeToFolder(check.stream, folder, where, { encryption: meta.Encryption, keyring: this.o.keyring, workers: this.pool() });
     } finally {
       signal.removeEventListener('abort', stop);
       source.destroy(); // read to the end already, unless the decoder stopped early
     }
-    this.checkObjectDigest(hashed.digest(), meta, store, location);
+    this.checkObject(check.mismatch(summary), store, location);
     return folder;
   }
 
@@ -442,7 +443,7 @@ export class Host {
         data.fail(aborted());
       };
       signal.addEventListener('abort', stop, { once: true });
-      const hashed = hashingReader(source);
+      const check = dataObjectCheck(meta, source);
       const metadataText: Buffer[] = [];
       const seen = new Set<string>();
       let current: string | undefined;
@@ -463,8 +464,8 @@ export class Host {
         },
       };
       try {
-        await decodeFiles(hashed.stream, where, sink, { encryption: meta.Encryption, keyring: this.o.keyring, workers: this.pool() });
-        this.checkObjectDigest(hashed.digest(), meta, store, location);
+        const summary = await decodeFiles(check.stream, where, sink, { encryption: meta.Encryption, keyring: this.o.keyring, workers: this.pool() });
+        this.checkObject(check.mismatch(summary), store, location);
         for (const name of [FULL_DATA_FILE, METADATA_FILE]) {
           if (!seen.has(name)) throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} has no ${name}: it is not a full backup.`);
         }
@@ -484,11 +485,10 @@ export class Host {
     return streamed;
   }
 
-  /** The data object as read against the size and SHA-256 its `.bkmetadata` records. */
-  private checkObjectDigest(got: { bytes: number; sha256: string }, meta: StoredBackupMetadata, store: BlobStore, location: string): void {
-    if (got.bytes !== meta.DataSize || got.sha256 !== meta.DataSha256) {
-      throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT',
-        `Backup data ${store.description}/${location} is damaged: it is ${got.bytes} bytes with another SHA-256 than its metadata ${store.description}/${metadataKeyOf(location)} records (DataSize ${meta.DataSize}, DataSha256).`);
+  /** Fails with what does not match between the data object as read and its `.bkmetadata` (dataObjectCheck). */
+  private checkObject(mismatch: string | undefined, store: BlobStore, location: string): void {
+    if (mismatch !== undefined) {
+      throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${store.description}/${location} is damaged: ${mismatch}; the metadata is ${store.description}/${metadataKeyOf(location)}.`);
     }
   }
 

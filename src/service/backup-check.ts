@@ -9,10 +9,10 @@
 import { type ChainLink, planRestoreChain } from '../core/backup-chain.ts';
 import { metadataKeyOf, normalizeLocation } from '../core/backup-layout.ts';
 import { LifeboatError, isLifeboatError } from '../core/errors.ts';
-import { type StoredBackupMetadata, decodeBkMetadata } from '../format/bkmetadata.ts';
+import { type StoredBackupMetadata, dataObjectCheck, decodeBkMetadata } from '../format/bkmetadata.ts';
 import { type ArchiveSummary, type BlockRunner, type Keyring, verifyArchive } from '../format/lbk2.ts';
 import type { BlobStore } from '../storage/port.ts';
-import { hashingReader, readAll } from '../format/streams.ts';
+import { readAll } from '../format/streams.ts';
 
 /** A backup as its `.bkmetadata` describes it, and where that is. */
 export interface ChainEntry {
@@ -135,17 +135,15 @@ export async function checkBackupData(store: BlobStore, e: ChainEntry, keyring: 
     if (isLifeboatError(err, 'LIFEBOAT_E_STORAGE_NOT_FOUND')) throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} is missing; its metadata is there.`);
     throw err;
   });
-  const hashed = hashingReader(source);
+  const check = dataObjectCheck(m, source);
   let summary: ArchiveSummary;
   try {
-    summary = await verifyArchive(hashed.stream, where, { encryption: m.Encryption, keyring: m.Encryption ? keyring : undefined, workers });
+    summary = await verifyArchive(check.stream, where, { encryption: m.Encryption, keyring: m.Encryption ? keyring : undefined, workers });
   } finally {
     source.destroy();
   }
-  const { bytes, sha256 } = hashed.digest();
-  if (bytes !== m.DataSize || sha256 !== m.DataSha256) {
-    throw corrupt(where, `its ${bytes} bytes do not match the size and SHA-256 its metadata records (DataSize ${m.DataSize}, DataSha256)`);
-  }
+  const mismatch = check.mismatch(summary);
+  if (mismatch !== undefined) throw corrupt(where, mismatch);
   if (summary.encrypted && !m.Encryption) throw corrupt(where, 'it is encrypted, but its metadata holds no wrapped data key (Body.Encryption)');
   return {
     BackupId: m.BackupId, BackupLocation: e.location, BackupType: m.BackupType, Version: summary.version, Files: summary.files, Blocks: summary.blocks,

@@ -28,13 +28,20 @@ function sealed(extra: Record<string, unknown>): Buffer {
   return Buffer.from(JSON.stringify({ Body: body, Sha256: createHash('sha256').update(JSON.stringify(body)).digest('hex') }));
 }
 
-it('writes version 2 with the wrapped data key, and reads versions 1 and 2', () => {
+it('writes version 3 with the wrapped data key, and reads versions 1, 2 and 3', () => {
   const k1 = makeKeyring('k1', new Map([['k1', randomBytes(32)]]));
   const record = wrapDataKey(randomBytes(32), k1);
-  const v2 = encodeBkMetadata({ ...base, Encryption: record });
+  const { DataSha256: _, ...withoutDigest } = base;
+  const framed: StoredBackupMetadata = { ...withoutDigest, DataFramesSha256: 'f'.repeat(64) };
+  const v3 = encodeBkMetadata({ ...framed, Encryption: record });
+  assert.match(v3.toString(), /^\{"Body":\{"Version":3,/);
+  assert.deepEqual(decodeBkMetadata(v3, 'x'), { ...framed, Encryption: record });
+  assert.deepEqual(decodeBkMetadata(encodeBkMetadata(framed), 'x'), framed, 'unencrypted: no Encryption member at all');
+  const v2 = encodeBkMetadata({ ...base, Encryption: record }, 2);
   assert.match(v2.toString(), /^\{"Body":\{"Version":2,/);
   assert.deepEqual(decodeBkMetadata(v2, 'x'), { ...base, Encryption: record });
-  assert.deepEqual(decodeBkMetadata(encodeBkMetadata(base), 'x'), base, 'unencrypted: no Encryption member at all');
+  assert.throws(() => encodeBkMetadata(framed, 2), (e: unknown) => isLifeboatError(e, 'E_INVALIDARG'));
+  assert.throws(() => encodeBkMetadata({ ...framed, DataSha256: 'ab' }), (e: unknown) => isLifeboatError(e, 'E_INVALIDARG'));
 
   const v1 = encodeBkMetadata(base, 1);
   assert.match(v1.toString(), /^\{"Body":\{"Version":1,/);
@@ -42,12 +49,21 @@ it('writes version 2 with the wrapped data key, and reads versions 1 and 2', () 
   assert.throws(() => encodeBkMetadata({ ...base, Encryption: record }, 1), (e: unknown) => isLifeboatError(e, 'E_INVALIDARG'));
 });
 
+it('records the data object by its frames digest (what Lifeboat writes) or, as before, by the SHA-256 of all of it; one of them must be there', () => {
+  const { DataSha256: _, ...withoutDigest } = base;
+  const framed: StoredBackupMetadata = { ...withoutDigest, DataFramesSha256: 'f'.repeat(64) };
+  assert.equal(decodeBkMetadata(encodeBkMetadata(framed), 'x').DataSha256, undefined);
+  assert.equal(decodeBkMetadata(encodeBkMetadata(base, 2), 'x').DataSha256, 'ab', 'older backups keep their DataSha256');
+  assert.throws(() => decodeBkMetadata(sealed({ DataSha256: undefined }), 'x'), (e: unknown) => corrupt(e) && /missing or malformed/.test((e as Error).message));
+  assert.throws(() => decodeBkMetadata(sealed({ DataSha256: undefined, DataFramesSha256: 7 }), 'x'), corrupt);
+});
+
 it('refuses damage, unknown versions and malformed key records as damage, naming the object', () => {
   const enc = encodeBkMetadata(base);
   assert.throws(() => decodeBkMetadata(Buffer.from(enc.toString().replace('"42"', '"43"')), 'store/a.bkmetadata'), (e: unknown) => corrupt(e) && /store\/a\.bkmetadata.*checksum mismatch/.test((e as Error).message));
   assert.throws(() => decodeBkMetadata(Buffer.from('nope'), 'x'), corrupt);
   assert.throws(() => decodeBkMetadata(Buffer.from('null'), 'x'), corrupt);
-  assert.throws(() => decodeBkMetadata(sealed({ Version: 3 }), 'x'), (e: unknown) => corrupt(e) && /version 3/.test((e as Error).message));
+  assert.throws(() => decodeBkMetadata(sealed({ Version: 4 }), 'x'), (e: unknown) => corrupt(e) && /version 4/.test((e as Error).message));
   const bad = { KeyId: 'k1', Algorithm: 'AES-256-GCM', WrappedKey: 'c2hvcnQ=', Nonce: randomBytes(12).toString('base64') };
   assert.throws(() => decodeBkMetadata(sealed({ Encryption: bad }), 'x'),
     (e: unknown) => corrupt(e) && /WrappedKey/.test((e as Error).message));

@@ -11,12 +11,14 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import { it } from 'node:test';
 import { backupDataKey, metadataKeyOf } from '../../src/core/backup-layout.ts';
 import { packFolder } from '../../src/format/archive.ts';
 import { encodeBkMetadata } from '../../src/format/bkmetadata.ts';
+import { decodeToFolder, encodeFiles } from '../../src/format/lbk2.ts';
 import type { Partition } from '../../src/state/index.ts';
-import { type Named, backupNow, keyringOf, keys, restoreNow, samplePartition, stateOf, verifyBody, verifyNow } from '../support/backup-e2e.ts';
+import { type Named, backupNow, keyringOf, keys, restoreNow, samplePartition, stateOf, storedMetadata, verifyBody, verifyNow } from '../support/backup-e2e.ts';
 import { type TestLifeboat, startTestLifeboat } from '../support/lifeboat.ts';
 import { fakeClock, step, write } from '../support/periodic.ts';
 import { SERVICE_NAME } from '../support/sample.ts';
@@ -233,4 +235,52 @@ it('backups written as .lbk version 1 with a version 1 .bkmetadata still verify 
   assert.equal(errorOf(bad).Code, 'LIFEBOAT_E_BACKUP_CORRUPT', JSON.stringify(bad.json));
   assert.ok(errorOf(bad).Message.includes(full.BackupLocation));
   undo();
+});
+
+it('the .bkmetadata records the frames digest of its data object, so a valid archive of the same files put in its place is refused', async (t) => {
+  const lb = await startTestLifeboat(t);
+  const p = samplePartition(lb);
+  p.transact((tx) => { for (let i = 0; i < 200; i++) tx.dictionary('kv').set(`key${i}`, `value ${i} `.repeat(20)); });
+  const b = await backupNow(lb, p.id);
+  const path = join(lb.share, b.BackupLocation);
+  const object = readFileSync(path);
+  // Worked out from the layout: header, each frame's 52-byte header (with its payload's SHA-256), trailer, footer.
+  const { frames, trailerAt } = layoutOf(object);
+  const h = createHash('sha256').update(object.subarray(0, frames[0]?.at ?? trailerAt));
+  for (const f of frames) h.update(object.subarray(f.at, f.at + 52));
+  h.update(object.subarray(trailerAt));
+  const m = storedMetadata(lb, b.BackupLocation);
+  assert.equal(m.DataFramesSha256, h.digest('hex'));
+  assert.equal(m.DataSize, object.length);
+
+  // The same files encoded again: every block and digest inside is right, the size is the same,
+  // only the archive id differs — nothing but the metadata's record of this object tells them apart.
+  const dir = tempDir(t);
+  await decodeToFolder(Readable.from([object]), dir, 'copy', { workers: 0 });
+  const again = await encodeFiles([
+    { name: 'data.sqlite', path: join(dir, 'data.sqlite') },
+    { name: 'backup.metadata', content: () => readFileSync(join(dir, 'backup.metadata')) },
+  ], { workers: 0 });
+  const chunks: Buffer[] = [];
+  for await (const c of again.stream) chunks.push(c as Buffer);
+  const other = Buffer.concat(chunks);
+  assert.equal(other.length, object.length);
+  assert.ok(!other.equals(object));
+  writeFileSync(path, other);
+
+  const v = await verifyNow(lb, p.id, verifyBody(lb, b));
+  assert.equal(v.status, 400, JSON.stringify(v.json));
+  assert.equal(errorOf(v).Code, 'LIFEBOAT_E_BACKUP_CORRUPT');
+  assert.match(errorOf(v).Message, /DataFramesSha256/);
+  p.transact((tx) => tx.dictionary('kv').set('after', 'the backup'));
+  const before = { ...stateOf(p), epoch: p.epoch };
+  const r = await restoreNow(lb, p.id, b);
+  assert.equal(r.progress?.RestoreState, 'Failure', JSON.stringify(r));
+  assert.equal(r.progress?.FailureError?.Code, 'LIFEBOAT_E_BACKUP_CORRUPT');
+  assert.match(r.progress?.FailureError?.Message ?? '', /DataFramesSha256/);
+  assert.deepEqual({ ...stateOf(p), epoch: p.epoch }, before, 'the partition is unchanged');
+
+  writeFileSync(path, object);
+  assert.equal((await verifyNow(lb, p.id, verifyBody(lb, b))).status, 200);
+  assert.equal((await restoreNow(lb, p.id, b)).progress?.RestoreState, 'Success');
 });
