@@ -8,7 +8,8 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 
-export const SYNC_BEHIND_BYTES = 32 * 1024 * 1024;
+/** As the state library's copy worker does: few enough flushes not to slow the writing, often enough to keep the end short. */
+export const SYNC_BEHIND_BYTES = 64 * 1024 * 1024;
 
 export class SyncBehind {
   private unflushed = 0;
