@@ -6,7 +6,7 @@
  * the background every `every` bytes (one fdatasync at a time, never awaited by the writer), so
  * the disk works while the file is still being produced and the final fsync finds little left.
  */
-import type { FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 
 /** As the state library's copy worker does: few enough flushes not to slow the writing, often enough to keep the end short. */
 export const SYNC_BEHIND_BYTES = 64 * 1024 * 1024;
@@ -40,4 +40,29 @@ export class SyncBehind {
   async settled(): Promise<void> {
     await this.flushing;
   }
+}
+
+/**
+ * Writes `source` into a new file `path` (refused if it exists) and fsyncs it, flushing behind
+ * as it goes; resolves to the bytes written. Each chunk is written before the next is asked for,
+ * so a source may reuse its buffers. `onChunk` sees each chunk first (to hash it, say).
+ */
+export async function writeNewFile(path: string, source: AsyncIterable<unknown> | Iterable<unknown>, onChunk?: (chunk: Uint8Array) => void): Promise<number> {
+  const fh = await open(path, 'wx');
+  const behind = new SyncBehind(fh);
+  let bytes = 0;
+  try {
+    for await (const c of source) {
+      const chunk = c as Uint8Array;
+      onChunk?.(chunk);
+      for (let at = 0; at < chunk.byteLength;) at += (await fh.write(chunk, at, chunk.byteLength - at, null)).bytesWritten;
+      bytes += chunk.byteLength;
+      behind.wrote(chunk.byteLength);
+    }
+    await behind.sync();
+  } finally {
+    await behind.settled();
+    await fh.close();
+  }
+  return bytes;
 }

@@ -4,7 +4,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { SyncBehind } from '../fs/sync-behind.ts';
+import { writeNewFile } from '../fs/sync-behind.ts';
 
 /** fsyncs a file or directory by path. */
 export async function fsyncPath(path: string): Promise<void> {
@@ -80,34 +80,9 @@ export async function copyFileHashed(from: string, to: string, length?: number):
   return { bytes: result.bytes ?? 0, sha256: result.sha256 ?? '' };
 }
 
-/**
- * Writes `source` into a new file `to` and fsyncs it; resolves to the bytes written. Each chunk is
- * written before the next is asked for, so a source may reuse its buffers. `onChunk` sees each
- * chunk first (to hash it, say).
- */
-export async function writeStream(source: AsyncIterable<Uint8Array>, to: string, onChunk?: (chunk: Uint8Array) => void): Promise<number> {
-  const fh = await open(to, 'wx');
-  // Flushed as it is written: a restore's final fsync would otherwise wait for the whole file.
-  const behind = new SyncBehind(fh);
-  let bytes = 0;
-  try {
-    for await (const chunk of source) {
-      onChunk?.(chunk);
-      for (let at = 0; at < chunk.length;) at += (await fh.write(chunk, at, chunk.length - at, null)).bytesWritten;
-      bytes += chunk.length;
-      behind.wrote(chunk.length);
-    }
-    await behind.sync();
-  } finally {
-    await behind.settled();
-    await fh.close();
-  }
-  return bytes;
-}
-
-/** writeStream, hashing on the way. */
+/** Writes `source` into a new file `to`, flushing as it goes, and fsyncs it (writeNewFile), hashing on the way. */
 export async function writeStreamHashed(source: AsyncIterable<Uint8Array>, to: string): Promise<CopiedFile> {
   const hash = createHash('sha256');
-  const bytes = await writeStream(source, to, (chunk) => hash.update(chunk));
+  const bytes = await writeNewFile(to, source, (chunk) => hash.update(chunk));
   return { bytes, sha256: hash.digest('hex') };
 }

@@ -31,7 +31,8 @@ import {
   readBackupMetadata, writeBackupMetadata,
 } from './backup-folder.ts';
 import { ChangeOp, type ChangeRecord, changeLogBytes, decodeChangeLog, encodeHeader, encodeRecord, encodeTrailer } from './changelog-codec.ts';
-import { type CopiedFile, HashingStream, copyFileHashed, fsyncPath, readJsonIfExists, recreateDir, writeFileAtomic, writeStream, writeStreamHashed } from './files.ts';
+import { type CopiedFile, HashingStream, copyFileHashed, fsyncPath, readJsonIfExists, recreateDir, writeFileAtomic, writeStreamHashed } from './files.ts';
+import { writeNewFile } from '../fs/sync-behind.ts';
 import { type Durability, type MetaRow, Store, initSchema, openDatabase } from './store.ts';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -952,7 +953,7 @@ export class Partition {
     if (links.streamedFull) {
       // Written as it arrives; its metadata (known once all of it was read and checked) follows.
       const { data, dataSha256 } = links.streamedFull;
-      copy = dataSha256 ? { bytes: await writeStream(data, file), sha256: await dataSha256 } : await writeStreamHashed(data, file);
+      copy = dataSha256 ? { bytes: await writeNewFile(file, data), sha256: await dataSha256 } : await writeStreamHashed(data, file);
       full = await links.next(0) as BackupInfo;
     } else {
       const info = await links.next(0) as BackupInfo;

@@ -13,7 +13,7 @@ import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/pr
 import { dirname, join, sep } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { LifeboatError } from '../core/errors.ts';
-import { SyncBehind } from '../fs/sync-behind.ts';
+import { writeNewFile } from '../fs/sync-behind.ts';
 import type { BlobStore, ObjectInfo, PutOptions } from './port.ts';
 import { isTransientCause } from './retry.ts';
 
@@ -70,20 +70,8 @@ export class FileShareStore implements BlobStore {
     const tmp = join(dirname(target), `${TEMP_MARK}${randomUUID()}`);
     try {
       await mkdir(dirname(target), { recursive: true });
-      const fh = await open(tmp, 'wx');
       // Flushed as it is written: the fsync before the link then has little left to wait for.
-      const behind = new SyncBehind(fh);
-      try {
-        for await (const chunk of body instanceof Uint8Array ? [body] : body) {
-          const b = chunk as Uint8Array;
-          for (let at = 0; at < b.byteLength;) at += (await fh.write(b, at, b.byteLength - at, null)).bytesWritten;
-          behind.wrote(b.byteLength);
-        }
-        await behind.sync();
-      } finally {
-        await behind.settled();
-        await fh.close();
-      }
+      await writeNewFile(tmp, body instanceof Uint8Array ? [body] : body);
       // link refuses an existing target (never overwrite); rename replaces it atomically.
       if (options?.overwrite) await rename(tmp, target);
       else await link(tmp, target);
