@@ -149,8 +149,11 @@ export function openBlock(job) {
   const header = asBuffer(job.header);
   const payload = asBuffer(job.payload);
   const out = job.out ? asBuffer(job.out) : undefined;
+  // plain is a view at the start of payload or out, or a buffer of its own; payload and out may be
+  // two places in one shared region, so they are told apart by where they start.
+  const holds = (b, plain) => b.buffer === plain.buffer && b.byteOffset === plain.byteOffset;
   const result = (plain) => {
-    const spare = [payload, out].filter((b) => b && (!plain || b.buffer !== plain.buffer));
+    const spare = [payload, out].filter((b) => b && (!plain || !holds(b, plain)));
     const transfer = new Set(spare.map((b) => b.buffer));
     if (plain) transfer.add(plain.buffer);
     return plain ? { plain, spare, transfer: [...transfer] } : { spare, transfer: [...transfer] };

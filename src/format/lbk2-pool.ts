@@ -5,11 +5,16 @@
  * transfer, not copy, and come back for reuse where they can. Workers are unref'd while idle, so
  * a pool that is not closed does not keep a process alive; a pool with jobs in flight does.
  *
+ * A caller that works through many blocks keeps them in a region it shares with the workers once
+ * (`share`): views on it go in jobs and come back in results as places in it, not as buffers, so
+ * no thread sees a new buffer per block (lbk2-shared.mjs says why that matters).
+ *
  * `size: 0` gives the inline runner: the same jobs on the calling thread (for tiny archives and tests).
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { openBlock, sealBlock, type OpenJob, type OpenResult, type SealJob, type SealResult } from './lbk2-codec.mjs';
+import { fromShared, toShared } from './lbk2-shared.mjs';
 
 export interface BlockRunner {
   /** Threads doing the work (0 for the inline runner); callers keep about twice this many blocks in flight. */
@@ -17,7 +22,21 @@ export interface BlockRunner {
   /** Runs a job; the buffers in `transfer` move to the worker (the caller must not touch them until the result comes back). */
   seal(job: SealJob, transfer: readonly ArrayBuffer[]): Promise<SealResult>;
   open(job: OpenJob, transfer: readonly ArrayBuffer[]): Promise<OpenResult>;
+  /**
+   * A region of `bytes` the workers can see: views on it in a job reach the worker without moving,
+   * and views on it in a result come back the same way. The caller owns its use (which block is
+   * where) and must not write where a job in flight reads or writes. Its bytes are whatever an
+   * earlier user left (a released region is handed out again).
+   */
+  share(bytes: number): SharedRegion;
   close(): Promise<void>;
+}
+
+export interface SharedRegion {
+  /** All of the region. */
+  readonly buffer: Buffer;
+  /** The workers let go of it; call once no job on it is in flight. */
+  release(): void;
 }
 
 /** Workers by default: min(4, cores). */
@@ -45,8 +64,15 @@ const inlineRunner: BlockRunner = {
   size: 0,
   seal: async (job) => sealBlock(job),
   open: async (job) => openBlock(job),
+  share: (bytes) => ({ buffer: Buffer.from(new SharedArrayBuffer(bytes)), release: () => undefined }),
   close: async () => undefined,
 };
+
+/** Released shared regions a pool keeps for reuse, at most (an encode's and a decode's, a few times over). */
+const MAX_IDLE_SHARED_BYTES = 96 * 1024 * 1024;
+
+/** Buffers that can move to a worker: not empty, and not shared (a shared one is there already). */
+const movable = (transfer: readonly ArrayBuffer[]): ArrayBuffer[] => transfer.filter((b) => b.byteLength > 0 && !((b as unknown) instanceof SharedArrayBuffer));
 
 class BlockPool implements BlockRunner {
   readonly size: number;
@@ -54,6 +80,11 @@ class BlockPool implements BlockRunner {
   private nextId = 0;
   private inFlight = 0;
   private broken: Error | undefined;
+  private readonly regions = new Map<number, SharedArrayBuffer>();
+  private readonly regionIds = new Map<SharedArrayBuffer, number>();
+  private nextRegion = 0;
+  /** Regions released, oldest first, for `share` to hand out again. */
+  private readonly idle: SharedArrayBuffer[] = [];
 
   constructor(size: number) {
     this.size = size;
@@ -67,7 +98,13 @@ class BlockPool implements BlockRunner {
         slot.pending.delete(msg.id);
         this.done();
         if (msg.error !== undefined) p.reject(new Error(`block worker: ${msg.error}`));
-        else p.resolve(msg.out ?? {});
+        else {
+          try {
+            p.resolve(fromShared((msg.out ?? {}) as Record<string, unknown>, (id) => this.regions.get(id)) as SealResult | OpenResult);
+          } catch (err) {
+            p.reject(err as Error);
+          }
+        }
       });
       const fail = (err: Error): void => {
         this.broken ??= err;
@@ -92,6 +129,40 @@ class BlockPool implements BlockRunner {
     return this.run('open', job, transfer) as Promise<OpenResult>;
   }
 
+  share(bytes: number): SharedRegion {
+    // A region let go of is kept for the next archive: a new one per archive would be freed only
+    // once every worker's heap collected its handle on it, and idle workers seldom collect.
+    const at = this.idle.findIndex((r) => r.byteLength === bytes);
+    let region = at >= 0 ? (this.idle.splice(at, 1)[0] as SharedArrayBuffer) : undefined;
+    if (!region) {
+      region = new SharedArrayBuffer(bytes);
+      const id = this.nextRegion++;
+      this.regions.set(id, region);
+      this.regionIds.set(region, id);
+      // Before any job that names it: a worker takes its messages in order.
+      for (const s of this.slots) s.worker.postMessage({ op: 'share', shared: id, region });
+    }
+    const kept = region;
+    let released = false;
+    return {
+      buffer: Buffer.from(kept),
+      release: () => {
+        if (released) return;
+        released = true;
+        this.idle.push(kept);
+        let idleBytes = this.idle.reduce((n, r) => n + r.byteLength, 0);
+        while (idleBytes > MAX_IDLE_SHARED_BYTES) {
+          const old = this.idle.shift() as SharedArrayBuffer;
+          idleBytes -= old.byteLength;
+          const id = this.regionIds.get(old) as number;
+          this.regions.delete(id);
+          this.regionIds.delete(old);
+          for (const s of this.slots) s.worker.postMessage({ op: 'unshare', shared: id });
+        }
+      },
+    };
+  }
+
   async close(): Promise<void> {
     this.broken ??= new Error('block pool closed');
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
@@ -107,7 +178,7 @@ class BlockPool implements BlockRunner {
       slot.pending.set(id, { resolve, reject });
       if (this.inFlight++ === 0) for (const s of this.slots) s.worker.ref();
       try {
-        slot.worker.postMessage({ id, op, job }, transfer.filter((b) => b.byteLength > 0));
+        slot.worker.postMessage({ id, op, job: toShared(job, (r) => this.regionIds.get(r)) }, movable(transfer));
       } catch (err) {
         slot.pending.delete(id);
         this.done();

@@ -130,6 +130,29 @@ function runnerOf(workers: number | BlockRunner | undefined): { runner: BlockRun
   return { runner: createBlockPool(workers ?? defaultWorkers()), own: true };
 }
 
+/** At most this much of a region shared with the workers per archive; past it, blocks get buffers of their own. */
+const SHARED_BYTES = 64 * 1024 * 1024;
+
+/** Equal slots of a region shared with a pool (lbk2-pool.ts `share`), and which slot a view lies in. */
+interface SharedSlots {
+  readonly slots: readonly Buffer[];
+  /** The whole slot `u8` starts in, when it is a view on this region. */
+  slotOf(u8: Uint8Array): Buffer | undefined;
+  release(): void;
+}
+
+function sharedSlots(runner: BlockRunner, wanted: number, slotBytes: number): SharedSlots {
+  const count = Math.min(wanted, Math.floor(SHARED_BYTES / slotBytes));
+  if (count < 1) return { slots: [], slotOf: () => undefined, release: noop };
+  const region = runner.share(count * slotBytes);
+  const slots = Array.from({ length: count }, (_, i) => region.buffer.subarray(i * slotBytes, (i + 1) * slotBytes));
+  return {
+    slots,
+    slotOf: (u8) => (u8.buffer === region.buffer.buffer ? slots[Math.floor((u8.byteOffset - region.buffer.byteOffset) / slotBytes)] : undefined),
+    release: () => region.release(),
+  };
+}
+
 /** Reads up to `size` bytes from the file's position into a buffer the pool can transfer (`spare`, or a new one). */
 async function readBlock(fh: FileHandle, size: number, spare: Buffer | undefined): Promise<Buffer> {
   const buf = spare ?? Buffer.allocUnsafeSlow(size);
@@ -290,6 +313,7 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
     let producing: Promise<void> | undefined;
     const spares: Buffer[] = []; // read buffers back from the workers, to read the next blocks into
     let spareLimit = 4;
+    let shared: SharedSlots | undefined;
     const framesHash = createHash('sha256'); // header, frame headers, trailer, footer
     let offset = 0;
     const counts: Array<{ bytes: number; blocks: number; storedBytes: number }> = [];
@@ -301,14 +325,25 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
       offset += b.length;
       return b;
     };
+    const reuse = (b: Uint8Array): void => {
+      const slot = shared?.slotOf(b);
+      if (slot) spares.push(slot);
+      else if (b.byteLength === blockSize && spares.length < spareLimit) spares.push(view(b));
+    };
     const sealed = async ({ fileIndex, job }: Sealing): Promise<Buffer[]> => {
       const { parts, spare } = await job;
-      if (spare && spare.byteLength === blockSize && spares.length < spareLimit) spares.push(view(spare));
+      if (spare) reuse(spare);
       const file = counts[fileIndex] as { storedBytes: number };
-      // parts[0] is the frame header (with the payload's SHA-256), the rest the payload.
+      // parts[0] is the frame header (with the payload's SHA-256), the rest the payload. A block
+      // stored as it was read is still in its slot, which the next block will reuse: the upload
+      // gets a copy of it.
       return parts.map((p, i) => {
         file.storedBytes += p.length;
-        return emit(view(p), i === 0);
+        const slot = shared?.slotOf(p);
+        if (!slot) return emit(view(p), i === 0);
+        const copy = Buffer.from(p);
+        reuse(slot);
+        return emit(copy, i === 0);
       });
     };
     // Reads, hashes and hands blocks to the pool while the frames before them are sealed and
@@ -360,6 +395,10 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
       pool = runnerOf(options.workers);
       const window = Math.max(4, pool.runner.size * 3);
       spareLimit = window + 2;
+      // Plaintext is read into slots of a region shared with the workers: a full queue, the two
+      // blocks the reading holds, one on its way back.
+      shared = sharedSlots(pool.runner, window + 3, blockSize);
+      spares.push(...[...shared.slots].reverse());
       const q = new BoundedQueue<Sealing>(window);
       queue = q;
       producing = produce(pool.runner, q).then(() => q.end(), (err: unknown) => q.fail(err));
@@ -386,6 +425,7 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
       queue?.close();
       await producing;
       await Promise.allSettled((queue?.drain() ?? []).map((f) => f.job));
+      shared?.release();
       if (pool?.own) await pool.runner.close();
       keys?.blockKey.fill(0);
     }
@@ -573,10 +613,16 @@ async function readV2(reader: ByteReader, where: string, options: ReadOptions, m
     const { runner, own } = runnerOf(options.workers);
     const window = Math.max(4, runner.size * 3);
     const room = fixed.blockSize + TAG_BYTES;
-    const free: Buffer[] = [];
+    // Stored bytes and plaintext in slots of a region shared with the workers: enough for a full
+    // queue (two each), the block being read, hashed and written; past that, buffers of their own.
+    const shared = sharedSlots(runner, window * 2 + 4, room);
+    const free: Buffer[] = [...shared.slots].reverse();
     const buffer = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(room);
     const release = (u8: Uint8Array | undefined): void => {
-      if (u8 && u8.buffer.byteLength === room && free.length < window * 2 + 2) free.push(Buffer.from(u8.buffer as ArrayBuffer));
+      if (!u8) return;
+      const slot = shared.slotOf(u8);
+      if (slot) free.push(slot);
+      else if (u8.buffer.byteLength === room && free.length < window * 2 + 2) free.push(Buffer.from(u8.buffer as ArrayBuffer));
     };
     interface Queued { readonly job: Promise<OpenResult>; readonly at: number; readonly fileIndex: number; readonly blockIndex: number; readonly final: boolean }
     const queue = new BoundedQueue<Queued>(window);
@@ -663,6 +709,7 @@ async function readV2(reader: ByteReader, where: string, options: ReadOptions, m
       await reading;
       await writing?.done.catch(noop);
       await Promise.allSettled(queue.drain().map((q) => q.job));
+      shared.release();
       if (own) await runner.close();
     }
 

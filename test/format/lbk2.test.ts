@@ -360,6 +360,7 @@ describe('files given one by one', () => {
       size: 2,
       seal: (job, transfer) => pool.seal(job, transfer),
       open: (job, transfer) => { opened++; return pool.open(job, transfer); },
+      share: (bytes) => pool.share(bytes),
       close: async () => undefined,
     };
     await decodeFiles(Readable.from([archive]), 'obj', slowSink, { workers: counting });
@@ -385,6 +386,7 @@ describe('files given one by one', () => {
       size: 2,
       seal: (job, transfer) => { sealed++; return pool.seal(job, transfer); },
       open: (job, transfer) => pool.open(job, transfer),
+      share: (bytes) => pool.share(bytes),
       close: async () => undefined,
     };
     const enc = await encodeFiles([{ name: 'd', path: join(dir, 'd') }], { blockSize: 65536, workers: counting });
@@ -400,6 +402,51 @@ describe('files given one by one', () => {
     const rest: Buffer[] = [];
     for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value as Buffer);
     assert.equal((await enc.result).plainBytes, data.length);
+  });
+});
+
+describe('shared regions', () => {
+  it('blocks in a region shared with the workers go there and back as places in it, and a released region is handed out again', async () => {
+    const own = createBlockPool(1);
+    try {
+      const region = own.share(4 * 65536);
+      assert.ok(region.buffer.buffer instanceof SharedArrayBuffer);
+      const plain = region.buffer.subarray(0, 65536);
+      plain.fill('lifeboat ');
+      const sealed = await own.seal({ fileIndex: 0, blockIndex: 0, final: true, plain, compression: 1, headerSha: Buffer.alloc(32) }, [plain.buffer as ArrayBuffer]);
+      // The plaintext was not moved away (a transferred buffer would be detached here) and comes back as a view on the region.
+      assert.equal(plain.length, 65536);
+      assert.equal(sealed.spare?.buffer, region.buffer.buffer);
+      assert.equal(sealed.spare?.byteOffset, plain.byteOffset);
+      const [header, ...stored] = sealed.parts as Buffer[];
+      const payload = region.buffer.subarray(65536, 2 * 65536);
+      const storedLength = Buffer.concat(stored).copy(payload);
+      const out = region.buffer.subarray(2 * 65536, 3 * 65536);
+      const opened = await own.open({ header: header as Buffer, payload: payload.subarray(0, storedLength), out, headerSha: Buffer.alloc(32), contents: true }, []);
+      assert.equal(opened.plain?.buffer, region.buffer.buffer, 'the plaintext is in the region');
+      assert.equal(opened.plain?.byteOffset, out.byteOffset, 'where the job said');
+      assert.ok(Buffer.from(opened.plain as Uint8Array).equals(Buffer.alloc(65536, 'lifeboat ')));
+      assert.deepEqual(opened.spare?.map((b) => b.byteOffset), [payload.byteOffset], 'the payload place is handed back as spare, the out place is not');
+      region.release();
+      region.release(); // twice is once
+      assert.equal(own.share(4 * 65536).buffer.buffer, region.buffer.buffer, 'the same region again');
+      assert.notEqual(own.share(4 * 65536).buffer.buffer, region.buffer.buffer, 'it is in use: another one');
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('a raw block read into a shared slot reaches the stream as a copy: later blocks reuse the slot', async (t) => {
+    const dir = tempDir(t);
+    const data = randomBytes(40 * 4096); // incompressible: stored as read
+    writeFileSync(join(dir, 'd'), data);
+    const enc = await encodeFiles([{ name: 'd', path: join(dir, 'd') }], { blockSize: 4096, workers: pool });
+    const chunks: Buffer[] = [];
+    for await (const c of enc.stream) chunks.push(c as Buffer); // kept, not copied: a reused slot would change them
+    assert.ok(chunks.every((c) => !(c.buffer instanceof SharedArrayBuffer)), 'no chunk is a view on a shared region');
+    const parts: Buffer[] = [];
+    await decodeFiles(Readable.from(chunks), 'obj', { open: async () => undefined, write: async (d) => { parts.push(Buffer.from(d)); }, close: async () => undefined }, { workers: pool });
+    assert.ok(Buffer.concat(parts).equals(data));
   });
 });
 
