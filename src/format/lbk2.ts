@@ -141,14 +141,19 @@ interface SharedSlots {
   release(): void;
 }
 
-function sharedSlots(runner: BlockRunner, wanted: number, slotBytes: number): SharedSlots {
-  const count = Math.min(wanted, Math.floor(SHARED_BYTES / slotBytes));
+/**
+ * `wanted` slots of `slotBytes`, `stride` apart. The encoder and the decoder ask for the same
+ * region (slots of a block and its tag, as many as a decode needs) so that one region, kept by the
+ * pool, serves backups and restores in turn; pages no slot touches cost no memory.
+ */
+function sharedSlots(runner: BlockRunner, wanted: number, stride: number, slotBytes = stride): SharedSlots {
+  const count = Math.min(wanted, Math.floor(SHARED_BYTES / stride));
   if (count < 1) return { slots: [], slotOf: () => undefined, release: noop };
-  const region = runner.share(count * slotBytes);
-  const slots = Array.from({ length: count }, (_, i) => region.buffer.subarray(i * slotBytes, (i + 1) * slotBytes));
+  const region = runner.share(count * stride);
+  const slots = Array.from({ length: count }, (_, i) => region.buffer.subarray(i * stride, i * stride + slotBytes));
   return {
     slots,
-    slotOf: (u8) => (u8.buffer === region.buffer.buffer ? slots[Math.floor((u8.byteOffset - region.buffer.byteOffset) / slotBytes)] : undefined),
+    slotOf: (u8) => (u8.buffer === region.buffer.buffer ? slots[Math.floor((u8.byteOffset - region.buffer.byteOffset) / stride)] : undefined),
     release: () => region.release(),
   };
 }
@@ -395,9 +400,10 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
       pool = runnerOf(options.workers);
       const window = Math.max(4, pool.runner.size * 3);
       spareLimit = window + 2;
-      // Plaintext is read into slots of a region shared with the workers: a full queue, the two
-      // blocks the reading holds, one on its way back.
-      shared = sharedSlots(pool.runner, window + 3, blockSize);
+      // Plaintext is read into slots of a region shared with the workers (the decoder's layout:
+      // see sharedSlots); the reading reuses the latest freed, so it touches about a full queue's
+      // worth, the two blocks it holds and one on its way back.
+      shared = sharedSlots(pool.runner, window * 2 + 4, blockSize + TAG_BYTES, blockSize);
       spares.push(...[...shared.slots].reverse());
       const q = new BoundedQueue<Sealing>(window);
       queue = q;
