@@ -8,6 +8,8 @@ import { fromShared, toShared } from './lbk2-shared.mjs';
 
 const regions = new Map(); // id -> SharedArrayBuffer
 const ids = new Map(); // SharedArrayBuffer -> id
+// A shared region is with the parent already: it cannot, and need not, be transferred.
+const movable = (b) => b.byteLength > 0 && !(b instanceof SharedArrayBuffer);
 
 parentPort.on('message', (msg) => {
   if (msg.op === 'share') {
@@ -23,8 +25,7 @@ parentPort.on('message', (msg) => {
   try {
     const job = fromShared(msg.job, (id) => regions.get(id));
     const { transfer, ...out } = msg.op === 'seal' ? sealBlock(job) : openBlock(job);
-    const shared = (b) => b instanceof SharedArrayBuffer;
-    parentPort.postMessage({ id: msg.id, out: toShared(out, (r) => ids.get(r)) }, transfer.filter((b) => b.byteLength > 0 && !shared(b)));
+    parentPort.postMessage({ id: msg.id, out: toShared(out, (r) => ids.get(r)) }, transfer.filter(movable));
   } catch (err) {
     parentPort.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err) });
   }

@@ -29,7 +29,7 @@ import {
   MAX_BLOCK, MAX_FILES, MIN_BLOCK, SHA_BYTES, TRAILER_FIXED, TRAILER_ENTRY, type TrailerFile, VERSION, encodeFooter, encodeHeader,
   encodeTrailerIndex, footerProblem, frameProblem, parseHeaderFixed, parseTrailerIndex, readFrameFields, safeName, sha256, trailerLength,
 } from './lbk2-layout.ts';
-import { type BlockRunner, createBlockPool, defaultWorkers } from './lbk2-pool.ts';
+import { type BlockRunner, type SharedRegion, createBlockPool, defaultWorkers } from './lbk2-pool.ts';
 
 export type { Compression } from './lbk2-layout.ts';
 export type { Keyring, WrappedDataKey } from './lbk2-keys.ts';
@@ -133,29 +133,51 @@ function runnerOf(workers: number | BlockRunner | undefined): { runner: BlockRun
 /** At most this much of a region shared with the workers per archive; past it, blocks get buffers of their own. */
 const SHARED_BYTES = 64 * 1024 * 1024;
 
-/** Equal slots of a region shared with a pool (lbk2-pool.ts `share`), and which slot a view lies in. */
-interface SharedSlots {
-  readonly slots: readonly Buffer[];
-  /** The whole slot `u8` starts in, when it is a view on this region. */
-  slotOf(u8: Uint8Array): Buffer | undefined;
-  release(): void;
-}
-
 /**
- * `wanted` slots of `slotBytes`, `stride` apart. The encoder and the decoder ask for the same
- * region (slots of a block and its tag, as many as a decode needs) so that one region, kept by the
- * pool, serves backups and restores in turn; pages no slot touches cost no memory.
+ * The free block buffers of one encode or decode: slots of a region shared with the pool
+ * (lbk2-pool.ts `share`), `stride` apart and `size` long, and past them buffers of their own that
+ * came back from the workers. The encoder and the decoder ask for the same region (slots of a
+ * block and its tag, as many as a decode needs) so that one region, kept by the pool, serves
+ * backups and restores in turn; slots are handed out latest freed first, so pages no block
+ * needed are never touched and cost no memory.
  */
-function sharedSlots(runner: BlockRunner, wanted: number, stride: number, slotBytes = stride): SharedSlots {
-  const count = Math.min(wanted, Math.floor(SHARED_BYTES / stride));
-  if (count < 1) return { slots: [], slotOf: () => undefined, release: noop };
-  const region = runner.share(count * stride);
-  const slots = Array.from({ length: count }, (_, i) => region.buffer.subarray(i * stride, i * stride + slotBytes));
-  return {
-    slots,
-    slotOf: (u8) => (u8.buffer === region.buffer.buffer ? slots[Math.floor((u8.byteOffset - region.buffer.byteOffset) / stride)] : undefined),
-    release: () => region.release(),
-  };
+class BlockBuffers {
+  private readonly free: Buffer[] = [];
+  private readonly region: SharedRegion | undefined;
+
+  constructor(runner: BlockRunner, private readonly wanted: number, private readonly stride: number, private readonly size = stride) {
+    const count = Math.min(wanted, Math.floor(SHARED_BYTES / stride));
+    if (count < 1) return;
+    this.region = runner.share(count * stride);
+    for (let i = count - 1; i >= 0; i--) this.free.push(this.slot(i));
+  }
+
+  private slot(i: number): Buffer {
+    return (this.region as SharedRegion).buffer.subarray(i * this.stride, i * this.stride + this.size);
+  }
+
+  /** The whole slot `u8` lies in, when it is a view on the shared region. */
+  slotOf(u8: Uint8Array): Buffer | undefined {
+    const r = this.region?.buffer;
+    return r && u8.buffer === r.buffer ? this.slot(Math.floor((u8.byteOffset - r.byteOffset) / this.stride)) : undefined;
+  }
+
+  /** A free buffer of `size` bytes, if any. */
+  take(): Buffer | undefined {
+    return this.free.pop();
+  }
+
+  /** `u8` is free again: its slot, or its whole buffer when that is `size` long (a few are kept). */
+  give(u8: Uint8Array): void {
+    const slot = this.slotOf(u8);
+    if (slot) this.free.push(slot);
+    else if (u8.buffer.byteLength === this.size && this.free.length < this.wanted) this.free.push(Buffer.from(u8.buffer as ArrayBuffer));
+  }
+
+  /** Call once no job on the region is in flight. */
+  release(): void {
+    this.region?.release();
+  }
 }
 
 /** Reads up to `size` bytes from the file's position into a buffer the pool can transfer (`spare`, or a new one). */
@@ -316,9 +338,7 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
     interface Sealing { readonly fileIndex: number; readonly job: Promise<SealResult> }
     let queue: BoundedQueue<Sealing> | undefined;
     let producing: Promise<void> | undefined;
-    const spares: Buffer[] = []; // read buffers back from the workers, to read the next blocks into
-    let spareLimit = 4;
-    let shared: SharedSlots | undefined;
+    let buffers: BlockBuffers | undefined; // to read the next blocks into
     const framesHash = createHash('sha256'); // header, frame headers, trailer, footer
     let offset = 0;
     const counts: Array<{ bytes: number; blocks: number; storedBytes: number }> = [];
@@ -330,24 +350,18 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
       offset += b.length;
       return b;
     };
-    const reuse = (b: Uint8Array): void => {
-      const slot = shared?.slotOf(b);
-      if (slot) spares.push(slot);
-      else if (b.byteLength === blockSize && spares.length < spareLimit) spares.push(view(b));
-    };
     const sealed = async ({ fileIndex, job }: Sealing): Promise<Buffer[]> => {
       const { parts, spare } = await job;
-      if (spare) reuse(spare);
+      if (spare) buffers?.give(spare);
       const file = counts[fileIndex] as { storedBytes: number };
       // parts[0] is the frame header (with the payload's SHA-256), the rest the payload. A block
       // stored as it was read is still in its slot, which the next block will reuse: the upload
       // gets a copy of it.
       return parts.map((p, i) => {
         file.storedBytes += p.length;
-        const slot = shared?.slotOf(p);
-        if (!slot) return emit(view(p), i === 0);
+        if (!buffers?.slotOf(p)) return emit(view(p), i === 0);
         const copy = Buffer.from(p);
-        reuse(slot);
+        buffers.give(p);
         return emit(copy, i === 0);
       });
     };
@@ -370,10 +384,10 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
           read = bufferBlocks(view(await input.content(archived.slice())), blockSize);
         }
         try {
-          let block = await read(spares.pop());
+          let block = await read(buffers?.take());
           for (let blockIndex = 0; ; blockIndex++) {
             // A full block is the last only if nothing follows: a file of whole blocks ends on a full one.
-            const following = block.length === blockSize ? await read(spares.pop()) : undefined;
+            const following = block.length === blockSize ? await read(buffers?.take()) : undefined;
             const final = !following || following.length === 0;
             fileHash.update(block); // before the block moves to a worker
             file.bytes += block.length;
@@ -399,12 +413,9 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
     try {
       pool = runnerOf(options.workers);
       const window = Math.max(4, pool.runner.size * 3);
-      spareLimit = window + 2;
-      // Plaintext is read into slots of a region shared with the workers (the decoder's layout:
-      // see sharedSlots); the reading reuses the latest freed, so it touches about a full queue's
-      // worth, the two blocks it holds and one on its way back.
-      shared = sharedSlots(pool.runner, window * 2 + 4, blockSize + TAG_BYTES, blockSize);
-      spares.push(...[...shared.slots].reverse());
+      // Plaintext is read into the decoder's layout of slots (BlockBuffers); the reading touches
+      // about a full queue's worth, the two blocks it holds and one on its way back.
+      buffers = new BlockBuffers(pool.runner, window * 2 + 4, blockSize + TAG_BYTES, blockSize);
       const q = new BoundedQueue<Sealing>(window);
       queue = q;
       producing = produce(pool.runner, q).then(() => q.end(), (err: unknown) => q.fail(err));
@@ -431,7 +442,7 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
       queue?.close();
       await producing;
       await Promise.allSettled((queue?.drain() ?? []).map((f) => f.job));
-      shared?.release();
+      buffers?.release();
       if (pool?.own) await pool.runner.close();
       keys?.blockKey.fill(0);
     }
@@ -619,16 +630,12 @@ async function readV2(reader: ByteReader, where: string, options: ReadOptions, m
     const { runner, own } = runnerOf(options.workers);
     const window = Math.max(4, runner.size * 3);
     const room = fixed.blockSize + TAG_BYTES;
-    // Stored bytes and plaintext in slots of a region shared with the workers: enough for a full
-    // queue (two each), the block being read, hashed and written; past that, buffers of their own.
-    const shared = sharedSlots(runner, window * 2 + 4, room);
-    const free: Buffer[] = [...shared.slots].reverse();
-    const buffer = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(room);
+    // Stored bytes and plaintext in slots shared with the workers: enough for a full queue (two
+    // each), the block being read, hashed and written; past that, buffers of their own.
+    const buffers = new BlockBuffers(runner, window * 2 + 4, room);
+    const buffer = (): Buffer => buffers.take() ?? Buffer.allocUnsafeSlow(room);
     const release = (u8: Uint8Array | undefined): void => {
-      if (!u8) return;
-      const slot = shared.slotOf(u8);
-      if (slot) free.push(slot);
-      else if (u8.buffer.byteLength === room && free.length < window * 2 + 2) free.push(Buffer.from(u8.buffer as ArrayBuffer));
+      if (u8) buffers.give(u8);
     };
     interface Queued { readonly job: Promise<OpenResult>; readonly at: number; readonly fileIndex: number; readonly blockIndex: number; readonly final: boolean }
     const queue = new BoundedQueue<Queued>(window);
@@ -715,7 +722,7 @@ async function readV2(reader: ByteReader, where: string, options: ReadOptions, m
       await reading;
       await writing?.done.catch(noop);
       await Promise.allSettled(queue.drain().map((q) => q.job));
-      shared.release();
+      buffers.release();
       if (own) await runner.close();
     }
 
