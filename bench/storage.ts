@@ -37,7 +37,7 @@ import { openAdapter } from '../src/storage/open.ts';
 import { AZURITE_ACCOUNT, AZURITE_BIN, AZURITE_KEY, azuriteMissing } from '../test/support/azurite.ts';
 import { S3RVER_KEY, s3rverMissing, startS3rver } from '../test/support/s3server.ts';
 import { type BenchResult, summaryTable } from './results.ts';
-import { GiB, MiB, Rng, benchScale, fmtS, fsyncFile, flushDirty, log as print } from './util.ts';
+import { GiB, MiB, Rng, benchScale, fmtS, fsyncFile, flushDirty, log as print, waitForQuietDisk } from './util.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'src', 'main', 'cli.ts');
@@ -117,15 +117,17 @@ export interface StorageBenchResult {
 
 // ---- page cache ---------------------------------------------------------------------------------
 
-/** Flushes dirty pages and drops the page cache where allowed; returns what was done. */
+/** Flushes dirty pages, drops the page cache where allowed and waits for a quiet disk; returns what was done. */
 function settle(): string {
   flushDirty();
+  let cache: string;
   try {
     writeFileSync('/proc/sys/vm/drop_caches', '3');
-    return 'sync + drop_caches (page cache emptied)';
+    cache = 'sync + drop_caches (page cache emptied)';
   } catch {
-    return 'sync only (not allowed to drop the page cache: reads may hit memory)';
+    cache = 'sync only (not allowed to drop the page cache: reads may hit memory)';
   }
+  return `${cache}, ${waitForQuietDisk()}`;
 }
 
 // ---- the Lifeboat child ---------------------------------------------------------------------------

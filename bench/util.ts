@@ -1,6 +1,6 @@
 /** Small helpers shared by the benchmarks: scale, seeded randomness, timing, statistics, memory, tables. */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 export { yieldToLoop };
@@ -72,6 +72,52 @@ export { fsyncPath as fsyncFile } from '../src/state/files.ts';
  */
 export function flushDirty(): void {
   spawnSync('sync', { stdio: 'ignore' });
+}
+
+/** Summed over the machine's block devices (loop and ram devices left out): I/Os in flight and sectors written so far. */
+function diskActivity(): { inFlight: number; written: number } | undefined {
+  try {
+    let inFlight = 0;
+    let written = 0;
+    for (const dev of readdirSync('/sys/block')) {
+      if (/^(loop|ram|zram)/.test(dev)) continue;
+      // Fields (Documentation/block/stat.rst): 7 sectors written, 9 I/Os in flight.
+      const f = readFileSync(`/sys/block/${dev}/stat`, 'utf8').trim().split(/\s+/).map(Number);
+      written += f[6] ?? 0;
+      inFlight += f[8] ?? 0;
+    }
+    return { inFlight, written };
+  } catch {
+    return undefined;
+  }
+}
+
+const sleepSync = (ms: number): void => {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+};
+
+/**
+ * Waits until the disks have been quiet for `quietMs` (nothing in flight, no sector written), at most
+ * `timeoutMs`; returns what it saw. `sync` returns once the guest's dirty pages are handed over, but a
+ * virtual disk can go on writing for seconds after a large step (a deleted repository, an extracted
+ * archive), and whichever step is timed next would pay for it.
+ */
+export function waitForQuietDisk(quietMs = 1000, timeoutMs = 30_000): string {
+  const start = performance.now();
+  let last = diskActivity();
+  if (!last) return 'disk activity not readable (/sys/block)';
+  let quietSince = start;
+  for (;;) {
+    sleepSync(100);
+    const t = performance.now();
+    const cur = diskActivity();
+    if (!cur) return 'disk activity not readable (/sys/block)';
+    if (cur.inFlight > 0 || cur.written !== last.written) quietSince = t;
+    const writtenMiB = ((cur.written - last.written) * 512) / MiB;
+    last = cur;
+    if (t - quietSince >= quietMs) return `disk quiet after ${((t - start) / 1000).toFixed(1)} s`;
+    if (t - start >= timeoutMs) return `disk still busy after ${(timeoutMs / 1000).toFixed(0)} s (${writtenMiB.toFixed(1)} MiB written in the last 0.1 s)`;
+  }
 }
 
 function procStatusKiB(field: string): number | undefined {

@@ -20,6 +20,8 @@ export interface SealJob {
   readonly blockIndex: number;
   readonly final: boolean;
   readonly plain: Uint8Array;
+  /** Room for the compressed bytes (at least the block's length less one), on a buffer the caller owns whole: the stored bytes are then a view on it. */
+  readonly out?: Uint8Array | undefined;
   /** The archive's compression; the block is stored raw when that does not shrink it. */
   readonly compression: Codec;
   readonly zstdModule?: string | undefined;
@@ -31,8 +33,8 @@ export interface SealJob {
 export interface SealResult {
   /** The frame's bytes in order: the 52-byte frame header, then the stored bytes in pieces. */
   readonly parts: readonly Uint8Array[];
-  /** The plaintext buffer when no part uses it, for the caller to read the next block into. */
-  readonly spare?: Uint8Array | undefined;
+  /** The job's buffers (plaintext, out) that no part uses, for the caller to reuse. */
+  readonly spare?: readonly Uint8Array[];
   /** Buffers that may move to another thread (not sent back by the worker). */
   readonly transfer?: readonly ArrayBuffer[];
 }

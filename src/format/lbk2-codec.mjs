@@ -68,17 +68,22 @@ export function nonceFor(fileIndex, blockIndex, domain) {
   return nonce;
 }
 
-// The worker's compression output; reused, since each result is copied out of it.
+// The worker's compression output when the job brings no room for it; reused, since each result is copied out of it.
 let scratch = Buffer.allocUnsafeSlow(0);
 
-function compress(codec, plain, zstdModule) {
+// The stored bytes, or null when the block does not shrink. With `out` (room the caller owns,
+// maybe in a region shared with it) zstd writes there and the result is a view on it: nothing
+// is allocated, so no new buffer reaches the caller per block.
+function compress(codec, plain, zstdModule, out) {
   if (codec === CODEC_ZSTD) {
     const zstd = loadZstd(zstdModule);
     if (!zstd) throw new Error('zstd is not available');
-    if (scratch.length < plain.length) scratch = Buffer.allocUnsafeSlow(plain.length);
+    const into = out && out.length >= plain.length - 1 ? out : undefined;
+    if (!into && scratch.length < plain.length) scratch = Buffer.allocUnsafeSlow(plain.length);
     // A destination one byte short of the input: zstd fails when the block would not shrink.
     try {
-      const n = zstd.cctx.compress(scratch.subarray(0, plain.length - 1), plain, ZSTD_LEVEL);
+      const n = zstd.cctx.compress((into ?? scratch).subarray(0, plain.length - 1), plain, ZSTD_LEVEL);
+      if (into) return into.subarray(0, n);
       const packed = Buffer.allocUnsafeSlow(n);
       scratch.copy(packed, 0, 0, n);
       return packed;
@@ -95,16 +100,17 @@ function compress(codec, plain, zstdModule) {
 
 /**
  * Seals one block of plaintext into a frame: `parts` are its bytes in order (the 52-byte frame
- * header, then the stored bytes in one or two pieces), `spare` the plaintext buffer when no part
- * uses it (the caller reuses it), `transfer` the buffers that may move to another thread.
- * job: { fileIndex, blockIndex, final, plain, compression, zstdModule?, key?, headerSha }
+ * header, then the stored bytes in one or two pieces), `spare` the job's buffers (plaintext, out)
+ * that no part uses (the caller reuses them), `transfer` the buffers that may move to another thread.
+ * job: { fileIndex, blockIndex, final, plain, out?, compression, zstdModule?, key?, headerSha }
  */
 export function sealBlock(job) {
   const plain = asBuffer(job.plain);
+  const out = job.out ? asBuffer(job.out) : undefined;
   let codec = CODEC_RAW;
   let body = plain;
   if (plain.length > 1 && job.compression !== CODEC_RAW) {
-    const packed = compress(job.compression, plain, job.zstdModule);
+    const packed = compress(job.compression, plain, job.zstdModule, out);
     if (packed) {
       codec = job.compression;
       body = packed;
@@ -131,9 +137,11 @@ export function sealBlock(job) {
   for (const part of stored) sum.update(part);
   sum.digest().copy(head, FRAME_FIELDS);
   const parts = [head, ...stored];
-  const spare = stored.includes(plain) ? undefined : plain;
+  // plain and out may be two places in one shared region: told apart by where they start.
+  const uses = (b) => stored.some((p) => p.buffer === b.buffer && p.byteOffset === b.byteOffset);
+  const spare = [plain, out].filter((b) => b && !uses(b));
   const transfer = new Set(parts.filter((p) => p.length >= 4096).map((p) => p.buffer));
-  if (spare) transfer.add(spare.buffer);
+  for (const b of spare) transfer.add(b.buffer);
   return { parts, spare, transfer: [...transfer] };
 }
 

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { unpackArchive } from './archive.ts';
-import { BoundedQueue } from './streams.ts';
+import { BoundedQueue, lendingStream } from './streams.ts';
 import { CODEC_ZSTD, FRAME_HEADER, type OpenErrorKind, type OpenResult, type SealResult, TAG_BYTES, loadZstd, nonceFor } from './lbk2-codec.mjs';
 import {
   type ArchiveKeys, type Keyring, type WrappedDataKey, checkWrappedDataKey, deriveArchiveKeys, keyCheckMatches, unwrapDataKey, wrapDataKey,
@@ -67,8 +67,12 @@ export interface EncodeResult {
 }
 
 export interface EncodedArchive {
-  /** The archive; pull it (upload it) to completion. Errors end it with the error. */
-  readonly stream: Readable;
+  /**
+   * The archive; pull it (upload it) to completion. Errors end it with the error. It also lends
+   * its chunks (`borrowChunks()`, the storage port's LendingReadable): those are the encoder's
+   * own buffers, reused once the next chunk is asked for, where the stream's are copies.
+   */
+  readonly stream: Readable & { borrowChunks(): AsyncIterable<Uint8Array> };
   /** The wrapped data key (also in the result), known before any data: a reader can start at once. */
   readonly encryption?: WrappedDataKey;
   /** Settles once the stream has ended (or failed, or was closed early). */
@@ -332,13 +336,15 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
   });
   result.catch(noop); // the stream carries the same error; a caller that never awaits this must not crash
 
-  async function* frames(): AsyncGenerator<Buffer> {
+  // lend: yield the stored bytes where the workers put them (slots of the shared region) and take
+  // the slots back once the next chunk is asked for; otherwise the stream gets copies of them.
+  async function* frames(lend: boolean): AsyncGenerator<Buffer> {
     let settled = false;
     let pool: { runner: BlockRunner; own: boolean } | undefined;
     interface Sealing { readonly fileIndex: number; readonly job: Promise<SealResult> }
     let queue: BoundedQueue<Sealing> | undefined;
     let producing: Promise<void> | undefined;
-    let buffers: BlockBuffers | undefined; // to read the next blocks into
+    let buffers: BlockBuffers | undefined; // to read the next blocks into, and to compress them into
     const framesHash = createHash('sha256'); // header, frame headers, trailer, footer
     let offset = 0;
     const counts: Array<{ bytes: number; blocks: number; storedBytes: number }> = [];
@@ -350,20 +356,26 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
       offset += b.length;
       return b;
     };
-    const sealed = async ({ fileIndex, job }: Sealing): Promise<Buffer[]> => {
+    // The frame's chunks, and the slots they are views on (lent: to take back after them).
+    const sealed = async ({ fileIndex, job }: Sealing): Promise<{ chunks: Buffer[]; lent: Buffer[] }> => {
       const { parts, spare } = await job;
-      if (spare) buffers?.give(spare);
+      for (const b of spare ?? []) buffers?.give(b);
       const file = counts[fileIndex] as { storedBytes: number };
-      // parts[0] is the frame header (with the payload's SHA-256), the rest the payload. A block
-      // stored as it was read is still in its slot, which the next block will reuse: the upload
-      // gets a copy of it.
-      return parts.map((p, i) => {
+      const lent: Buffer[] = [];
+      // parts[0] is the frame header (with the payload's SHA-256), the rest the payload, which may
+      // be in a slot (compressed into one, or stored as it was read) that later blocks reuse.
+      const chunks = parts.map((p, i) => {
         file.storedBytes += p.length;
         if (!buffers?.slotOf(p)) return emit(view(p), i === 0);
+        if (lend) {
+          lent.push(view(p));
+          return emit(view(p), i === 0);
+        }
         const copy = Buffer.from(p);
         buffers.give(p);
         return emit(copy, i === 0);
       });
+      return { chunks, lent };
     };
     // Reads, hashes and hands blocks to the pool while the frames before them are sealed and
     // written: the reading never waits for the upload's writes, only for room in the queue.
@@ -393,7 +405,11 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
             file.bytes += block.length;
             file.blocks++;
             blocks++;
-            const job = runner.seal({ fileIndex, blockIndex, final, plain: block, compression: codec, zstdModule: options.zstdModule, key: keys?.blockKey, headerSha }, [block.buffer as ArrayBuffer]);
+            const out = codec === CODEC_ZSTD ? buffers?.take() : undefined;
+            const job = runner.seal(
+              { fileIndex, blockIndex, final, plain: block, ...(out ? { out } : {}), compression: codec, zstdModule: options.zstdModule, key: keys?.blockKey, headerSha },
+              out ? [block.buffer as ArrayBuffer, out.buffer as ArrayBuffer] : [block.buffer as ArrayBuffer],
+            );
             job.catch(noop);
             if (!(await q.push({ fileIndex, job }))) {
               await job.then(noop, noop); // the reader stopped: nothing will take this frame
@@ -413,14 +429,19 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
     try {
       pool = runnerOf(options.workers);
       const window = Math.max(4, pool.runner.size * 3);
-      // Plaintext is read into the decoder's layout of slots (BlockBuffers); the reading touches
-      // about a full queue's worth, the two blocks it holds and one on its way back.
+      // Plaintext is read, and compressed, into the decoder's layout of slots (BlockBuffers): a
+      // full queue's worth of each, the two blocks the reading holds and the frame being written.
       buffers = new BlockBuffers(pool.runner, window * 2 + 4, blockSize + TAG_BYTES, blockSize);
       const q = new BoundedQueue<Sealing>(window);
       queue = q;
       producing = produce(pool.runner, q).then(() => q.end(), (err: unknown) => q.fail(err));
       yield emit(header);
-      for (let next = await q.shift(); next; next = await q.shift()) yield* await sealed(next);
+      for (let next = await q.shift(); next; next = await q.shift()) {
+        const { chunks, lent } = await sealed(next);
+        yield* chunks;
+        // The next chunk is asked for: the reader is done with these.
+        for (const b of lent) buffers.give(b);
+      }
       const index = encodeTrailerIndex(counts satisfies TrailerFile[]);
       const body = Buffer.concat([index, sealDigests(Buffer.concat(digests), index, headerSha, keys)]);
       const trailer = Buffer.concat([body, sha256(body)]);
@@ -448,7 +469,7 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
     }
   }
 
-  return { stream: Readable.from(frames(), { objectMode: false, highWaterMark: 1 << 20 }), ...(encryption ? { encryption } : {}), result };
+  return { stream: lendingStream(frames, { objectMode: false, highWaterMark: 1 << 20 }), ...(encryption ? { encryption } : {}), result };
 }
 
 /** Pulls exact byte counts out of a stream of chunks, counting the offset in the object. */

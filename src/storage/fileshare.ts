@@ -14,7 +14,7 @@ import { dirname, join, sep } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { LifeboatError } from '../core/errors.ts';
 import { writeNewFile } from '../fs/sync-behind.ts';
-import type { BlobStore, ObjectInfo, PutOptions } from './port.ts';
+import { type BlobStore, type ObjectInfo, type PutOptions, lendsChunks } from './port.ts';
 import { isTransientCause } from './retry.ts';
 
 /**
@@ -70,8 +70,9 @@ export class FileShareStore implements BlobStore {
     const tmp = join(dirname(target), `${TEMP_MARK}${randomUUID()}`);
     try {
       await mkdir(dirname(target), { recursive: true });
-      // Flushed as it is written: the fsync before the link then has little left to wait for.
-      await writeNewFile(tmp, body instanceof Uint8Array ? [body] : body);
+      // Flushed as it is written: the fsync before the link then has little left to wait for. Each
+      // chunk is written before the next is asked for, so a lending body's own buffers will do.
+      await writeNewFile(tmp, body instanceof Uint8Array ? [body] : lendsChunks(body) ? body.borrowChunks() : body);
       // link refuses an existing target (never overwrite); rename replaces it atomically.
       if (options?.overwrite) await rename(tmp, target);
       else await link(tmp, target);

@@ -18,7 +18,7 @@ import {
   type ArchivedFile, type ArchiveSink, type BlockRunner, type Compression, type EncodeOptions, type Keyring, type ReadOptions, type WrappedDataKey,
   archiveVersion, createBlockPool, decodeFiles, decodeToFolder, encodeFiles, encodeFolder, makeKeyring, parseKeyring, rewrapDataKey, verifyArchive,
 } from '../../src/format/lbk2.ts';
-import { BoundedQueue, Handoff } from '../../src/format/streams.ts';
+import { BoundedQueue, Handoff, lendingStream } from '../../src/format/streams.ts';
 import { tempDir } from '../support/tmp.ts';
 
 const MISSING_ZSTD = 'lifeboat-test-no-such-zstd';
@@ -413,12 +413,17 @@ describe('shared regions', () => {
       assert.ok(region.buffer.buffer instanceof SharedArrayBuffer);
       const plain = region.buffer.subarray(0, 65536);
       plain.fill('lifeboat ');
-      const sealed = await own.seal({ fileIndex: 0, blockIndex: 0, final: true, plain, compression: 1, headerSha: Buffer.alloc(32) }, [plain.buffer as ArrayBuffer]);
+      const packed = region.buffer.subarray(3 * 65536, 4 * 65536);
+      const sealed = await own.seal({ fileIndex: 0, blockIndex: 0, final: true, plain, out: packed, compression: 1, headerSha: Buffer.alloc(32) }, [plain.buffer as ArrayBuffer]);
       // The plaintext was not moved away (a transferred buffer would be detached here) and comes back as a view on the region.
       assert.equal(plain.length, 65536);
-      assert.equal(sealed.spare?.buffer, region.buffer.buffer);
-      assert.equal(sealed.spare?.byteOffset, plain.byteOffset);
+      assert.deepEqual(sealed.spare?.map((b) => [b.buffer === region.buffer.buffer, b.byteOffset]), [[true, plain.byteOffset]], 'the plaintext place is spare');
       const [header, ...stored] = sealed.parts as Buffer[];
+      // zstd wrote the stored bytes where the job said: the part is a view on the region, nothing new.
+      assert.equal(stored.length, 1);
+      assert.equal(stored[0]?.buffer, region.buffer.buffer);
+      assert.equal(stored[0]?.byteOffset, packed.byteOffset);
+      assert.ok((stored[0]?.length ?? 0) < 1000, 'compressed');
       const payload = region.buffer.subarray(65536, 2 * 65536);
       const storedLength = Buffer.concat(stored).copy(payload);
       const out = region.buffer.subarray(2 * 65536, 3 * 65536);
@@ -447,6 +452,55 @@ describe('shared regions', () => {
     const parts: Buffer[] = [];
     await decodeFiles(Readable.from(chunks), 'obj', { open: async () => undefined, write: async (d) => { parts.push(Buffer.from(d)); }, close: async () => undefined }, { workers: pool });
     assert.ok(Buffer.concat(parts).equals(data));
+  });
+});
+
+describe('lending', () => {
+  it('the encoder lends the stored bytes where the workers compressed them, reusing each slot once the next chunk is asked for', async (t) => {
+    const dir = tempDir(t);
+    const text = Buffer.from('{"order":"pending","region":"europe"} '.repeat(4000));
+    const data = Buffer.concat([text, randomBytes(3 * 4096), text]); // compressed blocks, then raw ones, then compressed
+    writeFileSync(join(dir, 'd'), data);
+    const enc = await encodeFiles([{ name: 'd', path: join(dir, 'd') }], { blockSize: 4096, workers: pool });
+    const copies: Buffer[] = [];
+    const slots = new Set<string>();
+    let lentPayloads = 0;
+    for await (const c of enc.stream.borrowChunks()) {
+      if (c.buffer instanceof SharedArrayBuffer) {
+        lentPayloads++;
+        slots.add(String(c.byteOffset));
+      }
+      copies.push(Buffer.from(c)); // the borrower is done with it before asking for the next
+    }
+    const r = await enc.result;
+    assert.ok(lentPayloads >= r.blocks - 1, `${lentPayloads} of ${r.blocks} payloads were lent from the shared region, not copied`);
+    assert.ok(slots.size < lentPayloads, `slots were reused (${slots.size} places for ${lentPayloads} payloads)`);
+    // The same archive as the stream gives.
+    const again = await encodeFiles([{ name: 'd', path: join(dir, 'd') }], { blockSize: 4096, workers: pool });
+    const streamed: Buffer[] = [];
+    for await (const c of again.stream) streamed.push(c as Buffer);
+    assert.equal(Buffer.concat(copies).length, Buffer.concat(streamed).length);
+    const parts: Buffer[] = [];
+    await decodeFiles(Readable.from(copies), 'obj', { open: async () => undefined, write: async (d) => { parts.push(Buffer.from(d)); }, close: async () => undefined }, { workers: pool });
+    assert.ok(Buffer.concat(parts).equals(data));
+  });
+
+  it('a lending stream gives its chunks one way only: read, or borrowed', async () => {
+    const made: boolean[] = [];
+    const chunks = async function* (lend: boolean): AsyncGenerator<Buffer> { made.push(lend); yield Buffer.from(lend ? 'lent' : 'read'); };
+    const a = lendingStream(chunks, {});
+    const got: string[] = [];
+    for await (const c of a.borrowChunks()) got.push(Buffer.from(c).toString());
+    assert.deepEqual(got, ['lent']);
+    await assert.rejects((async () => { for await (const _ of a) void _; })(), /already taken/);
+    const b = lendingStream(chunks, {});
+    for await (const c of b) got.push(String(c));
+    assert.throws(() => b.borrowChunks(), /already taken/);
+    assert.deepEqual(got, ['lent', 'read']);
+    assert.deepEqual(made, [true, false], 'each made its chunks once, and only when asked');
+    lendingStream(chunks, {}).destroy(); // destroyed unread: nothing is made
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(made, [true, false]);
   });
 });
 

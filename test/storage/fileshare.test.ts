@@ -32,3 +32,16 @@ it('a share that cannot be written fails validation with a clear error', async (
   // A path under a file (ENOTDIR) will not heal by itself: permanent, so a RetryingStore does not wait on it.
   await assert.rejects(store.validate(), (e: unknown) => isLifeboatError(e, 'LIFEBOAT_E_STORAGE_UNAVAILABLE') && /a-file/.test((e as Error).message) && !isTransient(e));
 });
+
+it('FileShare borrows a lending body: the stream itself is never read', async (t) => {
+  const store = new FileShareStore(join(tempDir(t), 'share'));
+  const { Readable } = await import('node:stream');
+  const body = Object.assign(
+    Readable.from((async function* () { yield Buffer.from('read from the stream'); })()),
+    { borrowChunks: () => (async function* () { yield Buffer.from('lent, '); yield Buffer.from('not copied'); })() },
+  );
+  await store.put('lent/obj', body);
+  const chunks: Buffer[] = [];
+  for await (const c of await store.get('lent/obj')) chunks.push(c as Buffer);
+  assert.equal(Buffer.concat(chunks).toString(), 'lent, not copied');
+});
