@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { unpackArchive } from './archive.ts';
-import { BoundedQueue, lendingStream } from './streams.ts';
+import { type LendingReadable, lendingStream, lendsChunks } from '../fs/lending.ts';
+import { BoundedQueue } from './streams.ts';
 import { CODEC_ZSTD, FRAME_HEADER, type OpenErrorKind, type OpenResult, type SealResult, TAG_BYTES, loadZstd, nonceFor } from './lbk2-codec.mjs';
 import {
   type ArchiveKeys, type Keyring, type WrappedDataKey, checkWrappedDataKey, deriveArchiveKeys, keyCheckMatches, unwrapDataKey, wrapDataKey,
@@ -72,7 +73,7 @@ export interface EncodedArchive {
    * its chunks (`borrowChunks()`, the storage port's LendingReadable): those are the encoder's
    * own buffers, reused once the next chunk is asked for, where the stream's are copies.
    */
-  readonly stream: Readable & { borrowChunks(): AsyncIterable<Uint8Array> };
+  readonly stream: LendingReadable;
   /** The wrapped data key (also in the result), known before any data: a reader can start at once. */
   readonly encryption?: WrappedDataKey;
   /** Settles once the stream has ended (or failed, or was closed early). */
@@ -183,6 +184,14 @@ class BlockBuffers {
     this.region?.release();
   }
 }
+
+/**
+ * Slots for a queue of `window` blocks, the same for the encoder and the decoder (so one region
+ * serves both in turn): two per queued block (plaintext and stored bytes), those of the block
+ * waiting for room in the queue and of the two the reading holds, and the one being written.
+ * Short of slots, blocks get buffers of their own, which is slower.
+ */
+const slotsFor = (window: number): number => window * 2 + 6;
 
 /** Reads up to `size` bytes from the file's position into a buffer the pool can transfer (`spare`, or a new one). */
 async function readBlock(fh: FileHandle, size: number, spare: Buffer | undefined): Promise<Buffer> {
@@ -431,7 +440,7 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
       const window = Math.max(4, pool.runner.size * 3);
       // Plaintext is read, and compressed, into the decoder's layout of slots (BlockBuffers): a
       // full queue's worth of each, the two blocks the reading holds and the frame being written.
-      buffers = new BlockBuffers(pool.runner, window * 2 + 4, blockSize + TAG_BYTES, blockSize);
+      buffers = new BlockBuffers(pool.runner, slotsFor(window), blockSize + TAG_BYTES, blockSize);
       const q = new BoundedQueue<Sealing>(window);
       queue = q;
       producing = produce(pool.runner, q).then(() => q.end(), (err: unknown) => q.fail(err));
@@ -472,16 +481,43 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
   return { stream: lendingStream(frames, { objectMode: false, highWaterMark: 1 << 20 }), ...(encryption ? { encryption } : {}), result };
 }
 
-/** Pulls exact byte counts out of a stream of chunks, counting the offset in the object. */
+/**
+ * Pulls exact byte counts out of a stream of chunks, counting the offset in the object. From a
+ * lending source (src/fs/lending.ts) it borrows: before it asks for the next chunk it moves what
+ * it still holds of the last one into a buffer of its own (two, in turn), and what it hands out is
+ * always copied, so a borrowed chunk is never used past its turn.
+ */
 class ByteReader {
   offset = 0;
   private readonly chunks: Buffer[] = [];
   private buffered = 0;
   private ended = false;
   private readonly it: AsyncIterator<unknown>;
+  private readonly lent: boolean;
+  private carries: [Buffer, Buffer] = [Buffer.alloc(0), Buffer.alloc(0)];
+  private carry = 0;
 
   constructor(source: AsyncIterable<unknown>) {
-    this.it = source[Symbol.asyncIterator]();
+    this.lent = lendsChunks(source);
+    this.it = (lendsChunks(source) ? source.borrowChunks() : source)[Symbol.asyncIterator]();
+  }
+
+  /** Copies what is held into the carry not in use (the held views may be on the other). */
+  private keepHeld(): void {
+    if (this.buffered === 0) {
+      this.chunks.length = 0;
+      return;
+    }
+    this.carry ^= 1;
+    let into = this.carries[this.carry] as Buffer;
+    if (into.length < this.buffered) {
+      into = Buffer.allocUnsafeSlow(Math.max(this.buffered, 2 * into.length));
+      this.carries[this.carry] = into;
+    }
+    let pos = 0;
+    for (const c of this.chunks) pos += c.copy(into, pos);
+    this.chunks.length = 0;
+    this.chunks.push(into.subarray(0, pos));
   }
 
   /** Where the object ends when it ended early (all of it has been buffered). */
@@ -491,6 +527,7 @@ class ByteReader {
 
   private async fill(n: number): Promise<boolean> {
     while (this.buffered < n && !this.ended) {
+      if (this.lent) this.keepHeld();
       const r = await this.it.next();
       if (r.done) {
         this.ended = true;
@@ -532,7 +569,7 @@ class ByteReader {
     else this.chunks[0] = c.subarray(out.length);
     this.buffered -= out.length;
     this.offset += out.length;
-    return out;
+    return this.lent ? Buffer.from(out) : out;
   }
 
   async peek(n: number): Promise<Buffer> {
@@ -550,9 +587,9 @@ class ByteReader {
       const c = this.chunks.shift() as Buffer;
       this.buffered -= c.length;
       this.offset += c.length;
-      yield c;
+      yield this.lent ? Buffer.from(c) : c;
     }
-    for (let r = await this.it.next(); !r.done; r = await this.it.next()) yield chunkOf(r.value);
+    for (let r = await this.it.next(); !r.done; r = await this.it.next()) yield this.lent ? Buffer.from(chunkOf(r.value)) : chunkOf(r.value);
   }
 
   /** Stops reading the source (it is destroyed). */
@@ -653,7 +690,7 @@ async function readV2(reader: ByteReader, where: string, options: ReadOptions, m
     const room = fixed.blockSize + TAG_BYTES;
     // Stored bytes and plaintext in slots shared with the workers: enough for a full queue (two
     // each), the block being read, hashed and written; past that, buffers of their own.
-    const buffers = new BlockBuffers(runner, window * 2 + 4, room);
+    const buffers = new BlockBuffers(runner, slotsFor(window), room);
     const buffer = (): Buffer => buffers.take() ?? Buffer.allocUnsafeSlow(room);
     const release = (u8: Uint8Array | undefined): void => {
       if (u8) buffers.give(u8);

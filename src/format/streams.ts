@@ -5,7 +5,7 @@
  * with `.pipe()`).
  */
 import { createHash } from 'node:crypto';
-import { Readable, type ReadableOptions } from 'node:stream';
+import { Readable } from 'node:stream';
 
 export interface HashingReader {
   readonly stream: Readable;
@@ -25,23 +25,6 @@ export function hashingReader(source: AsyncIterable<unknown>): HashingReader {
     }
   })(), { objectMode: false });
   return { stream, digest: () => ({ bytes, sha256: hash.digest('hex') }) };
-}
-
-/**
- * A stream of `chunks(false)` that can lend its chunks instead (the storage port's
- * LendingReadable): `borrowChunks()` is `chunks(true)`, whose chunks the producer may reuse once
- * the next one is asked for. Whichever is asked for first is the only one: the other fails.
- */
-export function lendingStream(chunks: (lend: boolean) => AsyncGenerator<Buffer>, options: ReadableOptions): Readable & { borrowChunks(): AsyncIterable<Uint8Array> } {
-  let taken = false;
-  const take = (lend: boolean): AsyncGenerator<Buffer> => {
-    if (taken) throw new Error('the chunks of this stream were already taken');
-    taken = true;
-    return chunks(lend);
-  };
-  // Started only when first read: a stream that is borrowed from, or destroyed unread, never starts it.
-  const stream = Readable.from((async function* () { yield* take(false); })(), options);
-  return Object.assign(stream, { borrowChunks: () => take(true) });
 }
 
 /** The whole stream in one buffer: only for small objects. */

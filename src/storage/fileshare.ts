@@ -11,8 +11,9 @@
 import { randomUUID } from 'node:crypto';
 import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { LifeboatError } from '../core/errors.ts';
+import { lendingStream } from '../fs/lending.ts';
 import { writeNewFile } from '../fs/sync-behind.ts';
 import { type BlobStore, type ObjectInfo, type PutOptions, lendsChunks } from './port.ts';
 import { isTransientCause } from './retry.ts';
@@ -109,13 +110,33 @@ export class FileShareStore implements BlobStore {
       return Readable.from([]);
     }
     // 1 MiB reads: a backup's blocks are about that size, and 64 KiB ones cost 16 times the calls and chunks.
-    const raw = fh.createReadStream({ highWaterMark: READ_CHUNK, ...(range ? { start: range.start, ...(range.end !== undefined ? { end: range.end - 1 } : {}) } : {}) });
-    // A read error (EIO, a network mount timing out) reaches the reader as a LifeboatError too.
-    const out = new PassThrough();
-    raw.on('error', (err) => out.destroy(unavailable(this.root, err)));
-    out.on('close', () => { if (!raw.destroyed) raw.destroy(); });
-    raw.pipe(out);
-    return out;
+    const start = range?.start ?? 0;
+    const end = range?.end;
+    const root = this.root;
+    const handle = fh;
+    // Lent, every read goes into one buffer; streamed, each into a new one.
+    const chunks = async function* (lend: boolean): AsyncGenerator<Uint8Array> {
+      let reused: Buffer | undefined;
+      try {
+        for (let at = start; end === undefined || at < end;) {
+          const want = end === undefined ? READ_CHUNK : Math.min(READ_CHUNK, end - at);
+          const buf = lend ? (reused ??= Buffer.allocUnsafeSlow(READ_CHUNK)) : Buffer.allocUnsafeSlow(want);
+          let bytesRead: number;
+          try {
+            ({ bytesRead } = await handle.read(buf, 0, want, at));
+          } catch (err) {
+            // A read error (EIO, a network mount timing out) reaches the reader as a LifeboatError too.
+            throw unavailable(root, err);
+          }
+          if (bytesRead === 0) return;
+          at += bytesRead;
+          yield lend || bytesRead === buf.length ? buf.subarray(0, bytesRead) : Buffer.from(buf.subarray(0, bytesRead));
+        }
+      } finally {
+        await handle.close().catch(() => undefined);
+      }
+    };
+    return lendingStream(chunks, { objectMode: false, highWaterMark: READ_CHUNK }, () => { void handle.close().catch(() => undefined); });
   }
 
   private notFound(key: string): LifeboatError {

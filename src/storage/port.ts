@@ -17,9 +17,11 @@
  * - `list(prefix)` yields every committed key starting with `prefix`, each once, in ascending
  *   byte order of the key.
  * - `delete` removes the key; deleting a missing key is not an error.
- * - A Readable body may also lend its chunks (`LendingReadable`): an adapter that writes each chunk
- *   before it asks for the next may iterate `borrowChunks()` instead of reading the stream, and so
- *   take the producer's buffers without a copy. Any other adapter reads the stream as usual.
+ * - A Readable body may also lend its chunks (`LendingReadable`, src/fs/lending.ts): an adapter
+ *   that writes each chunk before it asks for the next may iterate `borrowChunks()` instead of
+ *   reading the stream, and so take the producer's buffers without a copy. Any other adapter reads
+ *   the stream as usual. Likewise `get` may return a LendingReadable (FileShare does): a reader
+ *   done with each chunk before the next may borrow, others read the stream.
  * - Failures of the backend itself (unreachable, access denied) are LIFEBOAT_E_STORAGE_UNAVAILABLE
  *   with the backend's reason in the message; secrets never appear in messages.
  */
@@ -36,18 +38,7 @@ export interface PutOptions {
   readonly overwrite?: boolean;
 }
 
-/**
- * A stream that can instead hand over its chunks as they are: the producer may reuse a chunk's
- * memory once the next chunk is asked for, so whoever borrows must be done with each chunk by
- * then (write it, hash it, copy it). Either read the stream or call `borrowChunks()` once, not both.
- */
-export interface LendingReadable extends Readable {
-  borrowChunks(): AsyncIterable<Uint8Array>;
-}
-
-export function lendsChunks(body: unknown): body is LendingReadable {
-  return typeof (body as Partial<LendingReadable> | null)?.borrowChunks === 'function';
-}
+export { type LendingReadable, lendsChunks } from '../fs/lending.ts';
 
 export interface BlobStore {
   /** A name for messages and logs; never contains secrets. */

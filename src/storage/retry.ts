@@ -30,6 +30,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { invalidArgUnless, isLifeboatError, LifeboatError } from '../core/errors.ts';
+import { lendingStream, lendsChunks } from '../fs/lending.ts';
 import type { BlobStore, ObjectInfo, PutOptions } from './port.ts';
 
 /** A storage failure that may pass if tried again (network reset, timeout, 5xx, throttling). */
@@ -199,7 +200,8 @@ export class RetryingStore implements BlobStore {
     // Consecutive failures since the last byte delivered; opening and reading share the count.
     const failures = { n: 0 };
     const first = await this.open(key, range, range?.start ?? 0, failures);
-    return Readable.from(this.resuming(key, range, first, failures), { objectMode: false });
+    // Lends when asked to, borrowing from the inner streams that lend (and reading the others).
+    return lendingStream((lend) => this.resuming(key, range, first, failures, lend), { objectMode: false }, () => first.destroy());
   }
 
   private async open(key: string, range: { start: number; end?: number } | undefined, offset: number, failures: { n: number }): Promise<Readable> {
@@ -214,7 +216,7 @@ export class RetryingStore implements BlobStore {
     }
   }
 
-  private async *resuming(key: string, range: { start: number; end?: number } | undefined, first: Readable, failures: { n: number }): AsyncGenerator<Uint8Array> {
+  private async *resuming(key: string, range: { start: number; end?: number } | undefined, first: Readable, failures: { n: number }, lend: boolean): AsyncGenerator<Uint8Array> {
     const start = range?.start ?? 0;
     const end = range?.end;
     let source = first;
@@ -222,7 +224,7 @@ export class RetryingStore implements BlobStore {
     for (;;) {
       const before = delivered;
       try {
-        for await (const chunk of source) {
+        for await (const chunk of lend && lendsChunks(source) ? source.borrowChunks() : source) {
           delivered += (chunk as Uint8Array).byteLength;
           yield chunk as Uint8Array;
         }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { isLifeboatError } from '../../src/core/errors.ts';
 import { FileShareStore } from '../../src/storage/fileshare.ts';
+import { lendsChunks } from '../../src/storage/port.ts';
 import { openStorage } from '../../src/storage/open.ts';
 import { isTransient } from '../../src/storage/retry.ts';
 import { runStorageContract } from '../contract/storage.contract.ts';
@@ -44,4 +45,31 @@ it('FileShare borrows a lending body: the stream itself is never read', async (t
   const chunks: Buffer[] = [];
   for await (const c of await store.get('lent/obj')) chunks.push(c as Buffer);
   assert.equal(Buffer.concat(chunks).toString(), 'lent, not copied');
+});
+
+it('FileShare get lends: borrowed chunks come from one reused buffer, the stream gives buffers of their own; an unread stream closes its file', async (t) => {
+  const store = new FileShareStore(join(tempDir(t), 'share'));
+  const data = Buffer.alloc(5 * 1024 * 1024 + 1, 'abc');
+  await store.put('big', data);
+  const lent = await store.get('big');
+  assert.ok(lendsChunks(lent));
+  const buffers = new Set<ArrayBufferLike>();
+  const copies: Buffer[] = [];
+  for await (const c of lent.borrowChunks()) {
+    buffers.add(c.buffer);
+    copies.push(Buffer.from(c));
+  }
+  assert.equal(buffers.size, 1, 'one buffer for every chunk');
+  assert.ok(Buffer.concat(copies).equals(data));
+  const streamed: Buffer[] = [];
+  for await (const c of await store.get('big')) streamed.push(c as Buffer);
+  assert.ok(new Set(streamed.map((c) => c.buffer)).size > 1);
+  assert.ok(Buffer.concat(streamed).equals(data));
+  // Destroyed before reading: the handle is closed (else the delete below would still leave an open file behind, and the test runner would see a leaked handle).
+  const unread = await store.get('big');
+  const closed = new Promise((r) => unread.once('close', r));
+  unread.destroy();
+  await closed;
+  await store.delete('big');
+  assert.equal(await store.head('big'), undefined);
 });

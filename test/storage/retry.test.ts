@@ -11,7 +11,7 @@ import { isLifeboatError, LifeboatError } from '../../src/core/errors.ts';
 import { FaultyStore, transientFault } from '../../src/storage/faults.ts';
 import type { FaultRule, Operation } from '../../src/storage/faults.ts';
 import { FileShareStore } from '../../src/storage/fileshare.ts';
-import type { BlobStore } from '../../src/storage/port.ts';
+import { type BlobStore, lendsChunks } from '../../src/storage/port.ts';
 import { backoffDelay, isTransient, isTransientCause, RetryingStore, transientStorageError } from '../../src/storage/retry.ts';
 import type { RetryInfo, RetryOptions } from '../../src/storage/retry.ts';
 import { runStorageContract } from '../contract/storage.contract.ts';
@@ -320,4 +320,29 @@ it('refuses unusable options', () => {
   for (const o of [{ maxAttempts: 0 }, { maxAttempts: 1.5 }, { baseDelayMs: -1 }, { baseDelayMs: 500, maxDelayMs: 100 }]) {
     assert.throws(() => new RetryingStore(inner, o), (e: unknown) => isLifeboatError(e, 'E_INVALIDARG'), JSON.stringify(o));
   }
+});
+
+it('a get lends what its inner store lends, and a borrowed read broken mid-stream resumes exactly too', async (t) => {
+  const data = pattern(3 * (1 << 20) + 123);
+  const share = new FileShareStore(join(tempDir(t), 'share'));
+  await share.put('g/big', data);
+  const direct = await new RetryingStore(share).get('g/big');
+  assert.ok(lendsChunks(direct));
+  const buffers = new Set<ArrayBufferLike>();
+  const copies: Buffer[] = [];
+  for await (const c of direct.borrowChunks()) {
+    buffers.add(c.buffer);
+    copies.push(Buffer.from(c));
+  }
+  assert.equal(buffers.size, 1, 'the file share\'s one buffer, passed through');
+  assert.equal(sha256(Buffer.concat(copies)), sha256(data));
+
+  const k = (1 << 20) + 7;
+  const { inner, store } = rig(t, [{ kind: 'break-get', afterBytes: k, calls: [1, 2], error: reset }]);
+  await inner.put('g/big', data);
+  const broken = await store.get('g/big');
+  assert.ok(lendsChunks(broken));
+  const again: Buffer[] = [];
+  for await (const c of broken.borrowChunks()) again.push(Buffer.from(c));
+  assert.equal(sha256(Buffer.concat(again)), sha256(data));
 });
