@@ -498,8 +498,9 @@ class ByteReader {
   private carry = 0;
 
   constructor(source: AsyncIterable<unknown>) {
-    this.lent = lendsChunks(source);
-    this.it = (lendsChunks(source) ? source.borrowChunks() : source)[Symbol.asyncIterator]();
+    const borrowed = lendsChunks(source) ? source.borrowChunks() : undefined;
+    this.lent = borrowed !== undefined;
+    this.it = (borrowed ?? source)[Symbol.asyncIterator]();
   }
 
   /** Copies what is held into the carry not in use (the held views may be on the other). */

@@ -3,6 +3,7 @@
  * permanent failures for a share that cannot be written.
  */
 import assert from 'node:assert/strict';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { isLifeboatError } from '../../src/core/errors.ts';
@@ -11,6 +12,7 @@ import { lendsChunks } from '../../src/storage/port.ts';
 import { openStorage } from '../../src/storage/open.ts';
 import { isTransient } from '../../src/storage/retry.ts';
 import { runStorageContract } from '../contract/storage.contract.ts';
+import { borrowAll } from '../support/lending.ts';
 import { tempDir } from '../support/tmp.ts';
 
 runStorageContract({ name: 'FileShare', create: async (t) => new FileShareStore(join(tempDir(t), 'share')) });
@@ -48,28 +50,29 @@ it('FileShare borrows a lending body: the stream itself is never read', async (t
 });
 
 it('FileShare get lends: borrowed chunks come from one reused buffer, the stream gives buffers of their own; an unread stream closes its file', async (t) => {
-  const store = new FileShareStore(join(tempDir(t), 'share'));
+  const root = tempDir(t);
+  const store = new FileShareStore(join(root, 'share'));
   const data = Buffer.alloc(5 * 1024 * 1024 + 1, 'abc');
   await store.put('big', data);
   const lent = await store.get('big');
   assert.ok(lendsChunks(lent));
-  const buffers = new Set<ArrayBufferLike>();
-  const copies: Buffer[] = [];
-  for await (const c of lent.borrowChunks()) {
-    buffers.add(c.buffer);
-    copies.push(Buffer.from(c));
-  }
-  assert.equal(buffers.size, 1, 'one buffer for every chunk');
-  assert.ok(Buffer.concat(copies).equals(data));
+  const borrowed = await borrowAll(lent);
+  assert.equal(borrowed.buffers, 1, 'one buffer for every chunk');
+  assert.ok(borrowed.bytes.equals(data));
   const streamed: Buffer[] = [];
   for await (const c of await store.get('big')) streamed.push(c as Buffer);
   assert.ok(new Set(streamed.map((c) => c.buffer)).size > 1);
   assert.ok(Buffer.concat(streamed).equals(data));
-  // Destroyed before reading: the handle is closed (else the delete below would still leave an open file behind, and the test runner would see a leaked handle).
+  // Destroyed before reading: the file's handle is closed (no descriptor of this process points at it any more).
+  const file = join(root, 'share', 'big');
+  const openOnIt = (): number => readdirSync('/proc/self/fd').filter((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`) === file; } catch { return false; } }).length;
   const unread = await store.get('big');
+  assert.equal(openOnIt(), 1, 'get opened the file');
   const closed = new Promise((r) => unread.once('close', r));
   unread.destroy();
   await closed;
+  for (let i = 0; i < 50 && openOnIt() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(openOnIt(), 0, 'the unread stream closed its file');
   await store.delete('big');
   assert.equal(await store.head('big'), undefined);
 });

@@ -15,6 +15,7 @@ import { type BlobStore, lendsChunks } from '../../src/storage/port.ts';
 import { backoffDelay, isTransient, isTransientCause, RetryingStore, transientStorageError } from '../../src/storage/retry.ts';
 import type { RetryInfo, RetryOptions } from '../../src/storage/retry.ts';
 import { runStorageContract } from '../contract/storage.contract.ts';
+import { borrowAll } from '../support/lending.ts';
 import { tempDir } from '../support/tmp.ts';
 
 const reset = transientFault('injected: connection reset');
@@ -328,21 +329,14 @@ it('a get lends what its inner store lends, and a borrowed read broken mid-strea
   await share.put('g/big', data);
   const direct = await new RetryingStore(share).get('g/big');
   assert.ok(lendsChunks(direct));
-  const buffers = new Set<ArrayBufferLike>();
-  const copies: Buffer[] = [];
-  for await (const c of direct.borrowChunks()) {
-    buffers.add(c.buffer);
-    copies.push(Buffer.from(c));
-  }
-  assert.equal(buffers.size, 1, 'the file share\'s one buffer, passed through');
-  assert.equal(sha256(Buffer.concat(copies)), sha256(data));
+  const borrowed = await borrowAll(direct);
+  assert.equal(borrowed.buffers, 1, 'the file share\'s one buffer, passed through');
+  assert.equal(sha256(borrowed.bytes), sha256(data));
 
   const k = (1 << 20) + 7;
   const { inner, store } = rig(t, [{ kind: 'break-get', afterBytes: k, calls: [1, 2], error: reset }]);
   await inner.put('g/big', data);
   const broken = await store.get('g/big');
   assert.ok(lendsChunks(broken));
-  const again: Buffer[] = [];
-  for await (const c of broken.borrowChunks()) again.push(Buffer.from(c));
-  assert.equal(sha256(Buffer.concat(again)), sha256(data));
+  assert.equal(sha256((await borrowAll(broken)).bytes), sha256(data));
 });
