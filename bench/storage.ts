@@ -12,6 +12,8 @@
  *   repository, and `tar -czf` / `tar -xzf`.
  * - Peak RSS of the child during a backup and a restore of a larger partition (4 GiB at scale 1,
  *   LIFEBOAT_BENCH_RSS_GIB to change it) to the file share: VmRSS sampled, and VmHWM reset before.
+ *   Filled through the sample app by one child, backed up and restored by a fresh one on the same
+ *   data (rssCase says why); the filling child's idle RSS is reported beside it.
  *
  * Before every timed step, dirty pages are flushed (sync) and, when allowed (root), the page cache
  * is dropped, so no step reads what the previous one left in memory. Each storage's backup and
@@ -110,6 +112,8 @@ export interface StorageBenchResult {
   readonly tar: BaselineRoundTrip | { error: string };
   readonly rss: {
     readonly partitionBytes: number; readonly backupSeconds: number; readonly restoreSeconds: number;
+    /** RSS of the child that filled the partition, idle after it; the backup and restore run in a fresh child (idleBytes). */
+    readonly filledIdleBytes: number;
     readonly idleBytes: number; readonly backupPeakBytes: number; readonly restorePeakBytes: number; readonly format: string;
   } | { readonly error: string; readonly short: string; readonly gib: number };
   readonly loadAverage: { readonly start: number[]; readonly end: number[] };
@@ -707,10 +711,18 @@ async function rssCase(scale: number, work: string, extra: readonly string[], lo
   const dataDir = join(work, 'lifeboat-rss');
   const share = join(work, 'share-rss');
   await mkdir(share, { recursive: true });
-  const child = await startLifeboat(dataDir, share, extra);
+  let child = await startLifeboat(dataDir, share, extra);
   try {
     log(`peak RSS case: filling a ${gib} GiB partition …`);
     const fill = await fillPartition(child.kv, Math.round(gib * GiB), log);
+    // The fill sent 4 GiB through the sample app's HTTP endpoint: the process that took it holds
+    // their garbage (V8's large-object space, malloc's arenas) until a collection that an idle
+    // process does not run, 40-110 MB of it here depending on the machine. That is the filler's
+    // memory, not the backup's, so the backup and restore run in a fresh process on the same data,
+    // as a service that has been serving the partition would.
+    const filledIdleBytes = new ChildRss(child.pid).start().stop();
+    await child.stop();
+    child = await startLifeboat(dataDir, share, extra);
     const storage: StorageDescription = { StorageKind: 'FileShare', Path: join(share, 'backups') };
     log(`peak RSS case: cache before backup: ${settle()}`);
     const idleBytes = new ChildRss(child.pid).start().stop();
@@ -719,9 +731,10 @@ async function rssCase(scale: number, work: string, extra: readonly string[], lo
     const stored = await storedObject(storage, share, b.location);
     log(`peak RSS case: cache before restore: ${settle()}`);
     const r = await restorePartition(child, fill.partitionId, storage, b);
-    log(`peak RSS case: ${(partitionBytes / MiB).toFixed(0)} MiB partition, child RSS idle ${(idleBytes / 1e6).toFixed(0)} MB; `
-      + `backup ${b.seconds.toFixed(1)} s, peak ${(b.peakRss / 1e6).toFixed(0)} MB; restore ${r.seconds.toFixed(1)} s, peak ${(r.peakRss / 1e6).toFixed(0)} MB (target < 300 MB); ${stored.format}`);
-    return { partitionBytes, backupSeconds: b.seconds, restoreSeconds: r.seconds, idleBytes, backupPeakBytes: b.peakRss, restorePeakBytes: r.peakRss, format: stored.format };
+    log(`peak RSS case: ${(partitionBytes / MiB).toFixed(0)} MiB partition; the filling child's RSS ${(filledIdleBytes / 1e6).toFixed(0)} MB idle, `
+      + `a fresh child's ${(idleBytes / 1e6).toFixed(0)} MB; in the fresh one backup ${b.seconds.toFixed(1)} s, peak ${(b.peakRss / 1e6).toFixed(0)} MB; `
+      + `restore ${r.seconds.toFixed(1)} s, peak ${(r.peakRss / 1e6).toFixed(0)} MB (target < 300 MB); ${stored.format}`);
+    return { partitionBytes, backupSeconds: b.seconds, restoreSeconds: r.seconds, filledIdleBytes, idleBytes, backupPeakBytes: b.peakRss, restorePeakBytes: r.peakRss, format: stored.format };
   } finally {
     await child.stop();
     await rm(dataDir, { recursive: true, force: true });
@@ -804,9 +817,9 @@ export function storageResults(r: StorageBenchResult): BenchResult[] {
     });
   } else {
     const x = r.rss;
-    const idle = { name: 'idle RSS before', value: x.idleBytes / 1e6, display: mb(x.idleBytes) };
+    const idle = { name: 'idle RSS before', value: x.idleBytes / 1e6, display: `${mb(x.idleBytes)} (the filling child: ${mb(x.filledIdleBytes)})` };
     out.push({
-      id: 'B8', group: 'Storage', metric: `Peak RSS of the Lifeboat process, backup of a ${(x.partitionBytes / GiB).toFixed(2)} GiB partition to FileShare (${x.backupSeconds.toFixed(1)} s)`,
+      id: 'B8', group: 'Storage', metric: `Peak RSS of a fresh Lifeboat process, backup of a ${(x.partitionBytes / GiB).toFixed(2)} GiB partition to FileShare (${x.backupSeconds.toFixed(1)} s)`,
       value: x.backupPeakBytes / 1e6, unit: 'MB', display: mb(x.backupPeakBytes), baseline: idle, target: '< 300 MB', pass: x.backupPeakBytes < RSS_TARGET_BYTES,
     });
     out.push({

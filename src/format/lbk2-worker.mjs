@@ -2,9 +2,21 @@
 // lbk2-codec.mjs and hands the resulting buffers back without copying (transfer). Blocks in a
 // region shared with it once ('share') arrive and go back as places in it (lbk2-shared.mjs).
 // Plain JavaScript: it runs without a TypeScript loader.
-import { parentPort } from 'node:worker_threads';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
 import { openBlock, sealBlock } from './lbk2-codec.mjs';
 import { fromShared, toShared } from './lbk2-shared.mjs';
+
+// This thread only (lbk2-pool.ts says why): on Linux a thread is a task with its own id and nice
+// value, named by /proc/thread-self. Elsewhere, or where it is not allowed, the worker runs as is.
+if (workerData?.nice > 0) {
+  try {
+    setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), workerData.nice);
+  } catch {
+    // not Linux, or no /proc: same priority as the caller
+  }
+}
 
 const regions = new Map(); // id -> SharedArrayBuffer
 const ids = new Map(); // SharedArrayBuffer -> id

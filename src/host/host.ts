@@ -53,6 +53,8 @@ export interface HostOptions {
   readonly compression?: Compression;
   /** Worker threads of the host's block pool; default min(4, cores). */
   readonly blockWorkers?: number;
+  /** Their nice value, 0 (the host's priority) to 19; default BLOCK_WORKER_NICE (10): serving comes first. */
+  readonly blockWorkerNice?: number;
 }
 
 /** A restore order handed to a partition's data-loss handler. */
@@ -255,7 +257,7 @@ export class Host {
 
   private pool(): BlockRunner {
     if (this.stopping && !this.blocks) throw new LifeboatError('E_ABORT', `Host ${this.id} is stopping.`);
-    this.blocks ??= createBlockPool(this.o.blockWorkers ?? defaultWorkers());
+    this.blocks ??= createBlockPool(this.o.blockWorkers ?? defaultWorkers(), this.o.blockWorkerNice === undefined ? {} : { nice: this.o.blockWorkerNice });
     return this.blocks;
   }
 

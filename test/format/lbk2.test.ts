@@ -406,6 +406,41 @@ describe('files given one by one', () => {
   });
 });
 
+describe('block worker priority', () => {
+  /** Nice value of every thread of this process, by thread id (field 19 of /proc/self/task/<tid>/stat). */
+  const niceByThread = (): Map<string, number> => new Map(readdirSync('/proc/self/task').map((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return [tid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+  }));
+  const sealOne = (runner: BlockRunner): Promise<unknown> => {
+    const plain = Buffer.alloc(4096, 'lifeboat ');
+    return runner.seal({ fileIndex: 0, blockIndex: 0, final: true, plain, compression: 1, headerSha: Buffer.alloc(32) }, [plain.buffer as ArrayBuffer]);
+  };
+
+  const linux = process.platform === 'linux';
+  const mine = linux ? niceByThread().get(String(process.pid)) : undefined;
+  const skip = !linux ? 'thread nice values are read from Linux /proc' : mine !== 0 ? `this process runs at nice ${mine}, not 0` : false;
+
+  it('runs the workers, and only them, at the nice value asked for (10 by default), so serving threads come first', { skip }, async () => {
+    const before = niceByThread();
+    for (const [asked, expected] of [[undefined, 10], [3, 3], [0, 0]] as Array<[number | undefined, number]>) {
+      const own = createBlockPool(2, asked === undefined ? {} : { nice: asked });
+      try {
+        await Promise.all([sealOne(own), sealOne(own)]); // both workers started (a job goes to the least busy)
+        const started = [...niceByThread()].filter(([tid]) => !before.has(tid));
+        // Each worker is a few threads (its V8 helpers among them); the worker's own thread is the one made nice.
+        if (expected === 0) assert.ok(started.length > 0 && started.every(([, n]) => n === 0), `nice 0: every new thread at the process's priority, got ${JSON.stringify(started)}`);
+        else assert.equal(started.filter(([, n]) => n === expected).length, 2, `nice ${expected}: one thread per worker, got ${JSON.stringify(started)}`);
+        assert.equal(niceByThread().get(String(process.pid)), 0, 'the calling thread keeps its priority');
+      } finally {
+        await own.close();
+      }
+    }
+    assert.throws(() => createBlockPool(1, { nice: 20 }), /not 0\.\.19/);
+    assert.throws(() => createBlockPool(1, { nice: -1 }), /not 0\.\.19/);
+  });
+});
+
 describe('shared regions', () => {
   it('blocks in a region shared with the workers go there and back as places in it, and a released region is handed out again', async () => {
     const own = createBlockPool(1);
