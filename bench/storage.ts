@@ -19,8 +19,8 @@
  * is dropped, so no step reads what the previous one left in memory. Each storage's backup and
  * restore, and restic's, run LIFEBOAT_BENCH_ROUNDS times (default 3), and the summary gives the
  * medians (tar and the RSS case run once). A tool's backup and restore run back to back, and on
- * the file share Lifeboat goes first in even rounds, restic in odd ones (the baselines' comment
- * says why). Progress is polled every 50 ms.
+ * the file share Lifeboat goes first in the 1st, 3rd, … round, restic in the others (the
+ * baselines' comment says why). Progress is polled every 50 ms.
  *
  * Standalone: `node --import tsx bench/storage.ts`; also run by `npm run bench`.
  * LIFEBOAT_BENCH_ENCRYPT=1 passes `--encryption-keys <file>` to `lifeboat start` when it has that
