@@ -570,13 +570,13 @@ export async function runStorageBench(scale = 1, log: (line: string) => void = p
     // checkpointed into it first (1.2-2 s of the first backup here); restic then reads the
     // checkpointed file and never pays that. After it, every timed backup of either tool reads the
     // same file with no WAL pending. On-demand backups are always full, so the rounds' are too.
-    cache = settle();
-    const warmUp = await backupPartition(child, pid, { StorageKind: 'FileShare', Path: join(share, 'backups') });
+    const fileShare: StorageDescription = { StorageKind: 'FileShare', Path: join(share, 'backups') };
+    const warmUp = await backupPartition(child, pid, fileShare);
     log(`warm-up backup (untimed; it checkpoints the fill's WAL): ${warmUp.seconds.toFixed(2)} s`);
 
     // FileShare first: the baselines run in its rounds.
     const storages: Array<{ kind: Kind; storage: () => Promise<StorageDescription> }> = [
-      { kind: 'FileShare', storage: async () => ({ StorageKind: 'FileShare', Path: join(share, 'backups') }) },
+      { kind: 'FileShare', storage: async () => fileShare },
       {
         kind: 'AzureBlobStore', storage: async () => {
           const missing = azuriteMissing();
@@ -738,7 +738,7 @@ async function rssCase(scale: number, work: string, extra: readonly string[], lo
     const fill = await fillPartition(child.kv, Math.round(gib * GiB), log);
     // The fill sent 4 GiB through the sample app's HTTP endpoint: the process that took it holds
     // their garbage (V8's large-object space, malloc's arenas) until a collection that an idle
-    // process does not run, 40-110 MB of it here depending on the machine. That is the filler's
+    // process does not run: 80-100 MB more than a fresh child in the 2026-12-04 runs. That is the filler's
     // memory, not the backup's, so the backup and restore run in a fresh process on the same data,
     // as a service that has been serving the partition would.
     const filledIdleBytes = new ChildRss(child.pid).start().stop();

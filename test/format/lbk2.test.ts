@@ -422,13 +422,13 @@ describe('block worker priority', () => {
   const skip = !linux ? 'thread nice values are read from Linux /proc' : mine !== 0 ? `this process runs at nice ${mine}, not 0` : false;
 
   it('runs the workers, and only them, at the nice value asked for (10 by default), so serving threads come first', { skip }, async () => {
-    const before = niceByThread();
     for (const [asked, expected] of [[undefined, 10], [3, 3], [0, 0]] as Array<[number | undefined, number]>) {
+      const before = niceByThread(); // so a thread of the pool before, still exiting, is not counted
       const own = createBlockPool(2, asked === undefined ? {} : { nice: asked });
       try {
         await Promise.all([sealOne(own), sealOne(own)]); // both workers started (a job goes to the least busy)
         const started = [...niceByThread()].filter(([tid]) => !before.has(tid));
-        // Each worker is a few threads (its V8 helpers among them); the worker's own thread is the one made nice.
+        // Each worker's own thread is made nice; any other new thread stays at the caller's priority.
         if (expected === 0) assert.ok(started.length > 0 && started.every(([, n]) => n === 0), `nice 0: every new thread at the process's priority, got ${JSON.stringify(started)}`);
         else assert.equal(started.filter(([, n]) => n === expected).length, 2, `nice ${expected}: one thread per worker, got ${JSON.stringify(started)}`);
         assert.equal(niceByThread().get(String(process.pid)), 0, 'the calling thread keeps its priority');
