@@ -19,6 +19,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { openBlock, sealBlock, type OpenJob, type OpenResult, type SealJob, type SealResult } from './lbk2-codec.mjs';
+import { alignedRegion } from '../fs/direct-io.ts';
 import { fromShared, toShared } from './lbk2-shared.mjs';
 
 export interface BlockRunner {
@@ -31,7 +32,8 @@ export interface BlockRunner {
    * A region of `bytes` the workers can see: views on it in a job reach the worker without moving,
    * and views on it in a result come back the same way. The caller owns its use (which block is
    * where) and must not write where a job in flight reads or writes. Its bytes are whatever an
-   * earlier user left (a released region is handed out again).
+   * earlier user left (a released region is handed out again). It is an `alignedRegion`
+   * (src/fs/direct-io.ts): places in it DIRECT_ALIGN apart can take direct I/O.
    */
   share(bytes: number): SharedRegion;
   close(): Promise<void>;
@@ -83,7 +85,7 @@ const inlineRunner: BlockRunner = {
   size: 0,
   seal: async (job) => sealBlock(job),
   open: async (job) => openBlock(job),
-  share: (bytes) => ({ buffer: Buffer.from(new SharedArrayBuffer(bytes)), release: () => undefined }),
+  share: (bytes) => ({ buffer: Buffer.from(alignedRegion(bytes), 0, bytes), release: () => undefined }),
   close: async () => undefined,
 };
 
@@ -151,10 +153,10 @@ class BlockPool implements BlockRunner {
   share(bytes: number): SharedRegion {
     // A region let go of is kept for the next archive: a new one per archive would be freed only
     // once every worker's heap collected its handle on it, and idle workers seldom collect.
-    const at = this.idle.findIndex((r) => r.byteLength === bytes);
+    const at = this.idle.findIndex((r) => r.byteLength >= bytes && r.byteLength - bytes < 65536); // alignedRegion rounds up to 64 KiB
     let region = at >= 0 ? (this.idle.splice(at, 1)[0] as SharedArrayBuffer) : undefined;
     if (!region) {
-      region = new SharedArrayBuffer(bytes);
+      region = alignedRegion(bytes);
       const id = this.nextRegion++;
       this.regions.set(id, region);
       this.regionIds.set(region, id);
@@ -164,7 +166,7 @@ class BlockPool implements BlockRunner {
     const kept = region;
     let released = false;
     return {
-      buffer: Buffer.from(kept),
+      buffer: Buffer.from(kept, 0, bytes),
       release: () => {
         if (released) return;
         released = true;

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { unpackArchive } from './archive.ts';
+import { type SequentialReader, alignUp, openSequentialReader } from '../fs/direct-io.ts';
 import { type LendingReadable, lendingStream, lendsChunks } from '../fs/lending.ts';
 import { BoundedQueue } from './streams.ts';
 import { CODEC_ZSTD, FRAME_HEADER, type OpenErrorKind, type OpenResult, type SealResult, TAG_BYTES, loadZstd, nonceFor } from './lbk2-codec.mjs';
@@ -48,6 +49,11 @@ export interface EncodeOptions {
   readonly workers?: number | BlockRunner;
   /** Where the zstd binding is loaded from (zstd-napi's low-level API); tests point it at nothing. */
   readonly zstdModule?: string;
+  /**
+   * Read files on disk with O_DIRECT where the system allows (default true): no page cache, so no
+   * second copy and the service's cached pages stay (src/fs/direct-io.ts). false: through the cache.
+   */
+  readonly directRead?: boolean;
 }
 
 export interface EncodeResult {
@@ -63,6 +69,8 @@ export interface EncodeResult {
   readonly blocks: number;
   /** Plaintext bytes of all files. */
   readonly plainBytes: number;
+  /** Of those, the bytes read from disk with O_DIRECT (EncodeOptions.directRead). */
+  readonly directBytes: number;
   /** Each file's size and SHA-256, in archive order. */
   readonly archived: readonly ArchivedFile[];
 }
@@ -150,7 +158,12 @@ class BlockBuffers {
   private readonly free: Buffer[] = [];
   private readonly region: SharedRegion | undefined;
 
-  constructor(runner: BlockRunner, private readonly wanted: number, private readonly stride: number, private readonly size = stride) {
+  private readonly stride: number;
+
+  /** Slots of `size` bytes, at least `room` apart (rounded up to DIRECT_ALIGN, so that each slot can take a direct read). */
+  constructor(runner: BlockRunner, private readonly wanted: number, room: number, private readonly size = room) {
+    const stride = alignUp(room);
+    this.stride = stride;
     const count = Math.min(wanted, Math.floor(SHARED_BYTES / stride));
     if (count < 1) return;
     this.region = runner.share(count * stride);
@@ -185,23 +198,26 @@ class BlockBuffers {
   }
 }
 
+/** Blocks of a file on disk read ahead of the one being hashed (see `encodeFiles`). */
+const READ_AHEAD = 2;
+
 /**
  * Slots for a queue of `window` blocks, the same for the encoder and the decoder (so one region
  * serves both in turn): two per queued block (plaintext and stored bytes), those of the block
- * waiting for room in the queue and of the two the reading holds, and the one being written.
+ * waiting for room in the queue, of the one being hashed and of the reads ahead of it, and the
+ * one being written.
  * Short of slots, blocks get buffers of their own, which is slower.
  */
-const slotsFor = (window: number): number => window * 2 + 6;
+const slotsFor = (window: number): number => window * 2 + 5 + READ_AHEAD;
 
-/** Reads up to `size` bytes from the file's position into a buffer the pool can transfer (`spare`, or a new one). */
-async function readBlock(fh: FileHandle, size: number, spare: Buffer | undefined): Promise<Buffer> {
+/**
+ * Reads up to `size` bytes at `position` into a buffer the pool can transfer (`spare`, or a new
+ * one); a slot of the shared region is read direct (src/fs/direct-io.ts). A short read comes back
+ * in a buffer of its own, and `spare` is then unused.
+ */
+async function readBlock(reader: SequentialReader, position: number, size: number, spare: Buffer | undefined): Promise<Buffer> {
   const buf = spare ?? Buffer.allocUnsafeSlow(size);
-  let have = 0;
-  while (have < size) {
-    const { bytesRead } = await fh.read(buf, have, size - have, null);
-    if (bytesRead === 0) break;
-    have += bytesRead;
-  }
+  const have = await reader.read(buf.subarray(0, size), position);
   if (have === size) return buf;
   // A short last block gets its own small buffer: a view would carry the whole one along.
   const last = Buffer.allocUnsafeSlow(have);
@@ -242,20 +258,37 @@ function ownedCopy(src: Buffer, spare: Buffer | undefined): Buffer {
   return out;
 }
 
-async function fileBlocks(path: string, bytes: number | undefined, blockSize: number): Promise<{ next: BlockSource; close(): Promise<void> }> {
-  const fh = await open(path, 'r');
+interface FileBlocks {
+  readonly next: BlockSource;
+  /** Bytes read with O_DIRECT (src/fs/direct-io.ts). */
+  readonly directBytes: () => number;
+  close(): Promise<void>;
+}
+
+/**
+ * A file's blocks. Calls may overlap: each takes the next `blockSize` bytes when it is made.
+ * `unused(b)`: a spare that the block did not go into (the end of the file).
+ */
+async function fileBlocks(path: string, bytes: number | undefined, blockSize: number, direct: boolean, unused: (b: Buffer) => void): Promise<FileBlocks> {
+  const reader = await openSequentialReader(path, { direct });
+  let position = 0;
   let left = bytes ?? Number.POSITIVE_INFINITY;
   return {
     next: async (spare) => {
       const want = Math.min(blockSize, left);
-      const block = want === blockSize ? await readBlock(fh, blockSize, spare) : await readBlock(fh, want, undefined);
-      left -= block.length;
+      const at = position;
+      position += want;
+      left -= want;
+      const into = want === blockSize ? spare : undefined;
+      const block = await readBlock(reader, at, want, into);
+      if (spare && block !== spare) unused(spare);
       if (block.length < want && bytes !== undefined) {
-        throw new LifeboatError('E_FAIL', `${path} ended ${left} bytes before the ${bytes} to archive.`);
+        throw new LifeboatError('E_FAIL', `${path} ended ${bytes - at - block.length} bytes before the ${bytes} to archive.`);
       }
       return block;
     },
-    close: () => fh.close(),
+    directBytes: () => reader.directBytes,
+    close: () => reader.close(),
   };
 }
 
@@ -360,6 +393,7 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
     const archived: ArchivedFile[] = [];
     const digests: Buffer[] = [];
     let blocks = 0;
+    let directBytes = 0;
     const emit = (b: Buffer, structure = true): Buffer => {
       if (structure) framesHash.update(b);
       offset += b.length;
@@ -396,21 +430,34 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
         let close = async (): Promise<void> => undefined;
         let read: BlockSource;
         if ('path' in input) {
-          const f = await fileBlocks(input.path, input.bytes, blockSize);
+          const f = await fileBlocks(input.path, input.bytes, blockSize, options.directRead ?? true, (b) => buffers?.give(b));
           read = f.next;
-          close = f.close;
+          close = async () => {
+            directBytes += f.directBytes();
+            await f.close();
+          };
         } else if ('stream' in input) {
           read = streamBlocks(input.stream, blockSize);
         } else {
           read = bufferBlocks(view(await input.content(archived.slice())), blockSize);
         }
+        // Reads in flight ahead of the block being hashed: a file's reads know their offsets, so
+        // READ_AHEAD of them go at once (direct reads have no kernel read-ahead); others one by one.
+        const depth = 'path' in input ? READ_AHEAD : 1;
+        const ahead: Array<Promise<Buffer>> = [];
+        const readNext = (): Promise<Buffer> => {
+          const p = read(buffers?.take());
+          p.catch(noop); // awaited in turn, or settled before the file is closed
+          return p;
+        };
         try {
-          let block = await read(buffers?.take());
+          let block = await readNext();
           for (let blockIndex = 0; ; blockIndex++) {
             // A full block is the last only if nothing follows: a file of whole blocks ends on a full one.
-            const following = block.length === blockSize ? await read(buffers?.take()) : undefined;
-            const final = !following || following.length === 0;
+            if (block.length === blockSize) while (ahead.length < depth) ahead.push(readNext());
             fileHash.update(block); // before the block moves to a worker
+            const following = block.length === blockSize ? await ahead.shift() : undefined;
+            const final = !following || following.length === 0;
             file.bytes += block.length;
             file.blocks++;
             blocks++;
@@ -428,6 +475,8 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
             block = following as Buffer;
           }
         } finally {
+          // Reads past the end (or after a failure) land in slots that are free again once they settle.
+          for (const r of await Promise.allSettled(ahead.splice(0))) if (r.status === 'fulfilled') buffers?.give(r.value);
           await close();
         }
         const d = fileHash.digest();
@@ -460,7 +509,7 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
       settled = true;
       settle.resolve({
         bytes: offset, framesSha256: framesHash.digest('hex'), compression, ...(encryption ? { encryption } : {}),
-        files: names.length, blocks, plainBytes: counts.reduce((n, f) => n + f.bytes, 0), archived,
+        files: names.length, blocks, plainBytes: counts.reduce((n, f) => n + f.bytes, 0), directBytes, archived,
       });
     } catch (err) {
       settled = true;

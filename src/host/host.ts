@@ -55,6 +55,13 @@ export interface HostOptions {
   readonly blockWorkers?: number;
   /** Their nice value, 0 (the host's priority) to 19; default BLOCK_WORKER_NICE (10): serving comes first. */
   readonly blockWorkerNice?: number;
+  /**
+   * Backups read, and restores write, a partition's database file with O_DIRECT where the system
+   * allows (default true; src/fs/direct-io.ts): no page cache, so less CPU, and the service's
+   * cached pages stay. false for a disk so slow (a throttled network disk) that reading again
+   * what the cache holds costs more than the copies.
+   */
+  readonly directIo?: boolean;
 }
 
 /** A restore order handed to a partition's data-loss handler. */
@@ -364,7 +371,9 @@ export class Host {
 
   /** Streams the backup's files to storage as `.lbk` version 2; the encoder gives its size, frames digest and wrapped data key. */
   private async upload(store: BlobStore, key: string, files: readonly ArchiveInput[]): Promise<{ bytes: number; framesSha256: string; encryption?: StoredBackupMetadata['Encryption'] }> {
-    const encoded = await encodeFiles(files, { workers: this.pool(), compression: this.o.compression ?? 'zstd', ...(this.o.keyring ? { keyring: this.o.keyring } : {}) });
+    const encoded = await encodeFiles(files, {
+      workers: this.pool(), compression: this.o.compression ?? 'zstd', ...(this.o.keyring ? { keyring: this.o.keyring } : {}), ...(this.o.directIo === undefined ? {} : { directRead: this.o.directIo }),
+    });
     try {
       // A read error ends the stream with it, so the put fails too (and says why, after its clean-up).
       await store.put(key, encoded.stream);
@@ -483,7 +492,7 @@ export class Host {
       }
     })();
     metadata.catch(() => undefined); // the partition reads it in its turn (or the first failure ends the restore)
-    const streamed: StreamedFullBackup = { data, dataSha256, metadata };
+    const streamed: StreamedFullBackup = { data, dataSha256, metadata, ...(this.o.directIo === undefined ? {} : { directWrite: this.o.directIo }) };
     return streamed;
   }
 

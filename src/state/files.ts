@@ -81,8 +81,8 @@ export async function copyFileHashed(from: string, to: string, length?: number):
 }
 
 /** Writes `source` into a new file `to`, flushing as it goes, and fsyncs it (writeNewFile), hashing on the way. */
-export async function writeStreamHashed(source: AsyncIterable<Uint8Array>, to: string): Promise<CopiedFile> {
+export async function writeStreamHashed(source: AsyncIterable<Uint8Array>, to: string, options: { direct?: boolean } = {}): Promise<CopiedFile> {
   const hash = createHash('sha256');
-  const bytes = await writeNewFile(to, source, (chunk) => hash.update(chunk));
+  const bytes = await writeNewFile(to, source, (chunk) => hash.update(chunk), options);
   return { bytes, sha256: hash.digest('hex') };
 }

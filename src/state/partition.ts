@@ -143,6 +143,11 @@ export interface StreamedFullBackup {
    * data): the restore compares the data with it, and commits only after it resolves.
    */
   readonly metadata: PromiseLike<BackupInfo>;
+  /**
+   * Write the data file with O_DIRECT where its chunks allow (views on an aligned region, as the
+   * backup decoder's are: src/fs/direct-io.ts), past the page cache; default true.
+   */
+  readonly directWrite?: boolean;
 }
 
 /**
@@ -952,8 +957,9 @@ export class Partition {
     let copy: CopiedFile;
     if (links.streamedFull) {
       // Written as it arrives; its metadata (known once all of it was read and checked) follows.
-      const { data, dataSha256 } = links.streamedFull;
-      copy = dataSha256 ? { bytes: await writeNewFile(file, data), sha256: await dataSha256 } : await writeStreamHashed(data, file);
+      const { data, dataSha256, directWrite } = links.streamedFull;
+      const direct = { direct: directWrite ?? true };
+      copy = dataSha256 ? { bytes: await writeNewFile(file, data, undefined, direct), sha256: await dataSha256 } : await writeStreamHashed(data, file, direct);
       full = await links.next(0) as BackupInfo;
     } else {
       const info = await links.next(0) as BackupInfo;

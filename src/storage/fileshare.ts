@@ -13,6 +13,7 @@ import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/pr
 import { dirname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { LifeboatError } from '../core/errors.ts';
+import { type SequentialReader, giveAlignedBuffer, openSequentialReader, takeAlignedBuffer } from '../fs/direct-io.ts';
 import { lendingStream } from '../fs/lending.ts';
 import { writeNewFile } from '../fs/sync-behind.ts';
 import { type BlobStore, type ObjectInfo, type PutOptions, lendsChunks } from './port.ts';
@@ -114,16 +115,24 @@ export class FileShareStore implements BlobStore {
     const end = range?.end;
     const root = this.root;
     const handle = fh;
-    // Lent, every read goes into one buffer; streamed, each into a new one.
+    // Lent, every read goes into one buffer, aligned so that whole chunks are read with O_DIRECT
+    // where the file system takes it (an object is read once: src/fs/direct-io.ts); streamed, each
+    // read goes into a new buffer, through the page cache.
     const chunks = async function* (lend: boolean): AsyncGenerator<Uint8Array> {
-      let reused: Buffer | undefined;
+      let reader: SequentialReader | undefined;
+      try {
+        reader = await openSequentialReader(path, { cached: handle, direct: lend });
+      } catch (err) {
+        throw unavailable(root, err);
+      }
+      const reused = lend ? takeAlignedBuffer(READ_CHUNK) : undefined;
       try {
         for (let at = start; end === undefined || at < end;) {
           const want = end === undefined ? READ_CHUNK : Math.min(READ_CHUNK, end - at);
-          const buf = lend ? (reused ??= Buffer.allocUnsafeSlow(READ_CHUNK)) : Buffer.allocUnsafeSlow(want);
+          const buf = reused ?? Buffer.allocUnsafeSlow(want);
           let bytesRead: number;
           try {
-            ({ bytesRead } = await handle.read(buf, 0, want, at));
+            bytesRead = await reader.read(buf.subarray(0, want), at);
           } catch (err) {
             // A read error (EIO, a network mount timing out) reaches the reader as a LifeboatError too.
             throw unavailable(root, err);
@@ -131,9 +140,11 @@ export class FileShareStore implements BlobStore {
           if (bytesRead === 0) return;
           at += bytesRead;
           yield lend || bytesRead === buf.length ? buf.subarray(0, bytesRead) : Buffer.from(buf.subarray(0, bytesRead));
+          if (bytesRead < want) return; // the end of the file
         }
       } finally {
-        await handle.close().catch(() => undefined);
+        await reader.close().catch(() => undefined);
+        if (reused) giveAlignedBuffer(reused); // the last chunk lent is done with: the borrower asked for more, or stopped
       }
     };
     return lendingStream(chunks, { objectMode: false, highWaterMark: READ_CHUNK }, () => { void handle.close().catch(() => undefined); });

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, createReadStream, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -303,6 +303,41 @@ describe('files given one by one', () => {
       await decodeToFolder(Readable.from([archive]), out, 'mem', read);
       assert.deepEqual(readdirSync(out).sort(), ['a.json', 'm.log', 'z.db']);
       assert.ok(readFileSync(join(out, 'z.db')).equals(big));
+    }
+  });
+
+  it('reads a file on disk with O_DIRECT into its slots where the file system takes it, and the same archive contents either way', async (t) => {
+    const dir = tempDir(t);
+    const blockSize = 65536;
+    // Whole blocks, a short tail, and a length limit that ends inside a block.
+    const data = Buffer.concat([textLike(5 * blockSize, 11), randomBytes(3 * blockSize + 777)]);
+    writeFileSync(join(dir, 'd'), data);
+    const flag = (fsConstants as { O_DIRECT?: number }).O_DIRECT;
+    let direct = false;
+    try {
+      if (flag !== undefined) closeSync(openSync(join(dir, 'd'), fsConstants.O_RDONLY | flag));
+      direct = flag !== undefined;
+    } catch {
+      direct = false; // this file system refuses O_DIRECT: everything goes through the cache
+    }
+    const pool = createBlockPool(2);
+    try {
+      for (const [limit, directRead] of [[undefined, true], [undefined, false], [6 * blockSize + 100, true]] as const) {
+        const want = data.subarray(0, limit ?? data.length);
+        const enc = await encodeFiles([{ name: 'd', path: join(dir, 'd'), ...(limit ? { bytes: limit } : {}) }], { blockSize, workers: pool, directRead });
+        const archive = await bytes(enc.stream);
+        const r = await enc.result;
+        assert.deepEqual(r.archived, [{ name: 'd', bytes: want.length, sha256: createHash('sha256').update(want).digest('hex') }]);
+        // Full blocks are read into slots (direct); a tail shorter than a block through the cache.
+        const fullBlocks = Math.floor(want.length / blockSize) * blockSize;
+        const tail = limit === undefined ? want.length - fullBlocks : 0; // a read of a whole block that found the end
+        assert.equal(r.directBytes, direct && directRead ? fullBlocks + tail : 0, `limit ${limit}, directRead ${directRead}`);
+        const sink = memorySink();
+        await decodeFiles(Readable.from([archive]), 'mem', sink, { workers: 0 });
+        assert.ok(sink.files[0]?.data.equals(want));
+      }
+    } finally {
+      await pool.close();
     }
   });
 
