@@ -74,6 +74,9 @@ function keyringFrom(file: string | undefined): Keyring | undefined {
   }
 }
 
+/** `--no-direct-io`, or LIFEBOAT_DIRECT_IO=0: through the page cache. */
+const directIoOf = (o: { directIo: boolean }): boolean => o.directIo && env.LIFEBOAT_DIRECT_IO !== '0';
+
 program
   .command('start')
   .description('start Lifeboat on its embedded default: the REST service, and a host with the sample application fabric:/SampleApp')
@@ -85,10 +88,11 @@ program
   .option('--fileshare-roots <dirs>', 'comma-separated folders FileShare backup paths must be inside (env LIFEBOAT_FILESHARE_ROOTS; default <data-dir>/backups)', roots,
     env.LIFEBOAT_FILESHARE_ROOTS ? roots(env.LIFEBOAT_FILESHARE_ROOTS) : undefined)
   .option('--encryption-keys <file>', `${KEYS_HELP}; without it backups are not encrypted`, env.LIFEBOAT_ENCRYPTION_KEYS_FILE)
-  .action(async (o: { port: number; bind: string; dataDir: string; samplePort: number; sample: boolean; fileshareRoots?: string[]; encryptionKeys?: string }) => {
+  .option('--no-direct-io', 'read a partition\'s database file for a backup, and write it in a restore, through the page cache (default: O_DIRECT where the file system takes it; env LIFEBOAT_DIRECT_IO=0)')
+  .action(async (o: { port: number; bind: string; dataDir: string; samplePort: number; sample: boolean; fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean }) => {
     const keyring = keyringFrom(o.encryptionKeys);
     const running = await startLifeboat({
-      dataDir: o.dataDir, port: o.port, bind: o.bind, sample: o.sample, samplePort: o.samplePort,
+      dataDir: o.dataDir, port: o.port, bind: o.bind, sample: o.sample, samplePort: o.samplePort, directIo: directIoOf(o),
       ...(o.fileshareRoots ? { fileShareRoots: o.fileshareRoots } : {}),
       ...(keyring ? { encryptionKeys: keyring } : {}),
       logger: { level: env.LIFEBOAT_LOG_LEVEL ?? 'info' },
@@ -111,12 +115,13 @@ program
   .option('--kv-port <port>', 'port of the service\'s key-value HTTP endpoint (0 = any free port)', port, 0)
   .option('--fileshare-roots <dirs>', 'folders this host may write FileShare backups to (default: any; the service checks paths)', roots)
   .option('--encryption-keys <file>', `${KEYS_HELP}; without it backups are not encrypted`, env.LIFEBOAT_ENCRYPTION_KEYS_FILE)
-  .action(async (o: { serviceUrl: string; hostId: string; dataDir: string; service: string; partitioning?: PartitionScheme; kvPort: number; fileshareRoots?: string[]; encryptionKeys?: string }) => {
+  .option('--no-direct-io', 'read a partition\'s database file for a backup, and write it in a restore, through the page cache (default: O_DIRECT where the file system takes it; env LIFEBOAT_DIRECT_IO=0)')
+  .action(async (o: { serviceUrl: string; hostId: string; dataDir: string; service: string; partitioning?: PartitionScheme; kvPort: number; fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean }) => {
     const scheme = o.partitioning ?? { kind: 'UniformInt64Range', count: 2, lowKey: INT64_MIN, highKey: INT64_MAX };
     const fileShareRoots = o.fileshareRoots ?? ['/'];
     const keyring = keyringFrom(o.encryptionKeys);
     const host = new Host({
-      id: o.hostId, channel: new HttpHostChannel(o.serviceUrl), workDir: join(resolve(o.dataDir), 'work'), keyring,
+      id: o.hostId, channel: new HttpHostChannel(o.serviceUrl), workDir: join(resolve(o.dataDir), 'work'), keyring, directIo: directIoOf(o),
       openStorage: (d) => openStorage(d, { fileShareRoots }),
       log: { warn: (obj, msg) => console.warn(msg ?? '', JSON.stringify(obj)), info: (obj, msg) => console.log(msg ?? '', JSON.stringify(obj)) },
     });

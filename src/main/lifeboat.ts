@@ -38,6 +38,8 @@ export interface LifeboatConfig {
   readonly encryptionKeys?: Keyring;
   /** Compression of new backups (default zstd); `none` suits data that is already compressed. */
   readonly compression?: Compression;
+  /** The in-process host's HostOptions.directIo (default true: O_DIRECT where the file system takes it). */
+  readonly directIo?: boolean;
   /** Wraps every store the service and the in-process host open (tests inject faults with it). */
   readonly wrapStorage?: (store: BlobStore) => BlobStore;
   /**
@@ -99,6 +101,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     id: 'local', channel: service, workDir: join(dataDir, 'hosts', 'local', 'work'), openStorage: storage, log: api.log, now: () => clock.now(),
     ...(cfg.dataLossRetryMs !== undefined ? { dataLossRetryMs: cfg.dataLossRetryMs } : {}),
     ...(cfg.compression ? { compression: cfg.compression } : {}),
+    ...(cfg.directIo !== undefined ? { directIo: cfg.directIo } : {}),
     keyring: cfg.encryptionKeys,
   });
   let sample: SampleApp | undefined;
