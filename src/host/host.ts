@@ -382,6 +382,8 @@ export class Host {
       throw err;
     }
     const r = await encoded.result;
+    // directBytes: whether reading past the page cache is in effect here (0 where refused or off).
+    this.o.log?.info({ object: key, plainBytes: r.plainBytes, storedBytes: r.bytes, directBytes: r.directBytes }, 'backup data uploaded');
     return { bytes: r.bytes, framesSha256: r.framesSha256, ...(r.encryption ? { encryption: r.encryption } : {}) };
   }
 
