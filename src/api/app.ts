@@ -11,11 +11,21 @@ import { idToName, isGuid, nameToId } from '../core/ids.ts';
 import type { PartitionRecord, ServiceRecord } from '../catalog/port.ts';
 import { type BackupInfoWire, type BackupScope, type LifeboatService, partitionInformationWire } from '../service/lifeboat-service.ts';
 import type { RetentionSweeper } from '../service/retention-sweeper.ts';
+import type { AccessService } from '../service/access.ts';
+import { type GateOptions, installGate } from './auth.ts';
 import { boolParam, checkApiVersion, dateRange, intParam, page, previewEpochNames, query, sendError } from './http.ts';
+
+/** A host's registration: services and partitions, never megabytes (a 10,000-partition host needs ~3 MB). */
+const REGISTRATION_BODY_LIMIT = 4 * 1024 * 1024;
 
 export interface AppOptions {
   readonly service: LifeboatService;
   readonly retention: RetentionSweeper;
+  readonly access: AccessService;
+  /** The gate's settings other than the access service (see GateOptions). */
+  readonly gate: Omit<GateOptions, 'access' | 'log'>;
+  /** HTTPS, and client certificates checked against `ca` when given (mutual TLS). */
+  readonly https?: { readonly key: Buffer; readonly cert: Buffer; readonly ca?: Buffer };
   readonly logger?: boolean | object;
   /** Largest request body of the public API, in bytes. */
   readonly bodyLimit?: number;
@@ -76,15 +86,28 @@ export function buildApp(o: AppOptions): FastifyInstance {
   const service = o.service;
   const app = Fastify({
     logger: o.logger ?? false,
+    ...(o.https
+      ? {
+        // A client certificate is asked for, not required: a bearer token also authenticates. The
+        // gate trusts a certificate only when TLS verified it against the client CA.
+        https: { key: o.https.key, cert: o.https.cert, ...(o.https.ca ? { ca: o.https.ca, requestCert: true, rejectUnauthorized: false } : {}) },
+      }
+      : {}),
     bodyLimit: o.bodyLimit ?? 1024 * 1024,
     // Service Fabric ids carry `~`, `:`, `#`: keep paths as they come.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
   });
 
-  // Any content type is read as JSON; an empty body is no body (the .NET client sends empty
-  // bodies with Content-Type: application/json where the body is optional).
+  installGate(app, { ...o.gate, access: o.access, log: { warn: (obj, msg) => app.log.warn(obj, msg) } });
+
+  // Bodies are JSON and nothing else: a browser form or a text/plain fetch (which need no CORS
+  // preflight) is refused before it is read. An empty body is no body (the .NET client sends
+  // empty bodies with Content-Type: application/json where the body is optional).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser('*', (req, _payload, done) => {
+    done(new LifeboatError('LIFEBOAT_E_UNSUPPORTED_MEDIA_TYPE', `Request bodies must be application/json, not ${String(req.headers['content-type'] ?? 'untyped').slice(0, 100)}.`), undefined);
+  });
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, undefined);
     try {
@@ -101,6 +124,7 @@ export function buildApp(o: AppOptions): FastifyInstance {
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
     if (err instanceof LifeboatError) return sendError(reply, err.code, err.message);
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 'FABRIC_E_VALUE_TOO_LARGE', `The request body is larger than ${o.bodyLimit ?? 1024 * 1024} bytes.`);
+    if (err.statusCode === 415) return sendError(reply, 'LIFEBOAT_E_UNSUPPORTED_MEDIA_TYPE', 'Request bodies must be application/json.');
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, 'E_INVALIDARG', err.message, 400);
     req.log.error({ err }, 'unexpected error');
     return sendError(reply, 'E_FAIL', 'An unexpected error occurred; see the Lifeboat log.');
@@ -123,19 +147,19 @@ export function buildApp(o: AppOptions): FastifyInstance {
   };
 
   // ---- hierarchy ------------------------------------------------------------------------------
-  app.get('/Applications', queryRoute(async (_req, q) => page((await service.listApplications()).map(applicationWire), (a) => String(a.Id), q)));
-  app.get('/Applications/:applicationId', queryRoute(async (req) => applicationWire(await service.getApplication(idToName(req.params.applicationId ?? '')))));
-  app.get('/Applications/:applicationId/$/GetServices', queryRoute(async (req, q) => {
+  app.get('/Applications', { config: { access: 'read' } }, queryRoute(async (_req, q) => page((await service.listApplications()).map(applicationWire), (a) => String(a.Id), q)));
+  app.get('/Applications/:applicationId', { config: { access: 'read' } }, queryRoute(async (req) => applicationWire(await service.getApplication(idToName(req.params.applicationId ?? '')))));
+  app.get('/Applications/:applicationId/$/GetServices', { config: { access: 'read' } }, queryRoute(async (req, q) => {
     const services = await service.listServices(idToName(req.params.applicationId ?? ''));
     return page(services.map(serviceWire), (s) => String(s.Id), q);
   }));
-  app.get('/Services/:serviceId/$/GetPartitions', queryRoute(async (req, q) => {
+  app.get('/Services/:serviceId/$/GetPartitions', { config: { access: 'read' } }, queryRoute(async (req, q) => {
     const partitions = await service.listPartitions(idToName(req.params.serviceId ?? ''));
     const items = partitions.map((p, i) => ({ key: String(i).padStart(10, '0'), wire: partitionWire(p) }));
     const p = page(items, (i) => i.key, q);
     return { ContinuationToken: p.ContinuationToken, Items: p.Items.map((i) => i.wire) };
   }));
-  app.get('/Partitions/:partitionId/$/GetHealth', queryRoute(async (req, q) => {
+  app.get('/Partitions/:partitionId/$/GetHealth', { config: { access: 'read' } }, queryRoute(async (req, q) => {
     const filter = intParam(q, 'EventsHealthStateFilter') ?? 0;
     invalidArgUnless(filter >= 0 && filter <= 65535, 'EventsHealthStateFilter must be a mask from 0 to 65535.');
     for (const name of ['ReplicasHealthStateFilter']) {
@@ -145,28 +169,28 @@ export function buildApp(o: AppOptions): FastifyInstance {
     boolParam(q, 'ExcludeHealthStatistics');
     return service.partitionHealth(partitionIdOf(req), filter);
   }));
-  app.get('/Partitions/:partitionId', queryRoute(async (req) => partitionWire(await service.getPartition(partitionIdOf(req)))));
+  app.get('/Partitions/:partitionId', { config: { access: 'read' } }, queryRoute(async (req) => partitionWire(await service.getPartition(partitionIdOf(req)))));
 
   // ---- on-demand backup and restore ---------------------------------------------------------------
-  app.post('/Partitions/:partitionId/$/Backup', backupRoute(async (req, q, reply) => {
+  app.post('/Partitions/:partitionId/$/Backup', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
     const id = partitionIdOf(req);
     await service.backupPartition(id, objectBody(req, false, 'BackupPartition'), intParam(q, 'BackupTimeout'));
     return reply.code(202).send();
   }));
-  app.get('/Partitions/:partitionId/$/GetBackupProgress', backupRoute(async (req) => service.backupProgress(partitionIdOf(req))));
-  app.post('/Partitions/:partitionId/$/SkipAutoRestore', backupRoute(async (req, q, reply) => {
+  app.get('/Partitions/:partitionId/$/GetBackupProgress', { config: { access: 'read' } }, backupRoute(async (req) => service.backupProgress(partitionIdOf(req))));
+  app.post('/Partitions/:partitionId/$/SkipAutoRestore', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
     await service.skipAutoRestore(partitionIdOf(req), intParam(q, 'RestoreTimeout'));
     return reply.code(202).send();
   }, 9.1));
-  app.post('/Partitions/:partitionId/$/Restore', backupRoute(async (req, q, reply) => {
+  app.post('/Partitions/:partitionId/$/Restore', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
     const id = partitionIdOf(req);
     const latest = boolParam(q, 'Latest');
     await service.restorePartition(id, objectBody(req, false, 'RestorePartition'), intParam(q, 'RestoreTimeout'), latest);
     return reply.code(202).send();
   }));
-  app.get('/Partitions/:partitionId/$/GetRestoreProgress', backupRoute(async (req) => service.restoreProgress(partitionIdOf(req))));
+  app.get('/Partitions/:partitionId/$/GetRestoreProgress', { config: { access: 'read' } }, backupRoute(async (req) => service.restoreProgress(partitionIdOf(req))));
   // Lifeboat's extension: check a backup and its chain without restoring (body as RestorePartition's).
-  app.post('/Partitions/:partitionId/$/VerifyBackup', backupRoute(async (req, q) => {
+  app.post('/Partitions/:partitionId/$/VerifyBackup', { config: { access: 'read' } }, backupRoute(async (req, q) => {
     const id = partitionIdOf(req);
     const latest = boolParam(q, 'Latest');
     return service.verifyBackup(id, objectBody(req, false, 'VerifyBackup'), latest);
@@ -174,11 +198,11 @@ export function buildApp(o: AppOptions): FastifyInstance {
 
   // ---- listing ------------------------------------------------------------------------------
   // Lifeboat's extension: what retention would keep and delete now, each with its reason.
-  app.get('/Partitions/:partitionId/$/GetRetentionPlan', backupRoute(async (req) => o.retention.preview(partitionIdOf(req))));
-  app.get('/Partitions/:partitionId/$/GetBackups', backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Partition', id: partitionIdOf(req) }, listFilter(q)), q)));
-  app.get('/Services/:serviceId/$/GetBackups', backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Service', name: idToName(req.params.serviceId ?? '') }, listFilter(q)), q)));
-  app.get('/Applications/:applicationId/$/GetBackups', backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Application', name: idToName(req.params.applicationId ?? '') }, listFilter(q)), q)));
-  app.post('/BackupRestore/$/GetBackups', backupRoute(async (req, q) => {
+  app.get('/Partitions/:partitionId/$/GetRetentionPlan', { config: { access: 'read' } }, backupRoute(async (req) => o.retention.preview(partitionIdOf(req))));
+  app.get('/Partitions/:partitionId/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Partition', id: partitionIdOf(req) }, listFilter(q)), q)));
+  app.get('/Services/:serviceId/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Service', name: idToName(req.params.serviceId ?? '') }, listFilter(q)), q)));
+  app.get('/Applications/:applicationId/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Application', name: idToName(req.params.applicationId ?? '') }, listFilter(q)), q)));
+  app.post('/BackupRestore/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => {
     const body = objectBody(req, true, 'GetBackupsFromBackupLocation') as Record<string, unknown>;
     invalidArgUnless(body.Latest === undefined || body.Latest === null || typeof body.Latest === 'boolean', 'Latest must be true or false.');
     const items = await service.backupsInStorage(body.Storage, body.BackupEntity, { latest: body.Latest === true, ...dateRange(body.StartDateTimeFilter, body.EndDateTimeFilter) });
@@ -187,23 +211,23 @@ export function buildApp(o: AppOptions): FastifyInstance {
 
   // ---- backup policies ----------------------------------------------------------------------------
   const policyName = (req: Req): string => req.params.backupPolicyName ?? '';
-  app.post('/BackupRestore/BackupPolicies/$/Create', backupRoute(async (req, q, reply) => {
+  app.post('/BackupRestore/BackupPolicies/$/Create', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
     const validate = boolParam(q, 'ValidateConnection');
     await service.createPolicy(objectBody(req, true, 'CreateBackupPolicy'), validate);
     return reply.code(201).send();
   }));
-  app.get('/BackupRestore/BackupPolicies', backupRoute(async (_req, q) => page(await service.listPolicies(), (p) => String(p.Name), q)));
-  app.get('/BackupRestore/BackupPolicies/:backupPolicyName', backupRoute(async (req) => service.getPolicy(policyName(req))));
-  app.post('/BackupRestore/BackupPolicies/:backupPolicyName/$/Update', backupRoute(async (req, q, reply) => {
+  app.get('/BackupRestore/BackupPolicies', { config: { access: 'read' } }, backupRoute(async (_req, q) => page(await service.listPolicies(), (p) => String(p.Name), q)));
+  app.get('/BackupRestore/BackupPolicies/:backupPolicyName', { config: { access: 'read' } }, backupRoute(async (req) => service.getPolicy(policyName(req))));
+  app.post('/BackupRestore/BackupPolicies/:backupPolicyName/$/Update', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
     const validate = boolParam(q, 'ValidateConnection');
     await service.updatePolicy(policyName(req), objectBody(req, true, 'UpdateBackupPolicy'), validate);
     return reply.code(200).send();
   }));
-  app.post('/BackupRestore/BackupPolicies/:backupPolicyName/$/Delete', backupRoute(async (req, _q, reply) => {
+  app.post('/BackupRestore/BackupPolicies/:backupPolicyName/$/Delete', { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
     await service.deletePolicy(policyName(req));
     return reply.code(200).send();
   }));
-  app.get('/BackupRestore/BackupPolicies/:backupPolicyName/$/GetBackupEnabledEntities', backupRoute(async (req, q) => {
+  app.get('/BackupRestore/BackupPolicies/:backupPolicyName/$/GetBackupEnabledEntities', { config: { access: 'read' } }, backupRoute(async (req, q) => {
     const p = page(await service.entitiesOfPolicy(policyName(req)), (e) => e.key, q);
     return { ContinuationToken: p.ContinuationToken, Items: p.Items.map((e) => e.wire) };
   }));
@@ -215,25 +239,25 @@ export function buildApp(o: AppOptions): FastifyInstance {
     { prefix: '/Partitions/:partitionId', scope: (req) => ({ kind: 'Partition', id: partitionIdOf(req) }) },
   ];
   for (const { prefix, scope } of scopes) {
-    app.post(`${prefix}/$/EnableBackup`, backupRoute(async (req, _q, reply) => {
+    app.post(`${prefix}/$/EnableBackup`, { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
       const s = scope(req);
       await service.enableBackup(s, objectBody(req, true, 'EnableBackup'));
       return reply.code(202).send();
     }));
-    app.post(`${prefix}/$/DisableBackup`, backupRoute(async (req, _q, reply) => {
+    app.post(`${prefix}/$/DisableBackup`, { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
       const s = scope(req);
       await service.disableBackup(s, objectBody(req, false, 'DisableBackup'));
       return reply.code(202).send();
     }));
-    app.post(`${prefix}/$/SuspendBackup`, backupRoute(async (req, _q, reply) => {
+    app.post(`${prefix}/$/SuspendBackup`, { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
       await service.suspendBackup(scope(req));
       return reply.code(202).send();
     }));
-    app.post(`${prefix}/$/ResumeBackup`, backupRoute(async (req, _q, reply) => {
+    app.post(`${prefix}/$/ResumeBackup`, { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
       await service.resumeBackup(scope(req));
       return reply.code(202).send();
     }));
-    app.get(`${prefix}/$/GetBackupConfigurationInfo`, backupRoute(async (req, q) => {
+    app.get(`${prefix}/$/GetBackupConfigurationInfo`, { config: { access: 'read' } }, backupRoute(async (req, q) => {
       const s = scope(req);
       const items = await service.backupConfiguration(s);
       if (s.kind === 'Partition') return items[0];
@@ -244,27 +268,64 @@ export function buildApp(o: AppOptions): FastifyInstance {
 
   // ---- hosts (internal) ---------------------------------------------------------------------
   app.register(async (hosts) => {
-    hosts.post('/Lifeboat/Hosts/:hostId/$/Register', { bodyLimit: 64 * 1024 * 1024 }, async (req: Req, reply) => {
+    hosts.post('/Lifeboat/Hosts/:hostId/$/Register', { bodyLimit: REGISTRATION_BODY_LIMIT, config: { access: 'host' } }, async (req: Req, reply) => {
       await service.register(req.params.hostId ?? '', objectBody(req, true, 'Register') as never);
       return reply.code(200).send({});
     });
-    hosts.get('/Lifeboat/Hosts/:hostId/$/Orders', async (req: Req, reply) => {
+    hosts.get('/Lifeboat/Hosts/:hostId/$/Orders', { config: { access: 'host' } }, async (req: Req, reply) => {
       const wait = intParam(query(req), 'WaitMs') ?? 0;
       const gone = new AbortController();
       // The response closes before it is sent only when the host hung up.
       reply.raw.once('close', () => gone.abort());
       return { Orders: await service.pollOrders(req.params.hostId ?? '', Math.max(0, wait), gone.signal) };
     });
-    hosts.post('/Lifeboat/Hosts/:hostId/$/DataLoss', async (req: Req) => {
+    hosts.post('/Lifeboat/Hosts/:hostId/$/DataLoss', { config: { access: 'host' } }, async (req: Req) => {
       const body = objectBody(req, true, 'DataLoss') as Record<string, unknown>;
       invalidArgUnless(typeof body.PartitionId === 'string' && isGuid(body.PartitionId), 'PartitionId must be a GUID.');
       return service.dataLoss(req.params.hostId ?? '', body.PartitionId.toLowerCase());
     });
-    hosts.post('/Lifeboat/Hosts/:hostId/$/Report', async (req: Req, reply) => {
+    hosts.post('/Lifeboat/Hosts/:hostId/$/Report', { config: { access: 'host' } }, async (req: Req, reply) => {
       await service.report(req.params.hostId ?? '', objectBody(req, true, 'Report') as unknown as Report);
       return reply.code(200).send({});
     });
   });
 
+  // ---- access: tokens, the caller, the audit log (Lifeboat's own) -----------------------------------
+  const access = o.access;
+  const lifeboatRoute = (fn: (req: Req, q: Map<string, string>, reply: FastifyReply) => Promise<unknown>) => async (req: Req, reply: FastifyReply) => {
+    const q = query(req);
+    checkApiVersion(q, 'backup');
+    return fn(req, q, reply);
+  };
+  app.post('/Lifeboat/$/Tokens/$/Create', { config: { access: 'admin' } }, lifeboatRoute(async (req, _q, reply) => reply.code(201).send(await access.createToken(objectBody(req, true, 'CreateToken')))));
+  app.get('/Lifeboat/$/Tokens', { config: { access: 'admin' } }, lifeboatRoute(async (_req, q) => page(await access.listTokens(), (t) => t.Name, q)));
+  app.post('/Lifeboat/$/Tokens/:tokenName/$/Revoke', { config: { access: 'admin' } }, lifeboatRoute(async (req, _q, reply) => {
+    await access.revokeToken(req.params.tokenName ?? '');
+    return reply.code(200).send({});
+  }));
+  // Who the caller is: lets a host started with a host token learn its host id, and a CLI its role.
+  app.get('/Lifeboat/$/Me', { config: { access: 'any' } }, lifeboatRoute(async (req) => whoAmI(req)));
+  app.get('/Lifeboat/$/AuditLog', { config: { access: 'admin' } }, lifeboatRoute(async (_req, q) => {
+    const max = intParam(q, 'MaxResults') ?? 0;
+    invalidArgUnless(max >= 0, 'MaxResults must be 0 or more.');
+    const limit = max === 0 ? 1000 : Math.min(max, 1000);
+    const raw = q.get('continuationtoken');
+    invalidArgUnless(raw === undefined || /^\d{1,15}$/.test(raw), 'ContinuationToken is not one this server gave.');
+    const rows = await access.auditLog(raw === undefined ? 0 : Number(raw), limit + 1);
+    const items = rows.slice(0, limit);
+    const last = items[items.length - 1];
+    return {
+      ContinuationToken: rows.length > limit && last ? String(last.seq) : '',
+      Items: items.map((a) => ({
+        Seq: a.seq, TimeUtc: a.timeUtc, Principal: a.principal, Role: a.role, Via: a.via, Method: a.method, Route: a.route, Entity: a.entity, Status: a.status, Outcome: a.outcome,
+      })),
+    };
+  }));
+
   return app;
+}
+
+function whoAmI(req: FastifyRequest): Record<string, unknown> {
+  const p = req.principal;
+  return { Name: p?.name ?? '', Role: p?.role ?? '', Via: p?.via ?? '', ...(p?.hostId !== undefined ? { HostId: p.hostId } : {}) };
 }

@@ -186,6 +186,11 @@ export interface PolicyDeletion {
 export interface Catalog {
   upsertHost(id: string, nowUtc: string): Promise<void>;
   /** Records a service a host serves, and its partitions, as served by that host. */
+  /**
+   * Records a host's service and the partitions it serves (taking over those other hosts served:
+   * the service decides whether it may). Partitions of the service this host served and no longer
+   * lists are removed; other hosts' partitions are never touched.
+   */
   registerService(hostId: string, service: ServiceRecord, partitions: ReadonlyArray<Omit<PartitionRecord, 'hostId' | 'serviceName'>>): Promise<void>;
   updatePartitionState(id: string, epoch: EpochWire, lastLsn: string): Promise<void>;
   /** Applications by name. */

@@ -1,4 +1,5 @@
 /** The catalog on SQLite (the embedded default): one file, WAL mode, synchronous=FULL. */
+import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { partitionInfoFromJson, partitionInfoToJson, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
 import type { BackupPolicy } from '../core/policy.ts';
@@ -9,6 +10,7 @@ import type {
   BackupFilter, BackupRecord, Catalog, FailureError, OperationKind, OperationRecord, OperationState, PartitionRecord, PeriodicScheduleRecord, PolicyDeletion, PolicyRecord, RetentionStateRecord,
   ProtectionChange, ServiceRecord,
 } from './port.ts';
+import { AUDIT_KEEP, type AccessStore, type AuditRecord, type TokenRecord } from './access-port.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE hosts (id TEXT PRIMARY KEY, registered_utc TEXT NOT NULL, last_seen_utc TEXT NOT NULL);
@@ -36,6 +38,10 @@ const MIGRATIONS = [
   `CREATE TABLE periodic_schedules (partition_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_utc TEXT NOT NULL);`,
   // 4: the retention sweeper's state per partition (issue 4).
   `CREATE TABLE retention_states (partition_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_utc TEXT NOT NULL);`,
+  // 5: API tokens (hashes only) and the audit log (issue 19).
+  `CREATE TABLE tokens (name TEXT PRIMARY KEY, role TEXT NOT NULL, host_id TEXT, hash TEXT NOT NULL UNIQUE, created_utc TEXT NOT NULL);
+   CREATE TABLE audit_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, time_utc TEXT NOT NULL, principal TEXT NOT NULL, role TEXT NOT NULL, via TEXT NOT NULL,
+     method TEXT NOT NULL, route TEXT NOT NULL, entity TEXT NOT NULL, status INTEGER NOT NULL, outcome TEXT NOT NULL);`,
 ];
 
 interface PolicyRow { name: string; policy: string; unique_id: string; created_utc: string; updated_utc: string }
@@ -76,11 +82,18 @@ function backup(r: BackupRow): BackupRecord {
   };
 }
 
-export class SqliteCatalog implements Catalog {
+interface TokenRow { name: string; role: string; host_id: string | null; hash: string; created_utc: string }
+const token = (r: TokenRow): TokenRecord => ({ name: r.name, role: r.role as TokenRecord['role'], hostId: r.host_id ?? undefined, hash: r.hash, createdUtc: r.created_utc });
+
+export class SqliteCatalog implements Catalog, AccessStore {
+  private auditAppends = 0;
+
   private readonly db: Database.Database;
 
   constructor(file: string) {
     this.db = new Database(file);
+    // Before WAL mode: SQLite gives the -wal and -shm files the database file's mode.
+    if (file !== ':memory:') chmodSync(file, 0o600);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
@@ -108,8 +121,9 @@ export class SqliteCatalog implements Catalog {
         ON CONFLICT (name) DO UPDATE SET application = excluded.application, scheme = excluded.scheme, has_persisted_state = excluded.has_persisted_state`)
         .run(s.name, s.application, JSON.stringify(schemeToJson(s.scheme)), s.hasPersistedState ? 1 : 0);
       const ids = partitions.map((p) => p.id);
-      // A service re-created with new partitions: the old ones are gone.
-      this.db.prepare(`DELETE FROM partitions WHERE service_name = ? AND id NOT IN (SELECT value FROM json_each(?))`).run(s.name, JSON.stringify(ids));
+      // A service re-created with new partitions: the old ones this host served are gone. Other
+      // hosts' partitions stay: one host's registration never drops another's.
+      this.db.prepare(`DELETE FROM partitions WHERE service_name = ? AND host_id = ? AND id NOT IN (SELECT value FROM json_each(?))`).run(s.name, hostId, JSON.stringify(ids));
       const upsert = this.db.prepare(`INSERT INTO partitions (id, service_name, ordinal, info, host_id, dlv, cv, last_lsn) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET service_name = excluded.service_name, ordinal = excluded.ordinal, info = excluded.info, host_id = excluded.host_id,
         dlv = excluded.dlv, cv = excluded.cv, last_lsn = excluded.last_lsn`);
@@ -323,6 +337,44 @@ export class SqliteCatalog implements Catalog {
   async putRetentionState(r: RetentionStateRecord, updatedUtc: string): Promise<void> {
     this.db.prepare(`INSERT INTO retention_states (partition_id, state, updated_utc) VALUES (?, ?, ?)
       ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`).run(r.partitionId, JSON.stringify(r), updatedUtc);
+  }
+
+  // ---- access: tokens and audit -------------------------------------------------------------
+
+  async insertToken(t: TokenRecord): Promise<boolean> {
+    const r = this.db.prepare('INSERT INTO tokens (name, role, host_id, hash, created_utc) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+      .run(t.name, t.role, t.hostId ?? null, t.hash, t.createdUtc);
+    return r.changes === 1;
+  }
+
+  async tokenByHash(hash: string): Promise<TokenRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM tokens WHERE hash = ?').get(hash) as TokenRow | undefined;
+    return r && token(r);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return (this.db.prepare('SELECT * FROM tokens ORDER BY name').all() as TokenRow[]).map(token);
+  }
+
+  async deleteToken(name: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM tokens WHERE name = ?').run(name).changes === 1;
+  }
+
+  async appendAudit(a: Omit<AuditRecord, 'seq'>): Promise<void> {
+    this.db.prepare(`INSERT INTO audit_log (time_utc, principal, role, via, method, route, entity, status, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(a.timeUtc, a.principal, a.role, a.via, a.method, a.route, a.entity, a.status, a.outcome);
+    // Trimmed now and then, not per call: the log is bounded without a delete per request.
+    if (++this.auditAppends % 1000 === 0) {
+      this.db.prepare('DELETE FROM audit_log WHERE seq <= (SELECT MAX(seq) FROM audit_log) - ?').run(AUDIT_KEEP);
+    }
+  }
+
+  async listAudit(afterSeq: number, limit: number): Promise<AuditRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit) as Array<Record<string, unknown>>;
+    return rows.map((r) => ({
+      seq: Number(r.seq), timeUtc: String(r.time_utc), principal: String(r.principal), role: String(r.role), via: String(r.via), method: String(r.method),
+      route: String(r.route), entity: String(r.entity), status: Number(r.status), outcome: r.outcome as AuditRecord['outcome'],
+    }));
   }
 
   async close(): Promise<void> {

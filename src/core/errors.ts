@@ -176,6 +176,36 @@ export const ERROR_CATALOGUE = {
     title: 'No such route.',
     hint: 'Check the method and path against docs/api.md; actions are POST …/$/Action.',
   },
+  LIFEBOAT_E_UNAUTHENTICATED: {
+    status: 401,
+    title: 'The request carries no valid credential.',
+    hint: 'Send Authorization: Bearer <token> (lifeboat token create; the bootstrap admin token is in <data-dir>/admin.token), or a client certificate mapped to a role.',
+  },
+  E_ACCESSDENIED: {
+    status: 403,
+    title: 'The caller may not do this.',
+    hint: 'Use a token or certificate with the role the route needs (admin for changes, reader for reads, host for the host protocol as its own host); requests from other sites (Origin) or for other host names (Host) are refused.',
+  },
+  LIFEBOAT_E_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    title: 'The request body is not JSON.',
+    hint: 'Send bodies with Content-Type: application/json.',
+  },
+  LIFEBOAT_E_TOKEN_EXISTS: {
+    status: 409,
+    title: 'A token with this name already exists.',
+    hint: 'Choose another name, or revoke the existing token first (lifeboat token revoke <name>).',
+  },
+  LIFEBOAT_E_TOKEN_NOT_FOUND: {
+    status: 404,
+    title: 'No token has this name.',
+    hint: 'List tokens with lifeboat token list.',
+  },
+  LIFEBOAT_E_BUSY: {
+    status: 503,
+    title: 'Lifeboat is at its limit for this kind of request.',
+    hint: 'Retry after the number of seconds in the Retry-After header.',
+  },
   E_FAIL: {
     status: 500,
     title: 'An unexpected internal error.',

@@ -2,10 +2,11 @@
  * The `lifeboat` command. Composition root: the only place that turns flags and environment into
  * configuration.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { type Role, isRole } from '../core/access.ts';
 import { isLifeboatError } from '../core/errors.ts';
 import { INT64_MAX, INT64_MIN, type PartitionScheme } from '../core/partitioning.ts';
 import { parseStorageDescription } from '../core/storage-description.ts';
@@ -25,6 +26,27 @@ function port(value: string): number {
 
 function roots(value: string): string[] {
   return value.split(',').map((s) => s.trim()).filter(Boolean).map((s) => resolve(s));
+}
+
+function list(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** `--client-cert-role <thumbprint|CN=subject>=<role>`, repeatable. */
+function certRole(value: string, previous: Map<string, Role>): Map<string, Role> {
+  const at = value.lastIndexOf('=');
+  const key = value.slice(0, at).trim();
+  const role = value.slice(at + 1).trim();
+  if (at <= 0 || key === '' || !isRole(role) || role === 'host') throw new InvalidArgumentError('use <thumbprint>=admin|reader or CN=<subject>=admin|reader');
+  return new Map([...previous, [key, role]]);
+}
+
+function fileOf(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    program.error(`error: cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
 }
 
 /** `singleton`, `named:a,b,c`, or `range:<count>[:<low>:<high>]`. */
@@ -63,6 +85,9 @@ function keyringFrom(file: string | undefined): Keyring | undefined {
   if (file === undefined || file === '') return undefined;
   let text: string;
   try {
+    // An encryption key others may read is no secret: refuse it, as ssh refuses such a key.
+    const mode = statSync(file).mode;
+    if ((mode & 0o077) !== 0) program.error(`error: the encryption keys file ${file} may be read by other users (mode ${(mode & 0o777).toString(8)}); chmod 600 it.`);
     text = readFileSync(file, 'utf8');
   } catch (err) {
     program.error(`error: cannot read the encryption keys file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
@@ -89,15 +114,44 @@ program
     env.LIFEBOAT_FILESHARE_ROOTS ? roots(env.LIFEBOAT_FILESHARE_ROOTS) : undefined)
   .option('--encryption-keys <file>', `${KEYS_HELP}; without it backups are not encrypted`, env.LIFEBOAT_ENCRYPTION_KEYS_FILE)
   .option('--no-direct-io', 'read a partition\'s database file for a backup, and write it in a restore, through the page cache (default: O_DIRECT where the file system takes it; env LIFEBOAT_DIRECT_IO=0)')
-  .action(async (o: { port: number; bind: string; dataDir: string; samplePort: number; sample: boolean; fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean }) => {
+  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (env LIFEBOAT_TLS_CERT)', env.LIFEBOAT_TLS_CERT)
+  .option('--tls-key <file>', 'the PEM private key of --tls-cert (env LIFEBOAT_TLS_KEY)', env.LIFEBOAT_TLS_KEY)
+  .option('--client-ca <file>', 'PEM CA certificates client certificates must be signed by (mutual TLS; env LIFEBOAT_CLIENT_CA)', env.LIFEBOAT_CLIENT_CA)
+  .option('--client-cert-role <thumbprint=role>', 'a client certificate\'s role: SHA-1 or SHA-256 thumbprint (or CN=subject) = admin|reader; repeatable', certRole, new Map<string, Role>())
+  .option('--allowed-hosts <names>', 'comma-separated host names the Host header may carry besides loopback and the bound address (env LIFEBOAT_ALLOWED_HOSTS)', list, env.LIFEBOAT_ALLOWED_HOSTS ? list(env.LIFEBOAT_ALLOWED_HOSTS) : [])
+  .option('--insecure-no-auth', 'turn authentication off: every caller is an admin. For local experiments only; refused on a non-loopback --bind')
+  .action(async (o: {
+    port: number; bind: string; dataDir: string; samplePort: number; sample: boolean; fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean;
+    tlsCert?: string; tlsKey?: string; clientCa?: string; clientCertRole: Map<string, Role>; allowedHosts: string[]; insecureNoAuth?: boolean;
+  }) => {
+    process.umask(0o077); // what Lifeboat writes (catalog, partitions, backups, tokens, keys) is its own
     const keyring = keyringFrom(o.encryptionKeys);
-    const running = await startLifeboat({
-      dataDir: o.dataDir, port: o.port, bind: o.bind, sample: o.sample, samplePort: o.samplePort, directIo: directIoOf(o),
-      ...(o.fileshareRoots ? { fileShareRoots: o.fileshareRoots } : {}),
-      ...(keyring ? { encryptionKeys: keyring } : {}),
-      logger: { level: env.LIFEBOAT_LOG_LEVEL ?? 'info' },
-    });
+    if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) program.error('error: --tls-cert and --tls-key go together.');
+    if (o.clientCa !== undefined && o.tlsCert === undefined) program.error('error: --client-ca needs --tls-cert and --tls-key.');
+    const tls = o.tlsCert !== undefined && o.tlsKey !== undefined
+      ? { cert: fileOf(o.tlsCert, '--tls-cert'), key: fileOf(o.tlsKey, '--tls-key'), ...(o.clientCa !== undefined ? { clientCa: fileOf(o.clientCa, '--client-ca') } : {}) }
+      : undefined;
+    const adminToken = env.LIFEBOAT_ADMIN_TOKEN;
+    let running;
+    try {
+      running = await startLifeboat({
+        dataDir: o.dataDir, port: o.port, bind: o.bind, sample: o.sample, samplePort: o.samplePort, directIo: directIoOf(o),
+        ...(o.fileshareRoots ? { fileShareRoots: o.fileshareRoots } : {}),
+        ...(keyring ? { encryptionKeys: keyring } : {}),
+        ...(tls ? { tls } : {}),
+        auth: {
+          ...(adminToken ? { adminToken } : {}), insecureNoAuth: o.insecureNoAuth === true, clientCertRoles: o.clientCertRole, allowedHosts: o.allowedHosts,
+        },
+        logger: { level: env.LIFEBOAT_LOG_LEVEL ?? 'info' },
+      });
+    } catch (err) {
+      if (isLifeboatError(err)) program.error(`error: ${err.message}`);
+      throw err;
+    }
     console.log(`Lifeboat REST API: ${running.url} (Service Fabric BackupRestore API, api-version 6.4)`);
+    if (o.insecureNoAuth) console.log('WARNING: authentication is off (--insecure-no-auth): anyone who can reach the port controls every backup.');
+    else if (running.adminTokenFile) console.log(`admin token in ${running.adminTokenFile}: curl -H "Authorization: Bearer $(cat ${running.adminTokenFile})" ${running.url}/...; the lifeboat CLI reads it from there`);
+    else console.log('admin token: the one in LIFEBOAT_ADMIN_TOKEN');
     if (running.sample) console.log(`sample application fabric:/SampleApp: ${running.sample.url}/kv/{key}`);
     console.log(keyring ? `backups encrypted under key '${keyring.current.id}'` : 'backups not encrypted (no --encryption-keys)');
     console.log(`data in ${resolve(o.dataDir)}; FileShare backups allowed under ${running.fileShareRoots.join(', ')}`);
@@ -108,20 +162,35 @@ program
   .command('host')
   .description('run a host in its own process: it serves a key-value stateful service and carries out the service\'s orders')
   .requiredOption('--service-url <url>', 'the Lifeboat service, e.g. http://127.0.0.1:19080 (env LIFEBOAT_SERVICE_URL)', env.LIFEBOAT_SERVICE_URL)
-  .option('--host-id <id>', 'this host\'s name, unique per service', `${hostname()}-${process.pid}`)
+  .option('--host-id <id>', 'this host\'s name, unique per service (default: the host id of a host token, else <hostname>-<pid>)')
+  .option('--token <token>', 'a host token bound to this host id (lifeboat token create --role host --host-id <id>; env LIFEBOAT_TOKEN)', env.LIFEBOAT_TOKEN)
   .option('--data-dir <dir>', 'where this host keeps its partitions', './.lifeboat-host')
   .option('--service <name>', 'the stateful service it serves', 'fabric:/HostApp/KvService')
   .option('--partitioning <scheme>', 'singleton, named:<a,b,…> or range:<count>[:<low>:<high>] (default: range:2, the whole Int64 range)', partitioning)
   .option('--kv-port <port>', 'port of the service\'s key-value HTTP endpoint (0 = any free port)', port, 0)
-  .option('--fileshare-roots <dirs>', 'folders this host may write FileShare backups to (default: any; the service checks paths)', roots)
+  .option('--fileshare-roots <dirs>', 'folders this host may read and write FileShare backups in (default: <data-dir>/backups)', roots)
   .option('--encryption-keys <file>', `${KEYS_HELP}; without it backups are not encrypted`, env.LIFEBOAT_ENCRYPTION_KEYS_FILE)
   .option('--no-direct-io', 'read a partition\'s database file for a backup, and write it in a restore, through the page cache (default: O_DIRECT where the file system takes it; env LIFEBOAT_DIRECT_IO=0)')
-  .action(async (o: { serviceUrl: string; hostId: string; dataDir: string; service: string; partitioning?: PartitionScheme; kvPort: number; fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean }) => {
+  .action(async (o: {
+    serviceUrl: string; hostId?: string; token?: string; dataDir: string; service: string; partitioning?: PartitionScheme; kvPort: number; fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean;
+  }) => {
+    process.umask(0o077);
     const scheme = o.partitioning ?? { kind: 'UniformInt64Range', count: 2, lowKey: INT64_MIN, highKey: INT64_MAX };
-    const fileShareRoots = o.fileshareRoots ?? ['/'];
+    const fileShareRoots = o.fileshareRoots ?? [join(resolve(o.dataDir), 'backups')];
+    for (const r of fileShareRoots) mkdirSync(r, { recursive: true, mode: 0o700 });
     const keyring = keyringFrom(o.encryptionKeys);
+    if (!o.token) program.error('error: a host needs a token: --token or LIFEBOAT_TOKEN (lifeboat token create --role host --host-id <id>).');
+    const channel = new HttpHostChannel(o.serviceUrl, { token: o.token });
+    let hostId = o.hostId;
+    if (hostId === undefined) {
+      try {
+        hostId = (await channel.whoAmI()).HostId ?? `${hostname()}-${process.pid}`;
+      } catch (err) {
+        program.error(`error: ${isLifeboatError(err) ? err.message : String(err)}`);
+      }
+    }
     const host = new Host({
-      id: o.hostId, channel: new HttpHostChannel(o.serviceUrl), workDir: join(resolve(o.dataDir), 'work'), keyring, directIo: directIoOf(o),
+      id: hostId, channel, workDir: join(resolve(o.dataDir), 'work'), keyring, directIo: directIoOf(o),
       openStorage: (d) => openStorage(d, { fileShareRoots }),
       log: { warn: (obj, msg) => console.warn(msg ?? '', JSON.stringify(obj)), info: (obj, msg) => console.log(msg ?? '', JSON.stringify(obj)) },
     });
@@ -129,11 +198,98 @@ program
     host.addService(app.service);
     await host.start();
     app.service.handlePendingDataLoss().catch((err: unknown) => console.warn('data loss of a partition was not resolved', String(err)));
-    console.log(JSON.stringify({ host: o.hostId, service: o.service, kv: app.url, partitions: app.service.partitionList.map((p) => p.id) }));
+    console.log(JSON.stringify({ host: hostId, service: o.service, kv: app.url, partitions: app.service.partitionList.map((p) => p.id) }));
     onSignal(async () => {
       await host.stop();
       await app.close();
     });
+  });
+
+// ---- tokens: talk to the running service ---------------------------------------------------------
+
+interface ServiceCallOptions { serviceUrl: string; token?: string; dataDir: string }
+
+function withServiceOptions(c: Command): Command {
+  return c
+    .option('--service-url <url>', 'the Lifeboat service (env LIFEBOAT_URL)', env.LIFEBOAT_URL ?? 'http://127.0.0.1:19080')
+    .option('--token <token>', 'an admin token (env LIFEBOAT_TOKEN; default: <data-dir>/admin.token)', env.LIFEBOAT_TOKEN)
+    .option('--data-dir <dir>', 'the service\'s data dir, where admin.token is (env LIFEBOAT_DATA_DIR)', env.LIFEBOAT_DATA_DIR ?? './.lifeboat');
+}
+
+/** The token to call with: --token, LIFEBOAT_TOKEN, or the bootstrap one in the data dir. */
+function callerToken(o: ServiceCallOptions): string {
+  if (o.token) return o.token;
+  const file = join(resolve(o.dataDir), 'admin.token');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    program.error(`error: no token: give --token or LIFEBOAT_TOKEN, or run where ${file} is readable.`);
+  }
+}
+
+async function callService(o: ServiceCallOptions, method: string, path: string, body?: unknown): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, o.serviceUrl), {
+      method,
+      headers: { authorization: `Bearer ${callerToken(o)}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (err) {
+    program.error(`error: cannot reach the Lifeboat service at ${o.serviceUrl}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : String(err)}`);
+  }
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text ? (JSON.parse(text) as unknown) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (!res.ok) {
+    const e = (json as { Error?: { Code?: string; Message?: string } } | undefined)?.Error;
+    program.error(`error: ${res.status} ${e?.Code ?? ''}: ${e?.Message ?? text.slice(0, 200)}`);
+  }
+  return json;
+}
+
+const tokens = program.command('token').description('API tokens of the running service (admin): create, list, revoke');
+withServiceOptions(tokens.command('create'))
+  .description('make a token; prints what it is, then the token itself as the last line (shown once: only its hash is kept)')
+  .requiredOption('--role <role>', 'admin, reader (reads only) or host (the host protocol, as one host)')
+  .option('--name <name>', 'its name, for list and revoke (default: <role>-<random>)')
+  .option('--host-id <id>', 'for --role host: the host id it may act as')
+  .option('--json', 'print the whole answer as JSON')
+  .action(async (o: ServiceCallOptions & { role: string; name?: string; hostId?: string; json?: boolean }) => {
+    const r = (await callService(o, 'POST', '/Lifeboat/$/Tokens/$/Create?api-version=6.4', {
+      Role: o.role, ...(o.name !== undefined ? { Name: o.name } : {}), ...(o.hostId !== undefined ? { HostId: o.hostId } : {}),
+    })) as { Name: string; Role: string; HostId?: string; Token: string };
+    if (o.json) {
+      console.log(JSON.stringify(r));
+      return;
+    }
+    console.log(`token '${r.Name}' (role ${r.Role}${r.HostId !== undefined ? `, host ${r.HostId}` : ''}); send it as Authorization: Bearer <token>:`);
+    console.log(r.Token);
+  });
+withServiceOptions(tokens.command('list'))
+  .description('the tokens (names, roles, hosts, when made; never the tokens themselves)')
+  .option('--json', 'print JSON')
+  .action(async (o: ServiceCallOptions & { json?: boolean }) => {
+    const r = (await callService(o, 'GET', '/Lifeboat/$/Tokens?api-version=6.4')) as { Items: Array<{ Name: string; Role: string; HostId?: string; CreatedUtc: string }> };
+    if (o.json) {
+      console.log(JSON.stringify(r.Items));
+      return;
+    }
+    const rows = [['NAME', 'ROLE', 'HOST', 'CREATED'], ...r.Items.map((t) => [t.Name, t.Role, t.HostId ?? '', t.CreatedUtc])];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+    for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  });
+withServiceOptions(tokens.command('revoke'))
+  .description('revoke a token by name: requests with it are refused at once')
+  .argument('<name>', 'the token\'s name')
+  .action(async (name: string, o: ServiceCallOptions) => {
+    await callService(o, 'POST', `/Lifeboat/$/Tokens/${encodeURIComponent(name)}/$/Revoke?api-version=6.4`);
+    console.log(`token '${name}' revoked`);
   });
 
 const keys = program.command('keys').description('encryption keys of stored backups');

@@ -2,7 +2,8 @@
  * Composition root of the embedded default: the catalog on SQLite, the service, the REST API, the
  * operation timer, and one host in the same process serving the sample application.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/app.ts';
@@ -11,10 +12,44 @@ import type { Compression, Keyring } from '../format/lbk2.ts';
 import { Host } from '../host/host.ts';
 import { type SampleApp, startSampleApp } from '../host/sample-app.ts';
 import { LifeboatService, systemClock, type Clock } from '../service/lifeboat-service.ts';
+import type { Role } from '../core/access.ts';
+import { LifeboatError } from '../core/errors.ts';
+import { AccessService, newToken } from '../service/access.ts';
 import { RetentionSweeper } from '../service/retention-sweeper.ts';
 import { Scheduler, type SchedulerTimer } from '../service/scheduler.ts';
 import { openStorage } from '../storage/open.ts';
 import type { BlobStore } from '../storage/port.ts';
+
+const isLoopback = (bind: string): boolean => bind === 'localhost' || bind === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bind);
+
+/** The names a Host header may carry for this bind: the address itself; for a wildcard, every local address and the host name. */
+function allowedHostsFor(bind: string): string[] {
+  if (bind !== '0.0.0.0' && bind !== '::') return [bind.includes(':') ? `[${bind}]` : bind];
+  const out = [hostname()];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) out.push(a.family === 'IPv6' ? `[${a.address.split('%')[0] ?? ''}]` : a.address);
+  }
+  return out;
+}
+
+/**
+ * The bootstrap admin token kept in `<dataDir>/admin.token`: made on first start (256 random
+ * bits, mode 0600, created exclusively so two starts cannot both write one), read after. A file
+ * others may read is refused: it is an admin credential.
+ */
+async function adminTokenFromDataDir(dataDir: string): Promise<string> {
+  const file = join(dataDir, 'admin.token');
+  try {
+    await writeFile(file, `${newToken()}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const st = await stat(file);
+  if ((st.mode & 0o077) !== 0) throw new LifeboatError('E_INVALIDARG', `${file} may be read by other users (mode ${(st.mode & 0o777).toString(8)}); make it 0600 (chmod 600).`);
+  const token = (await readFile(file, 'utf8')).trim();
+  if (!/^[\x21-\x7e]{16,256}$/.test(token)) throw new LifeboatError('E_INVALIDARG', `${file} does not hold a token; delete it to have a new one made.`);
+  return token;
+}
 
 export interface LifeboatConfig {
   readonly dataDir: string;
@@ -40,6 +75,22 @@ export interface LifeboatConfig {
   readonly compression?: Compression;
   /** The in-process host's HostOptions.directIo (default true: O_DIRECT where the file system takes it). */
   readonly directIo?: boolean;
+  /**
+   * Who may call the API. By default every route needs a credential: the bootstrap admin token
+   * (`adminToken`, else `<dataDir>/admin.token`, made on first start with mode 0600), tokens made
+   * with it, or client certificates mapped to roles. `insecureNoAuth` turns authentication off
+   * (every caller is an admin); refused on a bind that is not loopback.
+   */
+  readonly auth?: {
+    readonly adminToken?: string;
+    readonly insecureNoAuth?: boolean;
+    /** Client-certificate thumbprint (SHA-1 or SHA-256 hex) or `CN=subject` → role; needs `tls.clientCa`. */
+    readonly clientCertRoles?: ReadonlyMap<string, Role>;
+    /** Host names the Host header may carry besides loopback and the bound address. */
+    readonly allowedHosts?: readonly string[];
+  };
+  /** HTTPS; with `clientCa`, client certificates signed by it authenticate (mutual TLS). */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly clientCa?: Buffer };
   /** Wraps every store the service and the in-process host open (tests inject faults with it). */
   readonly wrapStorage?: (store: BlobStore) => BlobStore;
   /**
@@ -58,12 +109,20 @@ export interface RunningLifeboat {
   readonly retention: RetentionSweeper;
   readonly sample: SampleApp | undefined;
   readonly fileShareRoots: readonly string[];
+  readonly access: AccessService;
+  /** Where the bootstrap admin token was written, when it came from the data dir (not from config). */
+  readonly adminTokenFile: string | undefined;
   close(): Promise<void>;
 }
 
 export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboat> {
   const dataDir = resolve(cfg.dataDir);
-  await mkdir(dataDir, { recursive: true });
+  const bind = cfg.bind ?? '127.0.0.1';
+  if (cfg.auth?.insecureNoAuth && !isLoopback(bind)) {
+    throw new LifeboatError('E_INVALIDARG', `--insecure-no-auth is for local experiments: it is refused on the non-loopback bind ${bind}.`);
+  }
+  if (cfg.auth?.clientCertRoles?.size && !cfg.tls?.clientCa) throw new LifeboatError('E_INVALIDARG', 'Client-certificate roles need TLS with a client CA (--tls-cert, --tls-key, --client-ca).');
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const fileShareRoots = (cfg.fileShareRoots?.length ? cfg.fileShareRoots : [join(dataDir, 'backups')]).map((r) => resolve(r));
   for (const r of fileShareRoots) await mkdir(r, { recursive: true });
   const storage = (d: Parameters<typeof openStorage>[0]): BlobStore => {
@@ -86,10 +145,28 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     catalog, clock, openStorage: storage, log,
     ...(cfg.scheduler?.timer ? { timer: cfg.scheduler.timer } : {}),
   });
-  const api = buildApp({ service, retention, logger: cfg.logger ?? false });
-  await api.listen({ port: cfg.port ?? 19080, host: cfg.bind ?? '127.0.0.1' });
+  const bootstrap = cfg.auth?.adminToken !== undefined
+    ? { token: cfg.auth.adminToken, file: undefined }
+    : { token: await adminTokenFromDataDir(dataDir), file: join(dataDir, 'admin.token') };
+  const access = new AccessService({
+    store: catalog, clock, bootstrap: [{ name: 'bootstrap-admin', token: bootstrap.token }],
+    ...(cfg.auth?.clientCertRoles ? { certificateRoles: cfg.auth.clientCertRoles } : {}),
+  });
+  const listening: { port?: number } = {};
+  const api = buildApp({
+    service, retention, access, logger: cfg.logger ?? false,
+    gate: {
+      noAuth: cfg.auth?.insecureNoAuth === true, allowedHosts: [...allowedHostsFor(bind), ...(cfg.auth?.allowedHosts ?? [])],
+      port: () => listening.port, tls: cfg.tls !== undefined,
+    },
+    ...(cfg.tls ? { https: { key: cfg.tls.key, cert: cfg.tls.cert, ...(cfg.tls.clientCa ? { ca: cfg.tls.clientCa } : {}) } } : {}),
+  });
+  await api.listen({ port: cfg.port ?? 19080, host: bind });
   const address = api.server.address();
-  const url = typeof address === 'object' && address ? `http://${cfg.bind ?? '127.0.0.1'}:${address.port}` : String(address);
+  if (typeof address === 'object' && address) listening.port = address.port;
+  const url = `${cfg.tls ? 'https' : 'http'}://${bind.includes(':') ? `[${bind}]` : bind}:${listening.port ?? ''}`;
+  if (cfg.auth?.insecureNoAuth) api.log.warn('AUTHENTICATION IS OFF (--insecure-no-auth): every local process and web page can restore over, or delete, every backup. For local experiments only.');
+  else if (!isLoopback(bind) && !cfg.tls) api.log.warn(`Listening on ${bind} without TLS: tokens cross the network in clear. Use --tls-cert and --tls-key.`);
   const sweep = setInterval(() => {
     service.expireOperations().catch((err: unknown) => api.log.error({ err }, 'checking operation deadlines failed'));
   }, cfg.timeoutSweepMs ?? 1000);
@@ -126,7 +203,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     retention.start();
   }
   return {
-    url, app: api, service, host, scheduler, retention, sample, fileShareRoots,
+    url, app: api, service, host, scheduler, retention, sample, fileShareRoots, access, adminTokenFile: bootstrap.file,
     close: async () => {
       await scheduler.stop();
       await retention.stop();

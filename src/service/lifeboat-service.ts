@@ -7,11 +7,12 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { METADATA_EXTENSION, dataKeyOfMetadata, normalizeLocation, partitionFolder, serviceFolder } from '../core/backup-layout.ts';
 import { LifeboatError, invalidArgUnless, isLifeboatError } from '../core/errors.ts';
-import { type DataLossDecision, type HostChannel, type Order, type Registration, type Report, parseRegistration, parseReport } from '../core/host-protocol.ts';
+import { HOST_ID } from '../core/access.ts';
+import { type DataLossDecision, type HostChannel, type Order, type Registration, type Report, type StoredBackupSummary, parseRegistration, parseReport } from '../core/host-protocol.ts';
 import { type EndedOperation, aggregatedHealthState, backupRestoreHealthEvents, eventsMatchingFilter } from '../core/health.ts';
 import { applicationOf } from '../core/ids.ts';
 import { parseServiceName } from '../core/names.ts';
-import { type PartitionInfo, partitionInfoFromJson, partitionInfoToJson, samePartitionInfo, schemeFromJson } from '../core/partitioning.ts';
+import { type PartitionInfo, partitionInfoFromJson, partitionInfoToJson, samePartitionInfo, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
 import { type StorageDescription, parseStorageDescription, storageIdentity } from '../core/storage-description.ts';
 import { type BackupPolicy, checkPolicyName, parseBackupPolicy, policyToWire } from '../core/policy.ts';
 import {
@@ -97,6 +98,27 @@ const ZERO_TIME = '0001-01-01T00:00:00Z';
 const EMPTY_ID = '00000000-0000-0000-0000-000000000000';
 /** A host that has not polled for this long is no longer serving (its in-flight orders are re-sent when it returns). */
 const ORDER_REDISPATCH_MS = 60_000;
+/** A host whose last poll ended this recently (and not by hanging up) is alive: it polls in a loop. */
+const HOST_LIVE_MS = 5_000;
+/** Order polls one host may hold open at once (a host holds one; more is a host gone wrong, or an attack). */
+const MAX_POLLS_PER_HOST = 4;
+/** What one host may register. */
+const REGISTRATION_LIMITS = { services: 256, partitions: 10_000 } as const;
+const ACTIVE_STATES: ReadonlySet<string> = new Set(['Accepted', 'BackupInProgress', 'RestoreInProgress']);
+
+function checkRegistrationSize(r: Registration): void {
+  invalidArgUnless(r.Services.length <= REGISTRATION_LIMITS.services, `A host registers at most ${REGISTRATION_LIMITS.services} services.`);
+  const partitions = r.Services.reduce((n, s) => n + s.Partitions.length, 0);
+  invalidArgUnless(partitions <= REGISTRATION_LIMITS.partitions, `A host registers at most ${REGISTRATION_LIMITS.partitions} partitions.`);
+  const ids = new Set<string>();
+  for (const s of r.Services) {
+    for (const p of s.Partitions) {
+      invalidArgUnless(!ids.has(p.Id), `Partition ${p.Id} is registered twice.`);
+      ids.add(p.Id);
+      invalidArgUnless(JSON.stringify(p.Info).length <= 1024, `The Info of partition ${p.Id} is too long.`);
+    }
+  }
+}
 
 export function wireTime(d: Date): string {
   return `${d.toISOString().slice(0, 19)}Z`;
@@ -161,6 +183,8 @@ export class LifeboatService implements HostChannel {
   /** Orders handed to a host and when; not handed again until it re-registers or goes quiet. */
   private readonly dispatched = new Map<string, { hostId: string; atMs: number }>();
   private shuttingDown = false;
+  /** Order polls per host: how many are open, when the last ended, and whether the host hung up on it. */
+  private readonly polls = new Map<string, { open: number; lastEndMs: number; hungUp: boolean }>();
   /** SkipAutoRestore requests, until when they hold. */
   private readonly skipAutoRestoreUntil = new Map<string, Date>();
 
@@ -215,23 +239,46 @@ export class LifeboatService implements HostChannel {
   // ---- hosts ------------------------------------------------------------------------------
 
   async register(hostId: string, value: Registration): Promise<void> {
-    invalidArgUnless(typeof hostId === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(hostId), 'A host id is 1 to 128 letters, digits, dots, dashes or underscores.');
+    invalidArgUnless(typeof hostId === 'string' && HOST_ID.test(hostId), 'A host id is 1 to 128 letters, digits, dots, dashes or underscores.');
     let registration: Registration;
     try {
       registration = parseRegistration(value);
     } catch (err) {
       throw new LifeboatError('E_INVALIDARG', `Registration of host ${hostId} is not valid: ${(err as Error).message}.`);
     }
+    checkRegistrationSize(registration);
+    const services = registration.Services.map((s) => ({ s, name: parseServiceName(s.Name), scheme: schemeFromJson(s.Scheme) }));
+    // A partition another host serves is taken over only when that host is gone (no poll open, the
+    // last one ended by a hang-up or long ago): a host token cannot steal a live host's partitions,
+    // and with them its orders and their storage credentials.
+    for (const { s, name, scheme } of services) {
+      const known = await this.catalog.getService(name.uri);
+      if (known && JSON.stringify(schemeToJson(known.scheme)) !== JSON.stringify(schemeToJson(scheme))) {
+        const others = (await this.catalog.listPartitions(name.uri)).filter((p) => p.hostId !== hostId && this.hostIsLive(p.hostId));
+        if (others.length > 0) throw new LifeboatError('E_ACCESSDENIED', `Service ${name.uri} has another partitioning, and live host ${others[0]?.hostId ?? ''} serves it.`);
+      }
+      for (const p of s.Partitions) {
+        const owner = (await this.catalog.getPartition(p.Id))?.hostId;
+        if (owner !== undefined && owner !== hostId && this.hostIsLive(owner)) {
+          throw new LifeboatError('E_ACCESSDENIED', `Partition ${p.Id} is served by host ${owner}, which is alive; a partition moves only when its host is gone.`);
+        }
+      }
+    }
     await this.catalog.upsertHost(hostId, this.nowUtc());
-    for (const s of registration.Services) {
-      const name = parseServiceName(s.Name);
-      const scheme = schemeFromJson(s.Scheme);
+    for (const { s, name, scheme } of services) {
       await this.catalog.registerService(hostId, { name: name.uri, application: name.application, scheme, hasPersistedState: s.HasPersistedState !== false },
         s.Partitions.map((p) => ({ id: p.Id, info: partitionInfoFromJson(p.Info), epoch: p.Epoch, lastLsn: p.Lsn })));
     }
     // A host that registers again lost whatever it was doing: hand its orders out afresh.
     for (const [opId, d] of this.dispatched) if (d.hostId === hostId) this.dispatched.delete(opId);
     this.wake.emit(hostId);
+  }
+
+  /** Whether the host polls for orders now, or did a moment ago without hanging up. */
+  private hostIsLive(hostId: string): boolean {
+    const h = this.polls.get(hostId);
+    if (!h) return false;
+    return h.open > 0 || (!h.hungUp && Date.now() - h.lastEndMs < HOST_LIVE_MS);
   }
 
   /** Shutting down: every waiting order poll ends now, and later ones return at once. */
@@ -245,6 +292,20 @@ export class LifeboatService implements HostChannel {
    * the asking host has gone (its connection closed), so no order is handed to nobody.
    */
   async pollOrders(hostId: string, waitMs: number, signal?: AbortSignal): Promise<Order[]> {
+    const h = this.polls.get(hostId) ?? { open: 0, lastEndMs: 0, hungUp: false };
+    if (h.open >= MAX_POLLS_PER_HOST) throw new LifeboatError('LIFEBOAT_E_BUSY', `Host ${hostId} has ${h.open} order polls open already; one at a time is enough.`);
+    h.open++;
+    this.polls.set(hostId, h);
+    try {
+      return await this.waitForOrders(hostId, waitMs, signal);
+    } finally {
+      h.open--;
+      h.lastEndMs = Date.now();
+      h.hungUp = signal?.aborted === true;
+    }
+  }
+
+  private async waitForOrders(hostId: string, waitMs: number, signal?: AbortSignal): Promise<Order[]> {
     const deadline = Date.now() + Math.max(0, Math.min(waitMs, 60_000));
     for (;;) {
       if (signal?.aborted) return [];
@@ -305,10 +366,18 @@ export class LifeboatService implements HostChannel {
       throw new LifeboatError('E_INVALIDARG', `Report from host ${hostId} is not valid: ${(err as Error).message}.`);
     }
     const op = await this.catalog.getOperation(r.OperationId);
-    if (!op) throw new LifeboatError('E_INVALIDARG', `No operation ${r.OperationId}.`);
-    const partition = await this.catalog.getPartition(op.partitionId);
-    if (!partition || partition.hostId !== hostId) throw new LifeboatError('E_INVALIDARG', `Host ${hostId} does not serve partition ${op.partitionId}.`);
+    const partition = op && (await this.catalog.getPartition(op.partitionId));
+    // One answer for an operation that does not exist and one of another host's partitions: a
+    // host learns nothing of operations that are not its own.
+    if (!op || !partition || partition.hostId !== hostId) throw new LifeboatError('E_INVALIDARG', `Host ${hostId} has no operation ${r.OperationId}.`);
+    if ('Partition' in r && r.Partition) invalidArgUnless(r.Partition.Id === op.partitionId, `The report names partition ${r.Partition.Id}; operation ${op.id} is of partition ${op.partitionId}.`);
     const now = this.nowUtc();
+    if (!ACTIVE_STATES.has(op.state)) {
+      // Ended: nothing changes, but a backup that really reached storage after its deadline is
+      // indexed (it exists, and retention must see it).
+      if (op.state === 'Timeout' && r.State === 'Success' && r.Backup && op.kind !== 'Restore') await this.indexBackup(op, partition, r.Backup);
+      return;
+    }
     if ('Partition' in r && r.Partition) await this.catalog.updatePartitionState(op.partitionId, r.Partition.Epoch, r.Partition.Lsn);
     if (r.State === 'InProgress') {
       await this.catalog.updateOperation(op.id, { state: op.kind === 'Restore' ? 'RestoreInProgress' : 'BackupInProgress', updatedUtc: now });
@@ -322,6 +391,30 @@ export class LifeboatService implements HostChannel {
     }
   }
 
+  /**
+   * Records a backup a host reports in the index. Its location must be in the partition's own
+   * folder, and its id new or already this partition's: a host cannot overwrite the index row of
+   * another partition's backup, nor index another partition's objects as its own.
+   */
+  private async indexBackup(op: OperationRecord, partition: PartitionRecord, b: StoredBackupSummary): Promise<void> {
+    const folder = `${partitionFolder(partition.serviceName, partition.id)}/`;
+    let location: string;
+    try {
+      location = normalizeLocation(b.BackupLocation);
+    } catch {
+      throw new LifeboatError('E_INVALIDARG', `BackupLocation '${b.BackupLocation}' is not a valid relative path.`);
+    }
+    invalidArgUnless(location.startsWith(folder) && !location.slice(folder.length).includes('/'), `BackupLocation '${b.BackupLocation}' is not in partition ${partition.id}'s folder ${folder}.`);
+    const existing = await this.catalog.getBackup(b.BackupId);
+    invalidArgUnless(!existing || existing.partitionId === partition.id, `Backup ${b.BackupId} is another partition's.`);
+    const service = await this.catalog.getService(partition.serviceName);
+    await this.catalog.insertBackup({
+      backupId: b.BackupId, backupChainId: b.BackupChainId, parentBackupId: b.ParentBackupId, applicationName: service?.application ?? applicationOf(partition.serviceName),
+      serviceName: partition.serviceName, partitionId: partition.id, partitionInfo: partition.info, backupLocation: b.BackupLocation, backupType: b.BackupType,
+      epoch: b.EpochOfLastBackupRecord, lsn: b.LsnOfLastBackupRecord, creationTimeUtc: b.CreationTimeUtc, storageKey: storageIdentity(op.request.storage as StorageDescription),
+    });
+  }
+
   private async finish(op: OperationRecord, partition: PartitionRecord, r: Exclude<Report, { State: 'InProgress' }>, now: string): Promise<void> {
     if (r.State === 'Failure') {
       await this.catalog.updateOperation(op.id, { state: 'Failure', updatedUtc: now, failure: r.Error });
@@ -329,13 +422,7 @@ export class LifeboatService implements HostChannel {
     }
     if (op.kind !== 'Restore' && r.Backup) {
       const b = r.Backup;
-      // The backup exists in storage whatever became of the request: index it even if it timed out.
-      const service = await this.catalog.getService(partition.serviceName);
-      await this.catalog.insertBackup({
-        backupId: b.BackupId, backupChainId: b.BackupChainId, parentBackupId: b.ParentBackupId, applicationName: service?.application ?? applicationOf(partition.serviceName),
-        serviceName: partition.serviceName, partitionId: partition.id, partitionInfo: partition.info, backupLocation: b.BackupLocation, backupType: b.BackupType,
-        epoch: b.EpochOfLastBackupRecord, lsn: b.LsnOfLastBackupRecord, creationTimeUtc: b.CreationTimeUtc, storageKey: storageIdentity(op.request.storage as StorageDescription),
-      });
+      await this.indexBackup(op, partition, b);
       await this.catalog.updateOperation(op.id, {
         state: 'Success', updatedUtc: now,
         result: { BackupId: b.BackupId, BackupChainId: b.BackupChainId, BackupLocation: b.BackupLocation, EpochOfLastBackupRecord: b.EpochOfLastBackupRecord, LsnOfLastBackupRecord: b.LsnOfLastBackupRecord, TimeStampUtc: b.CreationTimeUtc },

@@ -7,6 +7,7 @@
  * through its model mappers: whatever the server names differently is silently dropped, so the
  * deserialized values are checked against what the server really did.
  */
+import { lbFetch, officialRequestOptions } from '../support/api-http.ts';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sf from 'azure-servicefabric';
@@ -82,7 +83,7 @@ describe('the official azure-servicefabric npm client', () => {
     assert.ok(sample);
     const sent: Sent[] = [];
     // No credentials: the constructor is (baseUri, options); ms-rest then adds no signing filter.
-    const client = new ServiceFabricClient(lb.url, { noRetryPolicy: true, filters: [recorder(sent)] });
+    const client = new ServiceFabricClient(lb.url, { noRetryPolicy: true, filters: [recorder(sent)], requestOptions: officialRequestOptions() });
 
     for (let i = 0; i < 60; i++) {
       const r = await fetch(`${sample.url}/kv/key${i}`, { method: 'PUT', body: `value${i}` });
@@ -316,5 +317,5 @@ describe('the official azure-servicefabric npm client', () => {
 });
 
 async function rawText(url: string): Promise<string> {
-  return (await fetch(url)).text();
+  return (await lbFetch(url)).text();
 }

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import sf from 'azure-servicefabric';
 import type * as models from 'azure-servicefabric/lib/models/index.js';
 import moment from 'moment';
-import { assertFabricError, assertSuccess, jsonOf, send } from '../support/api-http.ts';
+import { officialRequestOptions, assertFabricError, assertSuccess, jsonOf, send } from '../support/api-http.ts';
 import { startTestLifeboat, waitFor } from '../support/lifeboat.ts';
 import { APP_ID, APP_NAME, SERVICE_ID, SERVICE_NAME } from '../support/sample.ts';
 
@@ -56,7 +56,7 @@ describe('backup policies and protection', () => {
   it('through the official client and REST: policies, inheritance, suspension, policy backups, CleanBackup', async (t) => {
     const lb = await startTestLifeboat(t);
     assert.ok(lb.sample);
-    const client = new ServiceFabricClient(lb.url, { noRetryPolicy: true });
+    const client = new ServiceFabricClient(lb.url, { noRetryPolicy: true, requestOptions: officialRequestOptions() });
     for (let i = 0; i < 30; i++) await fetch(`${lb.sample.url}/kv/k${i}`, { method: 'PUT', body: `v${i}` });
     const pids = ((await client.getPartitionInfoList(SERVICE_ID)).items ?? []).map((p) => p.partitionInformation?.id ?? '');
     assert.equal(pids.length, 4);

@@ -61,9 +61,19 @@ export function runCatalogContract(o: CatalogContractOptions): void {
       await c.registerService('h2', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Singleton' }, hasPersistedState: true }, [
         { id: P2, info: { kind: 'Singleton' }, epoch: { DataLossVersion: '3', ConfigurationVersion: '1' }, lastLsn: '9' },
       ]);
+      // h2 took P2 over; P1 is still h1's: one host's registration never drops another's partitions.
       const parts = await c.listPartitions('fabric:/A/S');
-      assert.deepEqual(parts.map((p) => [p.id, p.hostId, p.lastLsn, p.epoch.DataLossVersion]), [[P2, 'h2', '9', '3']]);
+      assert.deepEqual(parts.map((p) => [p.id, p.hostId, p.lastLsn, p.epoch.DataLossVersion]), [[P1, 'h1', '0', '1'], [P2, 'h2', '9', '3']]);
+      await c.registerService('h2', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Singleton' }, hasPersistedState: true }, []);
+      assert.equal((await c.listPartitions('fabric:/A/S')).length, 1, 'h2 no longer serving P2 removes it, and only it');
+      // h1 registering the service again without P1: the partition is gone.
+      await c.registerService('h1', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Singleton' }, hasPersistedState: true }, [
+        { id: P2, info: { kind: 'Singleton' }, epoch: { DataLossVersion: '3', ConfigurationVersion: '1' }, lastLsn: '9' },
+      ]);
       assert.equal(await c.getPartition(P1), undefined);
+      await c.registerService('h2', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Singleton' }, hasPersistedState: true }, [
+        { id: P2, info: { kind: 'Singleton' }, epoch: { DataLossVersion: '3', ConfigurationVersion: '1' }, lastLsn: '9' },
+      ]);
       await c.updatePartitionState(P2, { DataLossVersion: '4', ConfigurationVersion: '2' }, '12');
       assert.deepEqual((await c.getPartition(P2))?.epoch, { DataLossVersion: '4', ConfigurationVersion: '2' });
     });

@@ -3,6 +3,7 @@
  * enabled on fabric:/SampleApp takes a backup of each of its 4 partitions within 70 s, and the
  * next round is incremental. Takes about two and a half minutes.
  */
+import { officialRequestOptions } from '../support/api-http.ts';
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import sf from 'azure-servicefabric';
@@ -16,7 +17,7 @@ const ServiceFabricClient = sf.default;
 it('a 1-minute policy on fabric:/SampleApp backs up all 4 partitions within 70 s, then incrementally', { timeout: 240_000 }, async (t) => {
   const lb = await startTestLifeboat(t); // the real clock, the scheduler's own loop, default jitter
   assert.ok(lb.sample);
-  const client = new ServiceFabricClient(lb.url, { noRetryPolicy: true });
+  const client = new ServiceFabricClient(lb.url, { noRetryPolicy: true, requestOptions: officialRequestOptions() });
   for (let i = 0; i < 40; i++) await fetch(`${lb.sample.url}/kv/k${i}`, { method: 'PUT', body: `v${i}` });
   const pids = ((await client.getPartitionInfoList(SERVICE_ID)).items ?? []).map((p) => p.partitionInformation?.id ?? '');
   assert.equal(pids.length, 4);

@@ -3,6 +3,7 @@
  * with Safe, waiting for a user's restore when the policy does not auto-restore, SkipAutoRestore,
  * and unprotected partitions left to their own handler.
  */
+import { lbFetch } from '../support/api-http.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,7 @@ async function createPolicy(lb: TestLifeboat, autoRestore: boolean): Promise<voi
 }
 
 async function backUp(lb: TestLifeboat, pid: string): Promise<void> {
-  const r = await fetch(`${lb.url}/Partitions/${pid}/$/Backup?${V}`, { method: 'POST' });
+  const r = await lbFetch(`${lb.url}/Partitions/${pid}/$/Backup?${V}`, { method: 'POST' });
   assert.equal(r.status, 202, await r.text());
   const done = await waitFor(() => lb.service.backupProgress(pid), (v) => v.BackupState === 'Success' || v.BackupState === 'Failure', 30_000, 'backup');
   assert.equal(done.BackupState, 'Success', JSON.stringify(done));
@@ -78,9 +79,9 @@ it('an auto-restore that Safe refuses fails and retries; SkipAutoRestore lets th
   assert.equal(p0.status, 'DataLoss');
 
   // SkipAutoRestore is a 9.1 operation.
-  const old = await fetch(`${lb.url}/Partitions/${p0.id}/$/SkipAutoRestore?${V}`, { method: 'POST' });
+  const old = await lbFetch(`${lb.url}/Partitions/${p0.id}/$/SkipAutoRestore?${V}`, { method: 'POST' });
   assert.equal(old.status, 400);
-  const skip = await fetch(`${lb.url}/Partitions/${p0.id}/$/SkipAutoRestore?api-version=9.1`, { method: 'POST' });
+  const skip = await lbFetch(`${lb.url}/Partitions/${p0.id}/$/SkipAutoRestore?api-version=9.1`, { method: 'POST' });
   assert.equal(skip.status, 202, await skip.text());
   assert.equal(await loss, false);
   assert.equal(p0.status, 'Ready');
@@ -107,7 +108,7 @@ it('without AutoRestoreOnDataLoss the partition waits for a user restore (Latest
   assert.equal(await restoreState(lb, p0.id), 'Invalid', 'no restore was started for it');
   assert.throws(() => put(p0, 'x', 'y'), /data loss|DataLoss|not accepting|NOT_READY/i);
 
-  const r = await fetch(`${lb.url}/Partitions/${p0.id}/$/Restore?api-version=9.1&Latest=true`, { method: 'POST' });
+  const r = await lbFetch(`${lb.url}/Partitions/${p0.id}/$/Restore?api-version=9.1&Latest=true`, { method: 'POST' });
   assert.equal(r.status, 202, await r.text());
   assert.equal(await loss, true);
   assert.equal(await restoreState(lb, p0.id), 'Success');

@@ -3,6 +3,7 @@
  * after a periodic backup, Warning after a failed one, gone when backup is disabled; Restore Ok
  * for two hours after a user's restore.
  */
+import { officialRequestOptions } from '../support/api-http.ts';
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import sf from 'azure-servicefabric';
@@ -26,7 +27,7 @@ it('reports Backup and Restore health as Service Fabric does, through the offici
   const lb = await startTestLifeboat(t, { clock, scheduler: { manual: true, jitterMs: 0 }, wrapStorage });
   assert.ok(lb.sample);
   const p0 = lb.sample.service.partitionList[0] as Partition;
-  const client = new ServiceFabricClient(lb.url, { noRetryPolicy: true });
+  const client = new ServiceFabricClient(lb.url, { noRetryPolicy: true, requestOptions: officialRequestOptions() });
   const health = () => client.getPartitionHealth(p0.id);
 
   const none = await health();

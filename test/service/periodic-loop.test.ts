@@ -2,6 +2,7 @@
  * The scheduler's own loop, on real timers: it sleeps until a backup is due, takes it, and stops
  * cleanly. (The schedule rules themselves are tested on a fake clock in periodic.test.ts.)
  */
+import { lbFetch } from '../support/api-http.ts';
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import type { Partition } from '../../src/state/index.ts';
@@ -23,7 +24,7 @@ it('runs on its own with real timers: sleeps until the backup is due, takes it a
   await lb.service.enableBackup({ kind: 'Application', name: APP }, { BackupPolicyName: 'every-minute' });
   const pid = (lb.sample.service.partitionList[0] as Partition).id;
   const backups = async (): Promise<number> => {
-    const res = await fetch(`${lb.url}/Partitions/${pid}/$/GetBackups?${V}`, { signal: AbortSignal.timeout(10_000) });
+    const res = await lbFetch(`${lb.url}/Partitions/${pid}/$/GetBackups?${V}`, { signal: AbortSignal.timeout(10_000) });
     assert.equal(res.status, 200);
     return ((await res.json()) as { Items: unknown[] }).Items.length;
   };

@@ -1,3 +1,4 @@
+import { lbFetch } from '../support/api-http.ts';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -30,7 +31,7 @@ async function setUp(t: Parameters<typeof startTestLifeboat>[0]): Promise<{ lb: 
 }
 
 async function backupsOf(lb: TestLifeboat, pid: string): Promise<Array<Record<string, string>>> {
-  const res = await fetch(`${lb.url}/Partitions/${pid}/$/GetBackups?${V}`);
+  const res = await lbFetch(`${lb.url}/Partitions/${pid}/$/GetBackups?${V}`);
   assert.equal(res.status, 200);
   // In the order taken (the fake clock does not drive the replicas, so several share a CreationTimeUtc second).
   return ((await res.json()) as { Items: Array<Record<string, string>> }).Items
@@ -38,12 +39,12 @@ async function backupsOf(lb: TestLifeboat, pid: string): Promise<Array<Record<st
 }
 
 async function restore(lb: TestLifeboat, pid: string, b: Record<string, string>): Promise<void> {
-  const r = await fetch(`${lb.url}/Partitions/${pid}/$/Restore?${V}`, {
+  const r = await lbFetch(`${lb.url}/Partitions/${pid}/$/Restore?${V}`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ BackupId: b.BackupId, BackupLocation: b.BackupLocation, BackupStorage: lb.storage }),
   });
   assert.equal(r.status, 202, await r.text());
-  const done = await waitFor(async () => (await (await fetch(`${lb.url}/Partitions/${pid}/$/GetRestoreProgress?${V}`)).json()) as Record<string, unknown>,
+  const done = await waitFor(async () => (await (await lbFetch(`${lb.url}/Partitions/${pid}/$/GetRestoreProgress?${V}`)).json()) as Record<string, unknown>,
     (v) => v.RestoreState !== 'Accepted' && v.RestoreState !== 'RestoreInProgress', 30_000, 'restore');
   assert.equal(done.RestoreState, 'Success', JSON.stringify(done));
 }
@@ -90,7 +91,7 @@ it('takes Full, Incremental, Incremental, Full, … minute by minute, with chain
   assert.deepEqual(next.started.filter((s) => s.partitionId !== p0.id).map((s) => s.option), partitions.slice(1).map(() => 'Incremental'));
 
   // Periodic backups do not show in GetPartitionBackupProgress (that is the latest on-demand request).
-  const progress = (await (await fetch(`${lb.url}/Partitions/${p0.id}/$/GetBackupProgress?${V}`)).json()) as Record<string, unknown>;
+  const progress = (await (await lbFetch(`${lb.url}/Partitions/${p0.id}/$/GetBackupProgress?${V}`)).json()) as Record<string, unknown>;
   assert.equal(progress.BackupState, 'Invalid');
 
   const lag = lb.scheduler.lagStats();

@@ -3,6 +3,7 @@
  * (GetRetentionPlan, deleting nothing), a sweep that deletes metadata before data and finishes an
  * interrupted deletion first, and a policy update that applies at once.
  */
+import { lbFetch } from '../support/api-http.ts';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,13 +52,13 @@ it('keeps what restores need, deletes the rest metadata first, resumes after an 
     const r = await step(lb, clock, HOUR);
     assert.equal(r.started.length, 1, `hour ${i}`);
   }
-  const backups = ((await (await fetch(`${lb.url}/Partitions/${p0.id}/$/GetBackups?${V}`)).json()) as { Items: Decision[] }).Items;
+  const backups = ((await (await lbFetch(`${lb.url}/Partitions/${p0.id}/$/GetBackups?${V}`)).json()) as { Items: Decision[] }).Items;
   assert.deepEqual(backups.map((b) => b.BackupType), ['Full', 'Incremental', 'Incremental', 'Full', 'Incremental', 'Incremental', 'Full', 'Incremental']);
   const id = (i: number): string => (backups[i - 1] as Decision).BackupId;
 
   // The plan, deleting nothing: older than 3 h are t1–t4; t4 is the newest full among them (the
   // base of the retention window), so t3, t2, t1 go, newest first.
-  const planRes = await fetch(`${lb.url}/Partitions/${p0.id}/$/GetRetentionPlan?${V}`);
+  const planRes = await lbFetch(`${lb.url}/Partitions/${p0.id}/$/GetRetentionPlan?${V}`);
   assert.equal(planRes.status, 200);
   const plan = (await planRes.json()) as Plan;
   assert.equal(plan.PolicyName, 'hourly');
@@ -75,7 +76,7 @@ it('keeps what restores need, deletes the rest metadata first, resumes after an 
   assert.match(first.results[0]?.error ?? '', /injected/);
   assert.equal(existsSync(join(lb.share, metadataKeyOf((backups[1] as Decision).BackupLocation))), false, 't2 metadata deleted first');
   assert.equal(existsSync(join(lb.share, failing)), true, 't2 data still there');
-  const listed = ((await (await fetch(`${lb.url}/Partitions/${p0.id}/$/GetBackups?${V}`)).json()) as { Items: Decision[] }).Items.map((b) => b.BackupId);
+  const listed = ((await (await lbFetch(`${lb.url}/Partitions/${p0.id}/$/GetBackups?${V}`)).json()) as { Items: Decision[] }).Items.map((b) => b.BackupId);
   assert.deepEqual(listed, [id(1), id(4), id(5), id(6), id(7), id(8)], 'a half-deleted backup is not listed');
 
   // Not due again until the retry a minute later; then it finishes t2 first and goes on.
@@ -90,7 +91,7 @@ it('keeps what restores need, deletes the rest metadata first, resumes after an 
     assert.equal(existsSync(join(lb.share, metadataKeyOf(loc))), false, `t${i} metadata`);
   }
   // Hourly cadence (RetentionDuration under a day).
-  const after = (await (await fetch(`${lb.url}/Partitions/${p0.id}/$/GetRetentionPlan?${V}`)).json()) as Plan;
+  const after = (await (await lbFetch(`${lb.url}/Partitions/${p0.id}/$/GetRetentionPlan?${V}`)).json()) as Plan;
   assert.equal(after.LastRunUtc, clock.now().toISOString());
   assert.equal(after.NextRunUtc, new Date(clock.now().getTime() + HOUR).toISOString());
   assert.deepEqual(after.Delete, []);
@@ -100,7 +101,7 @@ it('keeps what restores need, deletes the rest metadata first, resumes after an 
   await lb.service.updatePolicy('hourly', policy('PT1H'), false);
   const third = await lb.retention.runDue();
   assert.deepEqual(third.results.map((r) => r.deleted), [[id(6), id(5), id(4)]]);
-  const left = ((await (await fetch(`${lb.url}/Partitions/${p0.id}/$/GetBackups?${V}`)).json()) as { Items: Decision[] }).Items.map((b) => b.BackupId);
+  const left = ((await (await lbFetch(`${lb.url}/Partitions/${p0.id}/$/GetBackups?${V}`)).json()) as { Items: Decision[] }).Items.map((b) => b.BackupId);
   assert.deepEqual(left, [id(7), id(8)]);
 
   // Never below the minimum: nothing more goes, however old.
@@ -114,7 +115,7 @@ it('GetRetentionPlan says clearly why there is no plan', async (t) => {
   assert.ok(lb.sample);
   const pid = (lb.sample.service.partitionList[0] as Partition).id;
   const get = async (p: string): Promise<{ status: number; body: { Error: { Code: string; Message: string } } }> => {
-    const r = await fetch(`${lb.url}/Partitions/${p}/$/GetRetentionPlan?${V}`);
+    const r = await lbFetch(`${lb.url}/Partitions/${p}/$/GetRetentionPlan?${V}`);
     return { status: r.status, body: (await r.json()) as { Error: { Code: string; Message: string } } };
   };
   const notEnabled = await get(pid);

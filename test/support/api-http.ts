@@ -7,6 +7,12 @@ export interface HttpAnswer {
   readonly text: string;
 }
 
+/** The bootstrap admin token every test Lifeboat is started with (startTestLifeboat, child processes). */
+export const TEST_ADMIN_TOKEN = 'lbt_test-admin-0123456789abcdefghijklmnopqrstuvwxyz';
+
+/** Headers that authenticate as the test admin. */
+export const adminHeaders = (): Record<string, string> => ({ authorization: `Bearer ${TEST_ADMIN_TOKEN}` });
+
 export interface HttpRequest {
   readonly method: string;
   readonly path: string;
@@ -15,11 +21,16 @@ export interface HttpRequest {
   /** Sent as is (Content-Type application/json unless `headers` say otherwise). */
   readonly raw?: string;
   readonly headers?: Readonly<Record<string, string>>;
+  /** The bearer token to send: the test admin's unless given; null sends none. */
+  readonly token?: string | null;
 }
 
 export async function send(baseUrl: string, r: HttpRequest): Promise<HttpAnswer> {
   const payload = r.raw ?? (r.body === undefined ? undefined : JSON.stringify(r.body));
-  const headers: Record<string, string> = { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...(r.headers ?? {}) };
+  const token = r.token === undefined ? TEST_ADMIN_TOKEN : r.token;
+  const headers: Record<string, string> = {
+    ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...(token !== null ? { authorization: `Bearer ${token}` } : {}), ...(r.headers ?? {}),
+  };
   const res = await fetch(baseUrl + r.path, { method: r.method, headers, ...(payload !== undefined ? { body: payload } : {}) });
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
@@ -68,4 +79,17 @@ export function assertSuccess(a: HttpAnswer, status: number, what = 'answer'): u
   const body = jsonOf(a, what);
   assert.ok(!(body !== null && typeof body === 'object' && 'Error' in body), ctx);
   return body;
+}
+
+/** fetch, authenticated as the test admin (an Authorization header in `init` wins). */
+export function lbFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, { ...init, headers: { ...adminHeaders(), ...((init.headers ?? {}) as Record<string, string>) } });
+}
+
+/**
+ * The official client's `requestOptions`: ms-rest hands them to `request.defaults`, which takes
+ * `headers` (and `cert`, `key`, `ca` for mutual TLS); its TypeScript types name only customHeaders.
+ */
+export function officialRequestOptions(options: Record<string, unknown> = { headers: adminHeaders() }): { customHeaders?: Record<string, string> } {
+  return options as { customHeaders?: Record<string, string> };
 }

@@ -1,4 +1,5 @@
 /** Helpers for end-to-end tests of stored backups: back up, restore and verify through the REST API, keyrings, stored objects. */
+import { lbFetch } from './api-http.ts';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -23,7 +24,7 @@ export function keyringOf(current: string, keyBytes: Record<string, Buffer>): Ke
 
 /** The keyring file format `--encryption-keys` reads. */
 export function keyringFile(path: string, current: string, keyBytes: Record<string, Buffer>): string {
-  writeFileSync(path, JSON.stringify({ current, keys: Object.fromEntries(Object.entries(keyBytes).map(([id, k]) => [id, k.toString('base64')])) }));
+  writeFileSync(path, JSON.stringify({ current, keys: Object.fromEntries(Object.entries(keyBytes).map(([id, k]) => [id, k.toString('base64')])) }), { mode: 0o600 });
   return path;
 }
 
@@ -34,7 +35,7 @@ export function samplePartition(lb: TestLifeboat, i = 0): Partition {
 }
 
 export async function backupNow(lb: TestLifeboat, pid: string, storage: unknown = lb.storage): Promise<BackupProgress> {
-  const r = await fetch(`${lb.url}/Partitions/${pid}/$/Backup?${V}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ BackupStorage: storage }) });
+  const r = await lbFetch(`${lb.url}/Partitions/${pid}/$/Backup?${V}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ BackupStorage: storage }) });
   assert.equal(r.status, 202, await r.text());
   const done = await waitFor(() => lb.service.backupProgress(pid), (v) => v.BackupState !== 'Accepted' && v.BackupState !== 'BackupInProgress', 30_000, 'backup');
   assert.equal(done.BackupState, 'Success', JSON.stringify(done));
@@ -45,7 +46,7 @@ export interface Named { readonly BackupId: string; readonly BackupLocation: str
 
 /** POST Restore: the answer when refused at once, else the progress once it ended. */
 export async function restoreNow(lb: TestLifeboat, pid: string, b: Named, storage: unknown = lb.storage): Promise<{ status: number; text: string; progress?: RestoreProgress }> {
-  const r = await fetch(`${lb.url}/Partitions/${pid}/$/Restore?${V}`, {
+  const r = await lbFetch(`${lb.url}/Partitions/${pid}/$/Restore?${V}`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ BackupId: b.BackupId, BackupLocation: b.BackupLocation, BackupStorage: storage }),
   });
   const text = await r.text();
@@ -56,7 +57,7 @@ export async function restoreNow(lb: TestLifeboat, pid: string, b: Named, storag
 
 /** POST VerifyBackup with `body` (undefined: no body); `query` is added to the api-version. */
 export async function verifyNow(lb: TestLifeboat, pid: string, body?: unknown, query = ''): Promise<{ status: number; json: Record<string, unknown> }> {
-  const r = await fetch(`${lb.url}/Partitions/${pid}/$/VerifyBackup?${V}${query}`, {
+  const r = await lbFetch(`${lb.url}/Partitions/${pid}/$/VerifyBackup?${V}${query}`, {
     method: 'POST', ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
   });
   return { status: r.status, json: (await r.json()) as Record<string, unknown> };

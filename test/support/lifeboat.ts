@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { type LifeboatConfig, type RunningLifeboat, startLifeboat } from '../../src/main/lifeboat.ts';
+import { TEST_ADMIN_TOKEN } from './api-http.ts';
 import { tempDir } from './tmp.ts';
 
 export interface TestLifeboat extends RunningLifeboat {
@@ -23,7 +24,7 @@ export async function startTestLifeboat(t: TestContext, extra: Partial<LifeboatC
     for (const c of closers) await c();
   });
   const share = join(dataDir, 'backups', 'share');
-  const running = await startLifeboat({ dataDir, port: 0, samplePort: 0, ...extra });
+  const running = await startLifeboat({ dataDir, port: 0, samplePort: 0, ...extra, auth: { adminToken: TEST_ADMIN_TOKEN, ...extra.auth } });
   started.lifeboat = running;
   return Object.assign(running, { dataDir, share, storage: { StorageKind: 'FileShare' as const, Path: share } });
 }

@@ -1,4 +1,5 @@
 /** A small client of Lifeboat's REST API for tests that drive it from outside, as a user would. */
+import { adminHeaders } from './api-http.ts';
 import { waitFor } from './lifeboat.ts';
 
 export const BACKUP_API = 'api-version=6.4';
@@ -13,7 +14,8 @@ export interface Reply {
 export async function call(method: string, url: string, body?: unknown): Promise<Reply> {
   const res = await fetch(url, {
     method,
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    headers: { ...adminHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
   let json: unknown;

@@ -9,9 +9,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import { TEST_ADMIN_TOKEN } from './api-http.ts';
 
 /** The repository root: children run `src/main/cli.ts` from it. */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -32,7 +34,8 @@ export class ChildLifeboat {
     this.name = name;
     this.proc = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', ...args], {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
+      // Services start with the test admin token; hosts and CLI commands use it (an admin may act as any host).
+      env: { ...process.env, LIFEBOAT_ADMIN_TOKEN: TEST_ADMIN_TOKEN, LIFEBOAT_TOKEN: TEST_ADMIN_TOKEN, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.exited = new Promise((resolve) => {
@@ -144,6 +147,8 @@ export function spawnHost(children: Children, o: HostProcessOptions): ChildLifeb
   return children.spawn(`host ${o.hostId}`, [
     'host', '--service-url', o.serviceUrl, '--host-id', o.hostId, '--data-dir', o.dataDir,
     '--service', o.service, '--partitioning', o.partitioning, '--kv-port', String(o.kvPort ?? 0),
+    // Tests' backups go to temporary folders of their own, outside the host's data dir.
+    '--fileshare-roots', tmpdir(),
   ], o.env);
 }
 
