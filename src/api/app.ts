@@ -122,7 +122,10 @@ export function buildApp(o: AppOptions): FastifyInstance {
   });
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
-    if (err instanceof LifeboatError) return sendError(reply, err.code, err.message);
+    if (err instanceof LifeboatError) {
+      if (err.code === 'LIFEBOAT_E_BUSY') reply.header('Retry-After', '1');
+      return sendError(reply, err.code, err.message);
+    }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 'FABRIC_E_VALUE_TOO_LARGE', `The request body is larger than ${o.bodyLimit ?? 1024 * 1024} bytes.`);
     if (err.statusCode === 415) return sendError(reply, 'LIFEBOAT_E_UNSUPPORTED_MEDIA_TYPE', 'Request bodies must be application/json.');
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, 'E_INVALIDARG', err.message, 400);

@@ -7,6 +7,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/app.ts';
+import type { Catalog } from '../catalog/port.ts';
 import { SqliteCatalog } from '../catalog/sqlite.ts';
 import type { Compression, Keyring } from '../format/lbk2.ts';
 import { Host } from '../host/host.ts';
@@ -110,6 +111,7 @@ export interface RunningLifeboat {
   readonly sample: SampleApp | undefined;
   readonly fileShareRoots: readonly string[];
   readonly access: AccessService;
+  readonly catalog: Catalog;
   /** Where the bootstrap admin token was written, when it came from the data dir (not from config). */
   readonly adminTokenFile: string | undefined;
   close(): Promise<void>;
@@ -203,7 +205,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     retention.start();
   }
   return {
-    url, app: api, service, host, scheduler, retention, sample, fileShareRoots, access, adminTokenFile: bootstrap.file,
+    url, app: api, service, host, scheduler, retention, sample, fileShareRoots, access, catalog, adminTokenFile: bootstrap.file,
     close: async () => {
       await scheduler.stop();
       await retention.stop();

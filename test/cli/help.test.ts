@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { it } from 'node:test';
 
 it('every lifeboat command prints its help', () => {
-  for (const args of [['--help'], ['start', '--help'], ['host', '--help'], ['keys', '--help'], ['keys', 'rewrap', '--help']]) {
+  for (const args of [['--help'], ['start', '--help'], ['host', '--help'], ['keys', '--help'], ['keys', 'rewrap', '--help'], ['token', '--help'], ['token', 'create', '--help'], ['token', 'list', '--help'], ['token', 'revoke', '--help']]) {
     const out = execFileSync(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', ...args], { encoding: 'utf8' });
     assert.match(out, /Usage: lifeboat/, args.join(' '));
   }

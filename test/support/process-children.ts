@@ -183,13 +183,15 @@ export interface ServiceProcessOptions {
   readonly port?: number;
   readonly samplePort?: number;
   readonly sample?: boolean;
+  /** Extra environment (LIFEBOAT_ADMIN_TOKEN: '' makes it use <data-dir>/admin.token). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** Starts `lifeboat start` and waits for the lines naming its REST API (and sample app). */
 export async function startServiceProcess(children: Children, o: ServiceProcessOptions): Promise<ServiceProcess> {
   const args = ['start', '--data-dir', o.dataDir, '--port', String(o.port ?? 0), '--sample-port', String(o.samplePort ?? 0)];
   if (o.sample === false) args.push('--no-sample');
-  const child = children.spawn('lifeboat start', args, { LIFEBOAT_LOG_LEVEL: 'warn' });
+  const child = children.spawn('lifeboat start', args, { LIFEBOAT_LOG_LEVEL: 'warn', ...o.env });
   const url = await child.waitForLine((l) => /^Lifeboat REST API: (http:\/\/\S+)/.exec(l)?.[1], 'the REST API line');
   // Printed after the REST line; `data in …` comes last either way.
   await child.waitForLine((l) => (l.startsWith('data in ') ? true : undefined), 'the data line');
