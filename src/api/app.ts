@@ -96,6 +96,10 @@ export function buildApp(o: AppOptions): FastifyInstance {
     bodyLimit: o.bodyLimit ?? 1024 * 1024,
     // Service Fabric ids carry `~`, `:`, `#`: keep paths as they come.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
+    // What the router refuses before any route runs (a malformed URL, an over-long id) gets the FabricError shape too.
+    frameworkErrors: (err, _req, reply) => {
+      void sendError(reply, 'E_INVALIDARG', err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path parameter is longer than 2048 characters.' : 'The request URL is not valid.', 400);
+    },
   });
 
   installGate(app, { ...o.gate, access: o.access, log: { warn: (obj, msg) => app.log.warn(obj, msg) } });

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { LifeboatError } from '../core/errors.ts';
 
 export interface HashingReader {
   readonly stream: Readable;
@@ -27,10 +28,22 @@ export function hashingReader(source: AsyncIterable<unknown>): HashingReader {
   return { stream, digest: () => ({ bytes, sha256: hash.digest('hex') }) };
 }
 
-/** The whole stream in one buffer: only for small objects. */
-export async function readAll(s: AsyncIterable<unknown>): Promise<Buffer> {
+/** The most readAll takes by default: a `.bkmetadata` is a few KB; a hostile store may serve gigabytes under its name. */
+export const MAX_SMALL_OBJECT_BYTES = 1024 * 1024;
+
+/**
+ * The whole stream in one buffer: only for small objects. More than `maxBytes` is refused
+ * (LIFEBOAT_E_BACKUP_CORRUPT) as soon as it arrives, and the stream is closed: memory stays
+ * bounded whatever the storage sends.
+ */
+export async function readAll(s: AsyncIterable<unknown>, maxBytes = MAX_SMALL_OBJECT_BYTES, what = 'the object'): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c as Buffer);
+  let size = 0;
+  for await (const c of s) {
+    size += (c as Buffer).length;
+    if (size > maxBytes) throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `${what} is larger than ${maxBytes} bytes: not a Lifeboat metadata object.`);
+    chunks.push(c as Buffer);
+  }
   return Buffer.concat(chunks);
 }
 

@@ -72,6 +72,8 @@ export interface LifeboatConfig {
    * key of the ring reads. Without it backups are not encrypted. Key bytes are never logged.
    */
   readonly encryptionKeys?: Keyring;
+  /** With encryptionKeys: refuse to restore a chain that holds an unencrypted backup. */
+  readonly requireEncryptedRestores?: boolean;
   /** Compression of new backups (default zstd); `none` suits data that is already compressed. */
   readonly compression?: Compression;
   /** The in-process host's HostOptions.directIo (default true: O_DIRECT where the file system takes it). */
@@ -141,7 +143,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     info: (obj: unknown, msg?: string) => api.log.info(obj, msg),
   };
   const clock = cfg.clock ?? systemClock;
-  const service = new LifeboatService({ catalog, clock, openStorage: storage, log, keyring: cfg.encryptionKeys });
+  const service = new LifeboatService({ catalog, clock, openStorage: storage, log, keyring: cfg.encryptionKeys, requireEncryptedRestores: cfg.requireEncryptedRestores === true });
   await service.recoverAfterRestart();
   const retention = new RetentionSweeper({
     catalog, clock, openStorage: storage, log,

@@ -13,7 +13,7 @@ import { type EndedOperation, aggregatedHealthState, backupRestoreHealthEvents, 
 import { applicationOf } from '../core/ids.ts';
 import { parseServiceName } from '../core/names.ts';
 import { type PartitionInfo, partitionInfoFromJson, partitionInfoToJson, samePartitionInfo, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
-import { type StorageDescription, parseStorageDescription, storageIdentity } from '../core/storage-description.ts';
+import { SECRET_FIELDS, SECRET_MASK, type StorageDescription, parseStorageDescription, storageIdentity } from '../core/storage-description.ts';
 import { type BackupPolicy, checkPolicyName, parseBackupPolicy, policyToWire } from '../core/policy.ts';
 import {
   type BackupEntity, type CleanBackupTarget, type EntityLevel, type PartitionRef, type ProtectionState, type Refusal, cleanBackupTargets, disableBackup, effectivePolicy,
@@ -25,6 +25,7 @@ import { type Keyring, createBlockPool, defaultWorkers } from '../format/lbk2.ts
 import type { BlobStore } from '../storage/port.ts';
 import { type ChainEntry, type CheckedBackup, checkBackupData, checkChain, readBackupMetadataAt, readChain } from './backup-check.ts';
 import { type RewrapReport, rewrapKeys } from './key-rotation.ts';
+import { Limiter } from './limiter.ts';
 import { listStoredBackups } from './stored-backups.ts';
 
 export interface Clock {
@@ -41,6 +42,8 @@ export interface ServiceDeps {
   readonly log?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
   /** The installation's encryption keys: VerifyBackup authenticates encrypted backups with them; key rotation re-wraps under the current one. */
   readonly keyring?: Keyring | undefined;
+  /** `--require-encrypted-restores`: with a keyring, a restore of a chain holding an unencrypted backup is refused. */
+  readonly requireEncryptedRestores?: boolean;
 }
 
 /** VerifyBackup's answer: the backup and its whole chain, full backup first. */
@@ -173,6 +176,9 @@ export class LifeboatService implements HostChannel {
   private readonly newId: () => string;
   private readonly log: NonNullable<ServiceDeps['log']>;
   private readonly keyring: Keyring | undefined;
+  private readonly requireEncryptedRestores: boolean;
+  /** VerifyBackups: two at once (each with its block workers), 32 waiting; more get 503. */
+  private readonly verifyLimit = new Limiter(2, 32, 'backup verifications');
   private readonly wake = new EventEmitter();
   /**
    * 'ended' (operation) when a host reported an operation's end; 'protection-changed' when a
@@ -195,6 +201,7 @@ export class LifeboatService implements HostChannel {
     this.newId = deps.newId ?? randomUUID;
     this.log = deps.log ?? { warn: () => undefined, info: () => undefined };
     this.keyring = deps.keyring;
+    this.requireEncryptedRestores = deps.requireEncryptedRestores === true;
     this.wake.setMaxListeners(0);
   }
 
@@ -559,6 +566,18 @@ export class LifeboatService implements HostChannel {
     const { storage, store, target } = await this.namedBackup(partition, given, latest);
     const chain = await readChain(store, target);
     const m = target.metadata;
+    // Service Fabric restores a backup of another service without a word: a trap (another
+    // service's data under this one's name). Lifeboat asks the caller to say so.
+    const allowCross = (given as Record<string, unknown> | undefined)?.AllowCrossServiceRestore;
+    invalidArgUnless(allowCross === undefined || allowCross === null || typeof allowCross === 'boolean', 'AllowCrossServiceRestore must be true or false.');
+    if (m.ServiceName !== partition.serviceName && allowCross !== true) {
+      throw new LifeboatError('FABRIC_E_RESTORE_SOURCE_TARGET_PARTITION_MISMATCH',
+        `Backup ${m.BackupId} is of service ${m.ServiceName}, not ${partition.serviceName}; send "AllowCrossServiceRestore": true to restore it here anyway.`);
+    }
+    if (this.requireEncryptedRestores && this.keyring) {
+      const clear = chain.find((e) => e.metadata.Encryption === undefined);
+      if (clear) throw new LifeboatError('E_INVALIDARG', `Backup ${clear.metadata.BackupId} is not encrypted, and this Lifeboat restores only encrypted backups (--require-encrypted-restores).`);
+    }
     return this.accept(partition, 'Restore', minutes, {
       storage, chain: chain.map((e) => e.location), backupId: m.BackupId, backupEpoch: m.EpochOfLastBackupRecord, backupLsn: m.LsnOfLastBackupRecord, ...(auto ? { auto: true } : {}),
     });
@@ -574,18 +593,20 @@ export class LifeboatService implements HostChannel {
    */
   async verifyBackup(partitionId: string, given: { BackupId?: unknown; BackupLocation?: unknown; BackupStorage?: unknown } | undefined, latest = false): Promise<VerifyResult> {
     const partition = await this.getPartition(partitionId);
-    const { store, target } = await this.namedBackup(partition, given, latest);
-    const chain = await readChain(store, target);
-    checkChain(store, chain);
-    // One pool for the chain: the blocks' SHA-256 (and AES-GCM) off the event loop that serves the API.
-    const pool = createBlockPool(defaultWorkers());
-    try {
-      const checked: CheckedBackup[] = [];
-      for (const e of chain) checked.push(await checkBackupData(store, e, this.keyring, pool));
-      return { BackupId: target.metadata.BackupId, Chain: checked, Ok: true };
-    } finally {
-      await pool.close();
-    }
+    return this.verifyLimit.run(async () => {
+      const { store, target } = await this.namedBackup(partition, given, latest);
+      const chain = await readChain(store, target);
+      checkChain(store, chain);
+      // One pool for the chain: the blocks' SHA-256 (and AES-GCM) off the event loop that serves the API.
+      const pool = createBlockPool(defaultWorkers());
+      try {
+        const checked: CheckedBackup[] = [];
+        for (const e of chain) checked.push(await checkBackupData(store, e, this.keyring, pool));
+        return { BackupId: target.metadata.BackupId, Chain: checked, Ok: true };
+      } finally {
+        await pool.close();
+      }
+    });
   }
 
   /**
@@ -815,6 +836,10 @@ export class LifeboatService implements HostChannel {
   /** CreateBackupPolicy: 409 FABRIC_E_BACKUP_POLICY_ALREADY_EXISTING for a name in use. */
   async createPolicy(body: unknown, validateConnection: boolean): Promise<void> {
     const policy = parseBackupPolicy(body);
+    for (const field of SECRET_FIELDS) {
+      invalidArgUnless((policy.storage as Record<string, unknown>)[field] !== SECRET_MASK,
+        `${field} is '${SECRET_MASK}', the mask Lifeboat answers in place of a secret: send the secret itself.`);
+    }
     await this.checkPolicyStorage(policy, validateConnection);
     const now = this.nowUtc();
     const inserted = await this.catalog.insertPolicy({ name: policy.name, policy, uniqueId: this.newId(), createdUtc: now, updatedUtc: now });
@@ -829,9 +854,11 @@ export class LifeboatService implements HostChannel {
    */
   async updatePolicy(name: string, body: unknown, validateConnection: boolean): Promise<void> {
     checkPolicyName(name, 'backupPolicyName');
-    const policy = parseBackupPolicy(body);
-    invalidArgUnless(policy.name === name, `The Name in the body ('${policy.name}') must be the policy's name in the path ('${name}'); a policy cannot be renamed.`);
-    if (!(await this.catalog.getPolicy(name))) throw notExisting(name);
+    const given = parseBackupPolicy(body);
+    invalidArgUnless(given.name === name, `The Name in the body ('${given.name}') must be the policy's name in the path ('${name}'); a policy cannot be renamed.`);
+    const stored = await this.catalog.getPolicy(name);
+    if (!stored) throw notExisting(name);
+    const policy: BackupPolicy = { ...given, storage: keepMaskedSecrets(given.storage, stored.policy.storage) };
     await this.checkPolicyStorage(policy, validateConnection);
     const updated = await this.catalog.updatePolicy({ name, policy, uniqueId: this.newId(), updatedUtc: this.nowUtc() });
     if (!updated) throw notExisting(name);
@@ -1012,6 +1039,34 @@ export class LifeboatService implements HostChannel {
 
 function notExisting(name: string): LifeboatError {
   return new LifeboatError('FABRIC_E_BACKUP_POLICY_NOT_EXISTING', `Backup policy '${name}' does not exist.`);
+}
+
+/** The user name or key id a secret belongs to: a secret kept through the mask keeps its owner too. */
+const SECRET_OWNER: Readonly<Record<string, string>> = { PrimaryPassword: 'PrimaryUserName', SecondaryPassword: 'SecondaryUserName', SecretAccessKey: 'AccessKeyId' };
+
+/**
+ * UpdateBackupPolicy after a GetBackupPolicy: a secret sent back as the mask ("****") keeps the
+ * stored secret, when the storage is the same one (kind and storageIdentity, worked out with the
+ * kept secrets, since an Azure ConnectionString names the account) and the secret's user name or
+ * key id is unchanged. Otherwise the mask is refused (E_INVALIDARG): the secret must be sent again.
+ */
+function keepMaskedSecrets(given: StorageDescription, stored: StorageDescription): StorageDescription {
+  const g = given as Record<string, unknown>;
+  const s = stored as Record<string, unknown>;
+  const masked = SECRET_FIELDS.filter((f) => g[f] === SECRET_MASK);
+  if (masked.length === 0) return given;
+  const sendAgain = `send the secret again: the storage changed`;
+  if (given.StorageKind !== stored.StorageKind) throw new LifeboatError('E_INVALIDARG', `${masked.join(', ')} is '${SECRET_MASK}' but the StorageKind is not the stored policy's: ${sendAgain}.`);
+  const merged: Record<string, unknown> = { ...g };
+  for (const f of masked) {
+    invalidArgUnless(typeof s[f] === 'string', `${f} is '${SECRET_MASK}' but the stored policy has no ${f}: send the secret itself.`);
+    const owner = SECRET_OWNER[f];
+    invalidArgUnless(owner === undefined || g[owner] === s[owner], `${f} is '${SECRET_MASK}' but ${owner ?? ''} is not the stored policy's: send the secret again with it.`);
+    merged[f] = s[f];
+  }
+  const out = merged as StorageDescription;
+  invalidArgUnless(storageIdentity(out) === storageIdentity(stored), `${masked.join(', ')} is '${SECRET_MASK}' but the storage is not the stored policy's: ${sendAgain}.`);
+  return out;
 }
 
 function refusalError(r: Refusal): LifeboatError {
