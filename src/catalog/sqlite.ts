@@ -95,6 +95,8 @@ export class SqliteCatalog implements Catalog, AccessStore {
     // Before WAL mode: SQLite gives the -wal and -shm files the database file's mode.
     if (file !== ':memory:') chmodSync(file, 0o600);
     this.db.pragma('journal_mode = WAL');
+    // Deleted rows (a replaced policy's sealed secret, a revoked token's hash) are zeroed, not left in free pages.
+    this.db.pragma('secure_delete = ON');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();

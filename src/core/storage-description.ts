@@ -11,7 +11,12 @@ export type StorageDescription =
   | { StorageKind: 'S3'; Bucket: string; Region?: string; Endpoint?: string; AccessKeyId?: string; SecretAccessKey?: string; ForcePathStyle?: boolean; FriendlyName?: string };
 
 export const STORAGE_KINDS = ['FileShare', 'AzureBlobStore', 'DsmsAzureBlobStore', 'ManagedIdentityAzureBlobStore', 'S3'] as const;
-const SECRET_FIELDS = ['PrimaryPassword', 'SecondaryPassword', 'ConnectionString', 'SecretAccessKey'];
+/** The fields of a storage description that hold secrets: masked on read, sealed in the catalog. */
+export const SECRET_FIELDS = ['PrimaryPassword', 'SecondaryPassword', 'ConnectionString', 'SecretAccessKey'] as const;
+export type SecretField = (typeof SECRET_FIELDS)[number];
+
+/** The mask API callers see in place of a secret (and may send back to keep it, on UpdateBackupPolicy). */
+export const SECRET_MASK = '****';
 
 function str(o: Record<string, unknown>, field: string, required: boolean): string | undefined {
   const v = o[field];
@@ -73,7 +78,7 @@ export function parseStorageDescription(value: unknown): StorageDescription {
 /** The description as API callers may see it: secrets replaced by "****". */
 export function maskStorage(d: StorageDescription): Record<string, unknown> {
   const out: Record<string, unknown> = { ...d };
-  for (const k of SECRET_FIELDS) if (out[k] !== undefined) out[k] = '****';
+  for (const k of SECRET_FIELDS) if (out[k] !== undefined) out[k] = SECRET_MASK;
   return out;
 }
 

@@ -119,11 +119,12 @@ program
   .option('--client-ca <file>', 'PEM CA certificates client certificates must be signed by (mutual TLS; env LIFEBOAT_CLIENT_CA)', env.LIFEBOAT_CLIENT_CA)
   .option('--client-cert-role <thumbprint=role>', 'a client certificate\'s role: SHA-1 or SHA-256 thumbprint (or CN=subject) = admin|reader; repeatable', certRole, new Map<string, Role>())
   .option('--allowed-hosts <names>', 'comma-separated host names the Host header may carry besides loopback and the bound address (env LIFEBOAT_ALLOWED_HOSTS)', list, env.LIFEBOAT_ALLOWED_HOSTS ? list(env.LIFEBOAT_ALLOWED_HOSTS) : [])
+  .option('--catalog-key <file>', 'the key sealing storage secrets in the catalog (32 bytes, base64, mode 0600; env LIFEBOAT_CATALOG_KEY_FILE; default <data-dir>/catalog.key, made on first start)', env.LIFEBOAT_CATALOG_KEY_FILE)
   .option('--require-encrypted-restores', 'with --encryption-keys: refuse to restore a backup that is not encrypted')
   .option('--insecure-no-auth', 'turn authentication off: every caller is an admin. For local experiments only; refused on a non-loopback --bind')
   .action(async (o: {
     port: number; bind: string; dataDir: string; samplePort: number; sample: boolean; fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean;
-    tlsCert?: string; tlsKey?: string; clientCa?: string; clientCertRole: Map<string, Role>; allowedHosts: string[]; insecureNoAuth?: boolean; requireEncryptedRestores?: boolean;
+    tlsCert?: string; tlsKey?: string; clientCa?: string; clientCertRole: Map<string, Role>; allowedHosts: string[]; insecureNoAuth?: boolean; requireEncryptedRestores?: boolean; catalogKey?: string;
   }) => {
     process.umask(0o077); // what Lifeboat writes (catalog, partitions, backups, tokens, keys) is its own
     const keyring = keyringFrom(o.encryptionKeys);
@@ -141,6 +142,7 @@ program
         ...(keyring ? { encryptionKeys: keyring } : {}),
         ...(tls ? { tls } : {}),
         requireEncryptedRestores: o.requireEncryptedRestores === true,
+        ...(o.catalogKey ? { catalogKeyFile: o.catalogKey } : {}),
         auth: {
           ...(adminToken ? { adminToken } : {}), insecureNoAuth: o.insecureNoAuth === true, clientCertRoles: o.clientCertRole, allowedHosts: o.allowedHosts,
         },

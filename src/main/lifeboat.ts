@@ -8,6 +8,8 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/app.ts';
 import type { Catalog } from '../catalog/port.ts';
+import { loadOrCreateCatalogKey, readCatalogKey } from '../catalog/catalog-key.ts';
+import { SealedCatalog } from '../catalog/sealed.ts';
 import { SqliteCatalog } from '../catalog/sqlite.ts';
 import type { Compression, Keyring } from '../format/lbk2.ts';
 import { Host } from '../host/host.ts';
@@ -72,6 +74,12 @@ export interface LifeboatConfig {
    * key of the ring reads. Without it backups are not encrypted. Key bytes are never logged.
    */
   readonly encryptionKeys?: Keyring;
+  /**
+   * The key that seals storage secrets in the catalog: a file of 32 base64 bytes, mode 0600
+   * (`--catalog-key`), e.g. on a secrets mount apart from the data dir. Default
+   * `<dataDir>/catalog.key`, made on first start.
+   */
+  readonly catalogKeyFile?: string;
   /** With encryptionKeys: refuse to restore a chain that holds an unencrypted backup. */
   readonly requireEncryptedRestores?: boolean;
   /** Compression of new backups (default zstd); `none` suits data that is already compressed. */
@@ -136,7 +144,15 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     });
     return cfg.wrapStorage ? cfg.wrapStorage(store) : store;
   };
-  const catalog = new SqliteCatalog(join(dataDir, 'catalog.sqlite'));
+  const sqlite = new SqliteCatalog(join(dataDir, 'catalog.sqlite'));
+  // Storage secrets are sealed under a key kept out of the catalog: a copy of catalog.sqlite
+  // (a backup of Lifeboat itself, a stolen disk image of it) holds no usable secret.
+  const catalogKey = cfg.catalogKeyFile !== undefined ? readCatalogKey(cfg.catalogKeyFile) : loadOrCreateCatalogKey(dataDir);
+  const catalog = new SealedCatalog(sqlite, catalogKey);
+  const sealed = await catalog.sealExisting();
+  if (sealed.policies > 0 || sealed.operationsLeftClear > 0) {
+    console.warn(`catalog: sealed the secrets of ${sealed.policies} policies; ${sealed.operationsLeftClear} operations still hold clear ones until they end`);
+  }
   // The service logs through the API's logger, built just after it.
   const log = {
     warn: (obj: unknown, msg?: string) => api.log.warn(obj, msg),
@@ -153,7 +169,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     ? { token: cfg.auth.adminToken, file: undefined }
     : { token: await adminTokenFromDataDir(dataDir), file: join(dataDir, 'admin.token') };
   const access = new AccessService({
-    store: catalog, clock, bootstrap: [{ name: 'bootstrap-admin', token: bootstrap.token }],
+    store: sqlite, clock, bootstrap: [{ name: 'bootstrap-admin', token: bootstrap.token }],
     ...(cfg.auth?.clientCertRoles ? { certificateRoles: cfg.auth.clientCertRoles } : {}),
   });
   const listening: { port?: number } = {};

@@ -11,7 +11,7 @@ let fin;
 let fout;
 try {
   fin = openSync(from, 'r');
-  fout = openSync(to, 'wx');
+  fout = openSync(to, 'wx', 0o600); // partition data: the owner's only
   const buf = Buffer.allocUnsafe(1 << 20);
   const hash = createHash('sha256');
   const end = length ?? Number.MAX_SAFE_INTEGER;

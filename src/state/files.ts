@@ -1,10 +1,24 @@
-/** Small file-system helpers with the durability the state library relies on. */
+/**
+ * Small file-system helpers with the durability the state library relies on. What they create is
+ * private to the user Lifeboat runs as: folders 0700, files 0600 (PRIVATE_DIR, PRIVATE_FILE).
+ */
 import { createHash, type Hash } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { writeNewFile } from '../fs/sync-behind.ts';
+
+/** The mode of folders the state library creates: its data and backups are the owner's only. */
+export const PRIVATE_DIR = 0o700;
+/** The mode of files the state library creates. */
+export const PRIVATE_FILE = 0o600;
+
+/** Creates `path` (and missing parents) 0700, and makes it 0700 if it existed (a folder of an older version). */
+export async function mkdirPrivate(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: PRIVATE_DIR });
+  await chmod(path, PRIVATE_DIR);
+}
 
 /** fsyncs a file or directory by path. */
 export async function fsyncPath(path: string): Promise<void> {
@@ -22,7 +36,7 @@ export async function fsyncPath(path: string): Promise<void> {
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
+  const fh = await open(tmp, 'w', PRIVATE_FILE);
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -44,7 +58,7 @@ export async function readJsonIfExists(path: string): Promise<unknown> {
 
 export async function recreateDir(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true });
-  await mkdir(path, { recursive: true });
+  await mkdirPrivate(path);
 }
 
 /** A pass-through stream that hashes and counts what flows through it. */
@@ -84,5 +98,7 @@ export async function copyFileHashed(from: string, to: string, length?: number):
 export async function writeStreamHashed(source: AsyncIterable<Uint8Array>, to: string, options: { direct?: boolean } = {}): Promise<CopiedFile> {
   const hash = createHash('sha256');
   const bytes = await writeNewFile(to, source, (chunk) => hash.update(chunk), options);
+  // writeNewFile (src/fs) creates with the default mode; the file holds partition data.
+  await chmod(to, PRIVATE_FILE);
   return { bytes, sha256: hash.digest('hex') };
 }

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -31,7 +31,9 @@ import {
   readBackupMetadata, writeBackupMetadata,
 } from './backup-folder.ts';
 import { ChangeOp, type ChangeRecord, changeLogBytes, decodeChangeLog, encodeHeader, encodeRecord, encodeTrailer } from './changelog-codec.ts';
-import { type CopiedFile, HashingStream, copyFileHashed, fsyncPath, readJsonIfExists, recreateDir, writeFileAtomic, writeStreamHashed } from './files.ts';
+import {
+  type CopiedFile, HashingStream, PRIVATE_FILE, copyFileHashed, fsyncPath, mkdirPrivate, readJsonIfExists, recreateDir, writeFileAtomic, writeStreamHashed,
+} from './files.ts';
 import { writeNewFile } from '../fs/sync-behind.ts';
 import { type Durability, type MetaRow, Store, initSchema, openDatabase } from './store.ts';
 
@@ -643,7 +645,7 @@ export class Partition {
         info = await this.withChangeLog(base.lastLsn, async (log) => {
           const target = join(folder, INCREMENTAL_DATA_FILE);
           const hashing = new HashingStream();
-          await pipeline(log.source, hashing, createWriteStream(target, { flags: 'wx' }));
+          await pipeline(log.source, hashing, createWriteStream(target, { flags: 'wx', mode: PRIVATE_FILE }));
           await fsyncPath(target);
           const file = { name: INCREMENTAL_DATA_FILE, bytes: hashing.bytes, sha256: hashing.hash.digest('hex') };
           return { ...incrementalInfo(common, base, log.lastLsn, log.counts(), file), directory: folder };
@@ -1092,7 +1094,7 @@ export class Partition {
   }
 
   private async openFiles(existed: boolean): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    await mkdirPrivate(this.dir);
     const state = await this.readState();
     let generation = state?.generation ?? 1;
     let epoch = state?.epoch ?? INITIAL_EPOCH;

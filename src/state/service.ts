@@ -8,7 +8,7 @@
  *   partitions/<partitionId>/  one partition (see partition.ts)
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { parseServiceName } from '../core/names.ts';
@@ -16,7 +16,7 @@ import {
   type PartitionInfo, type PartitionKey, type PartitionScheme, partitionIndexForKey, partitionInfoFromJson, partitionInfoToJson,
   partitionsOfScheme, samePartitionInfo, sameScheme, schemeFromJson, schemeToJson,
 } from '../core/partitioning.ts';
-import { readJsonIfExists, writeFileAtomic } from './files.ts';
+import { mkdirPrivate, readJsonIfExists, writeFileAtomic } from './files.ts';
 import { type DataLossHandler, Partition, type PartitionOpenOptions } from './partition.ts';
 import type { Durability } from './store.ts';
 
@@ -83,7 +83,7 @@ export class StatefulService {
     parseServiceName(o.name);
     const infos = partitionsOfScheme(o.partitioning);
     invalidArgUnless(typeof o.dataDir === 'string' && o.dataDir.length > 0, 'dataDir must be a path.');
-    await mkdir(join(o.dataDir, 'partitions'), { recursive: true });
+    await mkdirPrivate(join(o.dataDir, 'partitions'));
     const manifest = await readManifest(o.dataDir);
     let existed = true;
     let entries: Manifest['partitions'];
@@ -100,7 +100,7 @@ export class StatefulService {
       // A service being created: anything left from an unfinished creation is discarded.
       existed = false;
       await rm(join(o.dataDir, 'partitions'), { recursive: true, force: true });
-      await mkdir(join(o.dataDir, 'partitions'), { recursive: true });
+      await mkdirPrivate(join(o.dataDir, 'partitions'));
       entries = infos.map((info) => ({ id: randomUUID(), info }));
     }
     const partitions: Partition[] = [];

@@ -4,6 +4,7 @@
  * dictionaries; every committed change is also appended to `changes` in the same SQLite
  * transaction, numbered by LSN, so incremental backups can read what happened since a backup.
  */
+import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Epoch } from '../core/epoch.ts';
 import { CHANGE_RECORD_OVERHEAD, ChangeOp, type ChangeRecord } from './changelog-codec.ts';
@@ -62,6 +63,11 @@ export function openDatabase(file: string, opts: { readonly?: boolean; durabilit
   try {
     db.defaultSafeIntegers(true);
     if (!opts.readonly) {
+      // The partition's data is the owner's only. Before WAL mode: SQLite gives the -wal and -shm
+      // files the database file's mode (those an older version left are made private too).
+      privateFile(file);
+      privateFile(`${file}-wal`);
+      privateFile(`${file}-shm`);
       db.pragma('journal_mode = WAL');
       // A long backup lets the WAL grow (it cannot be checkpointed meanwhile); shrink it afterwards.
       db.pragma('journal_size_limit = 67108864');
@@ -71,6 +77,14 @@ export function openDatabase(file: string, opts: { readonly?: boolean; durabilit
   } catch (err) {
     db.close();
     throw err;
+  }
+}
+
+function privateFile(file: string): void {
+  try {
+    chmodSync(file, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { partitionInfoToJson, schemeToJson } from '../../src/core/partitioning.ts';
 import { assertFabricError, assertSuccess, jsonOf, send } from '../support/api-http.ts';
 import { type TestLifeboat, startTestLifeboat, waitFor } from '../support/lifeboat.ts';
-import { SERVICE_ID, SERVICE_NAME } from '../support/sample.ts';
+import { SERVICE_NAME } from '../support/sample.ts';
 
 const V = 'api-version=6.4';
 const json = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));

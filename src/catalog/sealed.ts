@@ -1,0 +1,312 @@
+/**
+ * SealedCatalog: a Catalog decorator that keeps the secrets of storage descriptions sealed at rest.
+ * Every secret field (SECRET_FIELDS: PrimaryPassword, SecondaryPassword, ConnectionString,
+ * SecretAccessKey) of a policy's storage, and anywhere in an operation's request (its `storage`,
+ * and whatever else carries a storage description), is written as
+ *
+ *   lbsealed:v1:<base64 of iv (12) | ciphertext | tag (16)>
+ *
+ * AES-256-GCM under the catalog key, the field's name bound in as additional data (a sealed
+ * password moved into another field does not open). Reads unseal, so the service above works on
+ * clear descriptions (storageIdentity reads the AccountName of a ConnectionString) and never sees
+ * a sealed one. A value that is not sealed (a catalog written before sealing) reads as it is;
+ * `sealExisting()` seals those of policies and active operations once, at startup.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { LifeboatError } from '../core/errors.ts';
+import type { BackupPolicy } from '../core/policy.ts';
+import type { Outcome, ProtectionState } from '../core/protection.ts';
+import { SECRET_FIELDS, type StorageDescription } from '../core/storage-description.ts';
+import type {
+  BackupFilter, BackupRecord, Catalog, EpochWire, FailureError, OperationKind, OperationRecord, OperationState, PartitionRecord, PeriodicScheduleRecord,
+  PolicyDeletion, PolicyRecord, ProtectionChange, RetentionStateRecord, ServiceRecord,
+} from './port.ts';
+
+export const SEALED_PREFIX = 'lbsealed:v1:';
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const SECRET_SET: ReadonlySet<string> = new Set(SECRET_FIELDS);
+
+/** What `sealExisting` did. */
+export interface SealReport {
+  /** Policies whose clear secrets were sealed. */
+  readonly policies: number;
+  /**
+   * Active operations whose request still holds a clear secret: the port has no method that
+   * rewrites a request, so they stay as they are until they end.
+   */
+  readonly operationsLeftClear: number;
+}
+
+function aad(field: string): Buffer {
+  return Buffer.from(`lifeboat catalog secret v1 ${field}`, 'utf8');
+}
+
+export function isSealed(value: unknown): value is string {
+  return typeof value === 'string' && value.startsWith(SEALED_PREFIX);
+}
+
+/** The sealing of values of the secret fields, under one key. */
+export class SecretSealer {
+  readonly #key: Buffer;
+
+  constructor(key: Buffer) {
+    if (!Buffer.isBuffer(key) || key.length !== 32) throw new LifeboatError('E_INVALIDARG', 'The catalog key must be 32 bytes (AES-256).');
+    this.#key = Buffer.from(key);
+  }
+
+  seal(field: string, clear: string): string {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
+    cipher.setAAD(aad(field));
+    const body = Buffer.concat([cipher.update(clear, 'utf8'), cipher.final()]);
+    return SEALED_PREFIX + Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64');
+  }
+
+  /** Opens a sealed value of `field`; a value that is not sealed comes back as it is. */
+  unseal(field: string, value: string): string {
+    if (!isSealed(value)) return value;
+    const raw = Buffer.from(value.slice(SEALED_PREFIX.length), 'base64');
+    if (raw.length < IV_BYTES + TAG_BYTES) throw unsealError(field, 'it is truncated');
+    const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, IV_BYTES));
+    decipher.setAAD(aad(field));
+    decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
+    try {
+      return Buffer.concat([decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+    } catch (err) {
+      throw unsealError(field, 'it does not authenticate', err);
+    }
+  }
+
+  /**
+   * A copy of `value` with every secret field, at any depth, sealed. A value that already looks
+   * sealed is sealed again: it came from a caller (the service only ever holds opened values), and
+   * taking it as sealed would let whoever copied one from a catalog file have Lifeboat open it.
+   */
+  sealDeep<T>(value: T): T {
+    return this.#walk(value, (field, v) => this.seal(field, v)) as T;
+  }
+
+  /** Seals the clear secret fields only (for values read from the catalog as they are stored). */
+  sealClearDeep<T>(value: T): T {
+    return this.#walk(value, (field, v) => (isSealed(v) ? v : this.seal(field, v))) as T;
+  }
+
+  /** A copy of `value` with every sealed secret field opened. */
+
+  unsealDeep<T>(value: T): T {
+    return this.#walk(value, (field, v) => this.unseal(field, v)) as T;
+  }
+
+  /** True when a secret field somewhere in `value` is a clear (not sealed) string. */
+  hasClear(value: unknown): boolean {
+    let clear = false;
+    this.#walk(value, (_f, v) => {
+      if (!isSealed(v)) clear = true;
+      return v;
+    });
+    return clear;
+  }
+
+  #walk(value: unknown, fn: (field: string, v: string) => string): unknown {
+    if (Array.isArray(value)) return value.map((v) => this.#walk(v, fn));
+    if (value === null || typeof value !== 'object') return value;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = SECRET_SET.has(k) && typeof v === 'string' ? fn(k, v) : this.#walk(v, fn);
+    }
+    return out;
+  }
+}
+
+function unsealError(field: string, why: string, cause?: unknown): LifeboatError {
+  return new LifeboatError('E_FAIL',
+    `A ${field} sealed in the catalog cannot be opened: ${why}. The catalog key (catalog.key in the data directory, or the one derived from the keyring) is not the key it was sealed with, or the catalog is damaged. Start with the right key, or update the policy with its secret again.`,
+    cause === undefined ? undefined : { cause });
+}
+
+/** Seals the secrets of every storage description the catalog stores; opens them on every read. */
+export class SealedCatalog implements Catalog {
+  readonly #inner: Catalog;
+  readonly #sealer: SecretSealer;
+
+  /** `key`: the catalog key, 32 bytes (loadOrCreateCatalogKey). */
+  constructor(inner: Catalog, key: Buffer) {
+    this.#inner = inner;
+    this.#sealer = new SecretSealer(key);
+  }
+
+  // ---- sealing ----------------------------------------------------------------------------
+
+  #sealPolicy<T extends { policy: BackupPolicy }>(p: T, clearOnly = false): T {
+    const storage = clearOnly ? this.#sealer.sealClearDeep(p.policy.storage) : this.#sealer.sealDeep(p.policy.storage);
+    return { ...p, policy: { ...p.policy, storage } };
+  }
+
+  #openPolicy(p: PolicyRecord): PolicyRecord;
+  #openPolicy(p: PolicyRecord | undefined): PolicyRecord | undefined;
+  #openPolicy(p: PolicyRecord | undefined): PolicyRecord | undefined {
+    return p && { ...p, policy: { ...p.policy, storage: this.#sealer.unsealDeep<StorageDescription>(p.policy.storage) } };
+  }
+
+  #sealOperation(op: OperationRecord): OperationRecord {
+    return { ...op, request: this.#sealer.sealDeep(op.request), result: this.#sealer.sealDeep(op.result) };
+  }
+
+  #openOperation(op: OperationRecord): OperationRecord;
+  #openOperation(op: OperationRecord | undefined): OperationRecord | undefined;
+  #openOperation(op: OperationRecord | undefined): OperationRecord | undefined {
+    return op && { ...op, request: this.#sealer.unsealDeep(op.request), result: this.#sealer.unsealDeep(op.result) };
+  }
+
+  /**
+   * Seals the clear secrets of a catalog written before sealing: every policy (rewritten through
+   * `updatePolicy` with its own uniqueId and updatedUtc, so the scheduler sees no change). Run it
+   * at startup, before the service serves requests (a policy updated between its read and its
+   * rewrite here would be overwritten). Operations' requests cannot be rewritten through the port;
+   * the count of active ones still clear is reported (ended ones cannot be listed).
+   */
+  async sealExisting(): Promise<SealReport> {
+    let policies = 0;
+    for (const p of await this.#inner.listPolicies()) {
+      if (!this.#sealer.hasClear(p.policy.storage)) continue;
+      const sealed = this.#sealPolicy(p, true);
+      if (await this.#inner.updatePolicy({ name: sealed.name, policy: sealed.policy, uniqueId: sealed.uniqueId, updatedUtc: sealed.updatedUtc })) policies++;
+    }
+    const operationsLeftClear = (await this.#inner.activeOperations()).filter((op) => this.#sealer.hasClear(op.request)).length;
+    return { policies, operationsLeftClear };
+  }
+
+  // ---- hosts, services, partitions (no secrets) ---------------------------------------------
+
+  upsertHost(id: string, nowUtc: string): Promise<void> {
+    return this.#inner.upsertHost(id, nowUtc);
+  }
+
+  registerService(hostId: string, service: ServiceRecord, partitions: ReadonlyArray<Omit<PartitionRecord, 'hostId' | 'serviceName'>>): Promise<void> {
+    return this.#inner.registerService(hostId, service, partitions);
+  }
+
+  updatePartitionState(id: string, epoch: EpochWire, lastLsn: string): Promise<void> {
+    return this.#inner.updatePartitionState(id, epoch, lastLsn);
+  }
+
+  listApplications(): Promise<string[]> {
+    return this.#inner.listApplications();
+  }
+
+  listServices(application?: string): Promise<ServiceRecord[]> {
+    return this.#inner.listServices(application);
+  }
+
+  getService(name: string): Promise<ServiceRecord | undefined> {
+    return this.#inner.getService(name);
+  }
+
+  listPartitions(serviceName: string): Promise<PartitionRecord[]> {
+    return this.#inner.listPartitions(serviceName);
+  }
+
+  getPartition(id: string): Promise<PartitionRecord | undefined> {
+    return this.#inner.getPartition(id);
+  }
+
+  // ---- operations: the request carries the storage ----------------------------------------
+
+  async insertOperation(op: OperationRecord): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }> {
+    const out = await this.#inner.insertOperation(this.#sealOperation(op));
+    return out.inserted ? out : { inserted: false, active: this.#openOperation(out.active) };
+  }
+
+  updateOperation(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean> {
+    // A result (BackupId, location, epoch, LSN) holds no storage description today; sealed all
+    // the same should one ever carry a secret field (and opened on read).
+    return this.#inner.updateOperation(id, patch.result === undefined ? patch : { ...patch, result: this.#sealer.sealDeep(patch.result) });
+  }
+
+  async getOperation(id: string): Promise<OperationRecord | undefined> {
+    return this.#openOperation(await this.#inner.getOperation(id));
+  }
+
+  async latestOperation(partitionId: string, kind: OperationKind): Promise<OperationRecord | undefined> {
+    return this.#openOperation(await this.#inner.latestOperation(partitionId, kind));
+  }
+
+  async latestEndedOperation(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined> {
+    return this.#openOperation(await this.#inner.latestEndedOperation(partitionId, kinds));
+  }
+
+  async activeOperations(hostId?: string): Promise<OperationRecord[]> {
+    return (await this.#inner.activeOperations(hostId)).map((op) => this.#openOperation(op));
+  }
+
+  // ---- backup index (storageKey is storageIdentity: no secrets) ------------------------------
+
+  insertBackup(b: BackupRecord): Promise<void> {
+    return this.#inner.insertBackup(b);
+  }
+
+  getBackup(backupId: string): Promise<BackupRecord | undefined> {
+    return this.#inner.getBackup(backupId);
+  }
+
+  listBackups(filter: BackupFilter): Promise<BackupRecord[]> {
+    return this.#inner.listBackups(filter);
+  }
+
+  deleteBackup(backupId: string): Promise<void> {
+    return this.#inner.deleteBackup(backupId);
+  }
+
+  // ---- policies: the storage carries the secrets ------------------------------------------
+
+  insertPolicy(p: PolicyRecord): Promise<boolean> {
+    return this.#inner.insertPolicy(this.#sealPolicy(p));
+  }
+
+  updatePolicy(p: Omit<PolicyRecord, 'createdUtc'>): Promise<boolean> {
+    return this.#inner.updatePolicy(this.#sealPolicy(p));
+  }
+
+  async getPolicy(name: string): Promise<PolicyRecord | undefined> {
+    return this.#openPolicy(await this.#inner.getPolicy(name));
+  }
+
+  async listPolicies(): Promise<PolicyRecord[]> {
+    return (await this.#inner.listPolicies()).map((p) => this.#openPolicy(p));
+  }
+
+  deletePolicy(name: string): Promise<Outcome<PolicyDeletion>> {
+    return this.#inner.deletePolicy(name);
+  }
+
+  // ---- protection, scheduler and retention state (policy names and storage keys only) --------
+
+  getProtection(): Promise<ProtectionState> {
+    return this.#inner.getProtection();
+  }
+
+  changeProtection<T extends { state: ProtectionState }>(change: ProtectionChange<T>): Promise<Outcome<T>> {
+    return this.#inner.changeProtection(change);
+  }
+
+  getPeriodicSchedule(partitionId: string): Promise<PeriodicScheduleRecord | undefined> {
+    return this.#inner.getPeriodicSchedule(partitionId);
+  }
+
+  putPeriodicSchedule(r: PeriodicScheduleRecord, updatedUtc: string): Promise<void> {
+    return this.#inner.putPeriodicSchedule(r, updatedUtc);
+  }
+
+  getRetentionState(partitionId: string): Promise<RetentionStateRecord | undefined> {
+    return this.#inner.getRetentionState(partitionId);
+  }
+
+  putRetentionState(r: RetentionStateRecord, updatedUtc: string): Promise<void> {
+    return this.#inner.putRetentionState(r, updatedUtc);
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
