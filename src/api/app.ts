@@ -94,6 +94,9 @@ export function buildApp(o: AppOptions): FastifyInstance {
       }
       : {}),
     bodyLimit: o.bodyLimit ?? 1024 * 1024,
+    // A client has 30 s to send its whole request (headers and body): a slow sender cannot hold
+    // sockets open for ever. Order polls wait in the response, not here.
+    requestTimeout: 30_000,
     // Service Fabric ids carry `~`, `:`, `#`: keep paths as they come.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     // What the router refuses before any route runs (a malformed URL, an over-long id) gets the FabricError shape too.

@@ -120,8 +120,8 @@ export class SecretSealer {
 }
 
 function unsealError(field: string, why: string, cause?: unknown): LifeboatError {
-  return new LifeboatError('E_FAIL',
-    `A ${field} sealed in the catalog cannot be opened: ${why}. The catalog key (catalog.key in the data directory, or the one derived from the keyring) is not the key it was sealed with, or the catalog is damaged. Start with the right key, or update the policy with its secret again.`,
+  return new LifeboatError('LIFEBOAT_E_CATALOG_KEY_MISMATCH',
+    `A ${field} sealed in the catalog cannot be opened: ${why}. The catalog key (catalog.key in the data directory, or --catalog-key) is not the key it was sealed with, or the catalog is damaged. Start with the right key, or update the policy with its secret again.`,
     cause === undefined ? undefined : { cause });
 }
 

@@ -201,6 +201,11 @@ export const ERROR_CATALOGUE = {
     title: 'No token has this name.',
     hint: 'List tokens with lifeboat token list.',
   },
+  LIFEBOAT_E_CATALOG_KEY_MISMATCH: {
+    status: 500,
+    title: 'A sealed secret in the catalog does not open with the catalog key.',
+    hint: 'Start Lifeboat with the catalog key the catalog was written with (<data-dir>/catalog.key or --catalog-key); if the key is lost, recreate the policies named in the log with their secrets.',
+  },
   LIFEBOAT_E_BUSY: {
     status: 503,
     title: 'Lifeboat is at its limit for this kind of request.',

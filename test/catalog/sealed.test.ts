@@ -57,7 +57,7 @@ function assertNowhere(dir: string, secrets: readonly string[]): string[] {
 
 async function rejectsSealed(p: Promise<unknown>, pattern: RegExp): Promise<void> {
   await assert.rejects(p, (err: unknown) => {
-    assert.ok(isLifeboatError(err, 'E_FAIL'), String(err));
+    assert.ok(isLifeboatError(err, 'LIFEBOAT_E_CATALOG_KEY_MISMATCH'), String(err));
     assert.match(err.message, pattern);
     assert.match(err.message, /catalog key/);
     return true;
