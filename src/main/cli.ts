@@ -15,6 +15,7 @@ import { Host } from '../host/host.ts';
 import { HttpHostChannel } from '../host/http-channel.ts';
 import { startSampleApp } from '../host/sample-app.ts';
 import { rewrapKeys } from '../service/key-rotation.ts';
+import { DEFAULT_ENDPOINT_RULES, checkEndpointEntries } from '../storage/endpoints.ts';
 import { openStorage } from '../storage/open.ts';
 import { startLifeboat } from './lifeboat.ts';
 
@@ -119,12 +120,16 @@ program
   .option('--client-ca <file>', 'PEM CA certificates client certificates must be signed by (mutual TLS; env LIFEBOAT_CLIENT_CA)', env.LIFEBOAT_CLIENT_CA)
   .option('--client-cert-role <thumbprint=role>', 'a client certificate\'s role: SHA-1 or SHA-256 thumbprint (or CN=subject) = admin|reader; repeatable', certRole, new Map<string, Role>())
   .option('--allowed-hosts <names>', 'comma-separated host names the Host header may carry besides loopback and the bound address (env LIFEBOAT_ALLOWED_HOSTS)', list, env.LIFEBOAT_ALLOWED_HOSTS ? list(env.LIFEBOAT_ALLOWED_HOSTS) : [])
+  .option('--storage-endpoints <list>', 'comma-separated endpoints storage descriptions may name: .suffix, host or host:port (env LIFEBOAT_STORAGE_ENDPOINTS; default the public Azure and AWS suffixes; the list replaces the default)',
+    list, env.LIFEBOAT_STORAGE_ENDPOINTS ? list(env.LIFEBOAT_STORAGE_ENDPOINTS) : undefined)
+  .option('--ambient-credential-endpoints <list>', 'endpoints (or s3://bucket) that may be sent this machine\'s managed identity or ambient AWS credentials (env LIFEBOAT_AMBIENT_CREDENTIAL_ENDPOINTS; default none)',
+    list, env.LIFEBOAT_AMBIENT_CREDENTIAL_ENDPOINTS ? list(env.LIFEBOAT_AMBIENT_CREDENTIAL_ENDPOINTS) : undefined)
   .option('--catalog-key <file>', 'the key sealing storage secrets in the catalog (32 bytes, base64, mode 0600; env LIFEBOAT_CATALOG_KEY_FILE; default <data-dir>/catalog.key, made on first start)', env.LIFEBOAT_CATALOG_KEY_FILE)
   .option('--require-encrypted-restores', 'with --encryption-keys: refuse to restore a backup that is not encrypted')
   .option('--insecure-no-auth', 'turn authentication off: every caller is an admin. For local experiments only; refused on a non-loopback --bind')
   .action(async (o: {
     port: number; bind: string; dataDir: string; samplePort: number; sample: boolean; fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean;
-    tlsCert?: string; tlsKey?: string; clientCa?: string; clientCertRole: Map<string, Role>; allowedHosts: string[]; insecureNoAuth?: boolean; requireEncryptedRestores?: boolean; catalogKey?: string;
+    tlsCert?: string; tlsKey?: string; clientCa?: string; clientCertRole: Map<string, Role>; allowedHosts: string[]; insecureNoAuth?: boolean; requireEncryptedRestores?: boolean; catalogKey?: string; storageEndpoints?: string[]; ambientCredentialEndpoints?: string[];
   }) => {
     process.umask(0o077); // what Lifeboat writes (catalog, partitions, backups, tokens, keys) is its own
     const keyring = keyringFrom(o.encryptionKeys);
@@ -143,6 +148,8 @@ program
         ...(tls ? { tls } : {}),
         requireEncryptedRestores: o.requireEncryptedRestores === true,
         ...(o.catalogKey ? { catalogKeyFile: o.catalogKey } : {}),
+        ...(o.storageEndpoints ? { storageEndpoints: o.storageEndpoints } : {}),
+        ...(o.ambientCredentialEndpoints ? { ambientCredentialEndpoints: o.ambientCredentialEndpoints } : {}),
         auth: {
           ...(adminToken ? { adminToken } : {}), insecureNoAuth: o.insecureNoAuth === true, clientCertRoles: o.clientCertRole, allowedHosts: o.allowedHosts,
         },
@@ -173,16 +180,25 @@ program
   .option('--partitioning <scheme>', 'singleton, named:<a,b,…> or range:<count>[:<low>:<high>] (default: range:2, the whole Int64 range)', partitioning)
   .option('--kv-port <port>', 'port of the service\'s key-value HTTP endpoint (0 = any free port)', port, 0)
   .option('--fileshare-roots <dirs>', 'folders this host may read and write FileShare backups in (default: <data-dir>/backups)', roots)
+  .option('--storage-endpoints <list>', 'endpoints storage descriptions may name, as for lifeboat start (env LIFEBOAT_STORAGE_ENDPOINTS)', list, env.LIFEBOAT_STORAGE_ENDPOINTS ? list(env.LIFEBOAT_STORAGE_ENDPOINTS) : undefined)
+  .option('--ambient-credential-endpoints <list>', 'endpoints that may get this machine\'s own credentials (env LIFEBOAT_AMBIENT_CREDENTIAL_ENDPOINTS)', list, env.LIFEBOAT_AMBIENT_CREDENTIAL_ENDPOINTS ? list(env.LIFEBOAT_AMBIENT_CREDENTIAL_ENDPOINTS) : undefined)
   .option('--encryption-keys <file>', `${KEYS_HELP}; without it backups are not encrypted`, env.LIFEBOAT_ENCRYPTION_KEYS_FILE)
   .option('--no-direct-io', 'read a partition\'s database file for a backup, and write it in a restore, through the page cache (default: O_DIRECT where the file system takes it; env LIFEBOAT_DIRECT_IO=0)')
   .action(async (o: {
     serviceUrl: string; hostId?: string; token?: string; dataDir: string; service: string; partitioning?: PartitionScheme; kvPort: number; fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean;
+    storageEndpoints?: string[]; ambientCredentialEndpoints?: string[];
   }) => {
     process.umask(0o077);
     const scheme = o.partitioning ?? { kind: 'UniformInt64Range', count: 2, lowKey: INT64_MIN, highKey: INT64_MAX };
     const fileShareRoots = o.fileshareRoots ?? [join(resolve(o.dataDir), 'backups')];
     for (const r of fileShareRoots) mkdirSync(r, { recursive: true, mode: 0o700 });
     const keyring = keyringFrom(o.encryptionKeys);
+    const endpoints = { allowed: o.storageEndpoints ?? DEFAULT_ENDPOINT_RULES.allowed, ambient: o.ambientCredentialEndpoints ?? DEFAULT_ENDPOINT_RULES.ambient };
+    try {
+      checkEndpointEntries([...endpoints.allowed, ...endpoints.ambient]);
+    } catch (err) {
+      program.error(`error: ${isLifeboatError(err) ? err.message : String(err)}`);
+    }
     if (!o.token) program.error('error: a host needs a token: --token or LIFEBOAT_TOKEN (lifeboat token create --role host --host-id <id>).');
     const channel = new HttpHostChannel(o.serviceUrl, { token: o.token });
     let hostId = o.hostId;
@@ -195,7 +211,7 @@ program
     }
     const host = new Host({
       id: hostId, channel, workDir: join(resolve(o.dataDir), 'work'), keyring, directIo: directIoOf(o),
-      openStorage: (d) => openStorage(d, { fileShareRoots }),
+      openStorage: (d) => openStorage(d, { fileShareRoots, endpoints }),
       log: { warn: (obj, msg) => console.warn(msg ?? '', JSON.stringify(obj)), info: (obj, msg) => console.log(msg ?? '', JSON.stringify(obj)) },
     });
     const app = await startSampleApp({ dataDir: join(resolve(o.dataDir), 'service'), port: o.kvPort, serviceName: o.service, partitioning: scheme, onDataLoss: host.onDataLoss, deferDataLoss: true });

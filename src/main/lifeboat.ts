@@ -20,6 +20,7 @@ import { LifeboatError } from '../core/errors.ts';
 import { AccessService, newToken } from '../service/access.ts';
 import { RetentionSweeper } from '../service/retention-sweeper.ts';
 import { Scheduler, type SchedulerTimer } from '../service/scheduler.ts';
+import { DEFAULT_ENDPOINT_RULES, type EndpointRules, checkEndpointEntries } from '../storage/endpoints.ts';
 import { openStorage } from '../storage/open.ts';
 import type { BlobStore } from '../storage/port.ts';
 
@@ -61,6 +62,13 @@ export interface LifeboatConfig {
   readonly port?: number;
   readonly sample?: boolean;
   readonly samplePort?: number;
+  /**
+   * Endpoints storage descriptions may name (`--storage-endpoints`; src/storage/endpoints.ts);
+   * default the public Azure and AWS suffixes. The list replaces the default.
+   */
+  readonly storageEndpoints?: readonly string[];
+  /** Endpoints (or `s3://bucket`s) that may get the machine's managed identity or ambient AWS credentials; default none. */
+  readonly ambientCredentialEndpoints?: readonly string[];
   /** Folders FileShare paths must be inside; default `<dataDir>/backups`. */
   readonly fileShareRoots?: readonly string[];
   readonly logger?: boolean | object;
@@ -137,9 +145,13 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const fileShareRoots = (cfg.fileShareRoots?.length ? cfg.fileShareRoots : [join(dataDir, 'backups')]).map((r) => resolve(r));
   for (const r of fileShareRoots) await mkdir(r, { recursive: true });
+  const endpoints: EndpointRules = {
+    allowed: cfg.storageEndpoints ?? DEFAULT_ENDPOINT_RULES.allowed, ambient: cfg.ambientCredentialEndpoints ?? DEFAULT_ENDPOINT_RULES.ambient,
+  };
+  checkEndpointEntries([...endpoints.allowed, ...endpoints.ambient]);
   const storage = (d: Parameters<typeof openStorage>[0]): BlobStore => {
     const store = openStorage(d, {
-      fileShareRoots,
+      fileShareRoots, endpoints,
       retry: { onRetry: (r) => log.warn({ key: r.key, operation: r.operation, attempt: r.attempt, delayMs: r.delayMs }, `storage: retrying after a transient failure: ${r.reason}`) },
     });
     return cfg.wrapStorage ? cfg.wrapStorage(store) : store;

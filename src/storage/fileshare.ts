@@ -45,7 +45,8 @@ async function fsyncDir(path: string): Promise<void> {
 
 function unavailable(root: string, err: unknown): LifeboatError {
   const code = (err as NodeJS.ErrnoException).code ?? 'error';
-  return new LifeboatError('LIFEBOAT_E_STORAGE_UNAVAILABLE', `File share ${root} cannot be used: ${code} (${(err as Error).message}).`, {
+  // The code only: the system's text names paths and says more than a caller needs (the cause keeps it for the log).
+  return new LifeboatError('LIFEBOAT_E_STORAGE_UNAVAILABLE', `File share ${root} cannot be used: ${code}.`, {
     cause: err, ...(isTransientCause(err) ? { details: { transient: true } } : {}),
   });
 }

@@ -15,18 +15,26 @@
  *   policy-checked per call, so they are not cached.
  */
 import { createHash } from 'node:crypto';
-import { isAbsolute, resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { LifeboatError } from '../core/errors.ts';
 import { type StorageDescription, storageIdentity } from '../core/storage-description.ts';
 import { azureBlobStoreFor } from './azure-blob.ts';
+import { type EndpointRules, azureBlobEndpointOf, checkAmbientCredentials, checkEndpoint, endpointUrl } from './endpoints.ts';
 import { FileShareStore, insideRoots } from './fileshare.ts';
 import type { BlobStore } from './port.ts';
 import { type RetryOptions, RetryingStore } from './retry.ts';
 import { S3Store } from './s3.ts';
 
 export interface StoragePolicy {
-  /** Absolute folders FileShare paths must be inside. */
+  /** Absolute folders FileShare paths must be inside (checked after resolving symlinks). */
   readonly fileShareRoots: readonly string[];
+  /**
+   * Which endpoints a description may name, and which may get the machine's own credentials
+   * (src/storage/endpoints.ts). The service and hosts always pass them; without them (a storage
+   * the operator named on the command line, tests of the adapters) no endpoint is refused.
+   */
+  readonly endpoints?: EndpointRules;
   /** How transient failures are retried; RetryingStore's defaults (5 attempts, 200 ms doubling to 10 s) when absent. */
   readonly retry?: RetryOptions;
 }
@@ -34,6 +42,11 @@ export interface StoragePolicy {
 /** Cloud stores kept; a deployment names a handful of storages, so this is never reached in practice. */
 const MAX_CACHED = 64;
 const cached = new Map<string, BlobStore>();
+/** How long an evicted store stays open for operations that still hold it. */
+const EVICTED_CLOSE_AFTER_MS = 10 * 60_000;
+
+/** How many cloud stores are kept (tests check the bound). */
+export const cachedStoreCount = (): number => cached.size;
 
 /** The store for `d`, retrying transient failures. */
 export function openStorage(d: StorageDescription, policy: StoragePolicy): BlobStore {
@@ -43,23 +56,62 @@ export function openStorage(d: StorageDescription, policy: StoragePolicy): BlobS
 /** The adapter for `d` without the retrying wrapper (cloud ones shared between calls). */
 export function openAdapter(d: StorageDescription, policy: StoragePolicy): BlobStore {
   switch (d.StorageKind) {
-    case 'FileShare': {
-      if (!isAbsolute(d.Path)) throw new LifeboatError('E_INVALIDARG', `FileShare Path '${d.Path}' must be an absolute path.`);
-      const path = resolve(d.Path);
-      if (!insideRoots(path, policy.fileShareRoots.map((r) => resolve(r)))) {
-        throw new LifeboatError('E_INVALIDARG', `FileShare Path '${d.Path}' is outside the folders this Lifeboat may write to (${policy.fileShareRoots.join(', ')}); set --fileshare-roots / LIFEBOAT_FILESHARE_ROOTS to allow it.`);
-      }
-      return new FileShareStore(path);
-    }
+    case 'FileShare':
+      return new FileShareStore(allowedFileSharePath(d.Path, policy.fileShareRoots));
     case 'AzureBlobStore':
+      if (policy.endpoints) checkEndpoint(azureBlobEndpointOf(d.ConnectionString), policy.endpoints, 'Azure Blob');
+      return reuse(d, () => azureBlobStoreFor(d));
     case 'ManagedIdentityAzureBlobStore':
+      if (policy.endpoints) {
+        const url = endpointUrl(d.BlobServiceUri, 'BlobServiceUri');
+        checkEndpoint(url, policy.endpoints, 'Azure Blob');
+        checkAmbientCredentials(url, policy.endpoints, 'ManagedIdentityAzureBlobStore');
+      }
       return reuse(d, () => azureBlobStoreFor(d));
     case 'S3':
+      if (policy.endpoints) {
+        const url = d.Endpoint !== undefined ? endpointUrl(d.Endpoint, 'S3 Endpoint') : new URL(`https://s3.${d.Region ?? 'us-east-1'}.amazonaws.com`);
+        checkEndpoint(url, policy.endpoints, 'S3');
+        if (d.AccessKeyId === undefined && d.SecretAccessKey === undefined) checkAmbientCredentials(url, policy.endpoints, 'An S3 storage without AccessKeyId', d.Bucket);
+      }
       return reuse(d, () => new S3Store({
         bucket: d.Bucket, region: d.Region, endpoint: d.Endpoint, accessKeyId: d.AccessKeyId, secretAccessKey: d.SecretAccessKey, forcePathStyle: d.ForcePathStyle,
       }));
     default:
       throw new LifeboatError('E_INVALIDARG', `StorageKind ${(d as { StorageKind: string }).StorageKind} is not supported.`);
+  }
+}
+
+/**
+ * `given` if it is inside one of the roots once symlinks are resolved: a symlink in a root that
+ * points outside is refused. A path that does not exist yet is judged by its nearest existing
+ * folder. The refusal names the path as given and the roots, never where a link leads.
+ */
+export function allowedFileSharePath(given: string, roots: readonly string[]): string {
+  if (!isAbsolute(given)) throw new LifeboatError('E_INVALIDARG', `FileShare Path '${given}' must be an absolute path.`);
+  if (given.split(/[\\/]/).includes('..')) throw new LifeboatError('E_INVALIDARG', `FileShare Path '${given}' must not contain '..'.`);
+  const path = resolve(given);
+  const real = realPathOf(path);
+  const realRoots = roots.map((r) => realPathOf(resolve(r)));
+  if (!insideRoots(real, realRoots)) {
+    throw new LifeboatError('E_INVALIDARG', `FileShare Path '${given}' is outside the folders this Lifeboat may write to (${roots.join(', ')}); set --fileshare-roots / LIFEBOAT_FILESHARE_ROOTS to allow it.`);
+  }
+  return path;
+}
+
+/** The real path of `path`: its nearest existing ancestor resolved, the rest appended. */
+function realPathOf(path: string): string {
+  const rest: string[] = [];
+  let at = path;
+  for (;;) {
+    try {
+      return join(realpathSync(at), ...rest.reverse());
+    } catch {
+      const up = dirname(at);
+      if (up === at) return path;
+      rest.push(basename(at));
+      at = up;
+    }
   }
 }
 
@@ -72,9 +124,14 @@ function reuse(d: StorageDescription, build: () => BlobStore): BlobStore {
     cached.delete(key); // re-inserted below: the Map's order is the LRU order
   } else {
     store = build();
-    // An evicted store is not closed: a backup may still be using it. Its idle keep-alive sockets
-    // do not hold the process open and are closed by the server's idle timeout.
-    if (cached.size >= MAX_CACHED) cached.delete(cached.keys().next().value as string);
+    if (cached.size >= MAX_CACHED) {
+      const oldest = cached.keys().next().value as string;
+      const evicted = cached.get(oldest);
+      cached.delete(oldest);
+      // Closed, so a flood of distinct descriptions cannot pile up clients and their sockets; but
+      // after a grace, as a backup or restore that opened it may still be using it.
+      if (evicted?.close) setTimeout(() => { evicted.close?.().catch(() => undefined); }, EVICTED_CLOSE_AFTER_MS).unref();
+    }
   }
   cached.set(key, store);
   return store;

@@ -50,4 +50,6 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Checks the store can be reached and written (ValidateConnection). */
   validate(): Promise<void>;
+  /** Releases the store's clients and sockets; the store is not used after. Optional: stores that hold nothing have none. */
+  close?(): Promise<void>;
 }

@@ -159,6 +159,11 @@ export class S3Store implements BlobStore {
     this.streamClient = new S3Client({ ...config, maxAttempts: STREAMED_PUT_ATTEMPTS, credentials: this.client.config.credentials });
   }
 
+  async close(): Promise<void> {
+    this.client.destroy();
+    this.streamClient.destroy();
+  }
+
   async put(key: string, body: Readable | Uint8Array, options?: PutOptions): Promise<void> {
     checkKey(key);
     const overwrite = options?.overwrite === true;

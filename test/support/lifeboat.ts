@@ -5,6 +5,9 @@ import { type LifeboatConfig, type RunningLifeboat, startLifeboat } from '../../
 import { TEST_ADMIN_TOKEN } from './api-http.ts';
 import { tempDir } from './tmp.ts';
 
+/** The endpoints test Lifeboats allow: the public defaults and loopback (Azurite, s3rver). */
+export const TEST_STORAGE_ENDPOINTS = ['.blob.core.windows.net', '.amazonaws.com', '127.0.0.1', 'localhost'];
+
 export interface TestLifeboat extends RunningLifeboat {
   readonly dataDir: string;
   /** An allowed FileShare folder for backups. */
@@ -24,7 +27,12 @@ export async function startTestLifeboat(t: TestContext, extra: Partial<LifeboatC
     for (const c of closers) await c();
   });
   const share = join(dataDir, 'backups', 'share');
-  const running = await startLifeboat({ dataDir, port: 0, samplePort: 0, ...extra, auth: { adminToken: TEST_ADMIN_TOKEN, ...extra.auth } });
+  const running = await startLifeboat({
+    dataDir, port: 0, samplePort: 0,
+    // Azurite and s3rver run on loopback; tests of the allow-list give their own.
+    storageEndpoints: TEST_STORAGE_ENDPOINTS,
+    ...extra, auth: { adminToken: TEST_ADMIN_TOKEN, ...extra.auth },
+  });
   started.lifeboat = running;
   return Object.assign(running, { dataDir, share, storage: { StorageKind: 'FileShare' as const, Path: share } });
 }

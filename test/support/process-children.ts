@@ -35,7 +35,7 @@ export class ChildLifeboat {
     this.proc = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', ...args], {
       cwd: REPO_ROOT,
       // Services start with the test admin token; hosts and CLI commands use it (an admin may act as any host).
-      env: { ...process.env, LIFEBOAT_ADMIN_TOKEN: TEST_ADMIN_TOKEN, LIFEBOAT_TOKEN: TEST_ADMIN_TOKEN, ...env },
+      env: { ...process.env, LIFEBOAT_ADMIN_TOKEN: TEST_ADMIN_TOKEN, LIFEBOAT_TOKEN: TEST_ADMIN_TOKEN, LIFEBOAT_STORAGE_ENDPOINTS: '.blob.core.windows.net,.amazonaws.com,127.0.0.1,localhost', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.exited = new Promise((resolve) => {
