@@ -96,6 +96,15 @@ describe('authentication and roles', () => {
     }
   });
 
+  it('refuses an unauthenticated caller before reading its body', async (t) => {
+    const lb = await startTestLifeboat(t, { sample: false });
+    // 5 MB is over the body limit: a parsed body would be 413; the gate answers first.
+    const big = await send(lb.url, { method: 'POST', path: `/BackupRestore/BackupPolicies/$/Create?${V}`, raw: `{"x":"${'x'.repeat(5 * 1024 * 1024)}"}`, token: null });
+    assertFabricError(big, 401, 'LIFEBOAT_E_UNAUTHENTICATED');
+    const reg = await send(lb.url, { method: 'POST', path: '/Lifeboat/Hosts/h/$/Register', raw: `{"x":"${'x'.repeat(3 * 1024 * 1024)}"}`, token: null });
+    assertFabricError(reg, 401, 'LIFEBOAT_E_UNAUTHENTICATED');
+  });
+
   it('refuses to register a route that declares no access', () => {
     const app = Fastify();
     const dir = tempDir({ after: () => undefined });
