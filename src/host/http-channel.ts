@@ -1,5 +1,5 @@
 /** The host's side of the host protocol over HTTP, for a host in another process. */
-import { ERROR_CATALOGUE, type ErrorCode, LifeboatError } from '../core/errors.ts';
+import { callLifeboat } from '../client/http.ts';
 import type { DataLossDecision, HostChannel, Order, Registration, Report } from '../core/host-protocol.ts';
 
 export interface HttpHostChannelOptions {
@@ -10,29 +10,8 @@ export interface HttpHostChannelOptions {
 export class HttpHostChannel implements HostChannel {
   constructor(private readonly baseUrl: string, private readonly options: HttpHostChannelOptions = {}) {}
 
-  private async call(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<unknown> {
-    const res = await fetch(new URL(path, this.baseUrl), {
-      method,
-      headers: {
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text ? (JSON.parse(text) as unknown) : undefined;
-    } catch {
-      json = undefined;
-    }
-    if (!res.ok) {
-      const e = (json as { Error?: { Code?: string; Message?: string } } | undefined)?.Error;
-      const code = e?.Code && e.Code in ERROR_CATALOGUE ? (e.Code as ErrorCode) : 'E_FAIL';
-      throw new LifeboatError(code, `The Lifeboat service answered ${res.status}: ${e?.Message ?? text.slice(0, 200)}`);
-    }
-    return json;
+  private call(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<unknown> {
+    return callLifeboat(this.baseUrl, method, path, { token: this.options.token, body, timeoutMs });
   }
 
   /** Who the service takes this channel's token for (a host token names its host id). */

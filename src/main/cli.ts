@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { type Role, isRole } from '../core/access.ts';
+import { callLifeboat } from '../client/http.ts';
 import { isLifeboatError } from '../core/errors.ts';
 import { INT64_MAX, INT64_MIN, type PartitionScheme } from '../core/partitioning.ts';
 import { parseStorageDescription } from '../core/storage-description.ts';
@@ -248,29 +249,12 @@ function callerToken(o: ServiceCallOptions): string {
 }
 
 async function callService(o: ServiceCallOptions, method: string, path: string, body?: unknown): Promise<unknown> {
-  let res: Response;
   try {
-    res = await fetch(new URL(path, o.serviceUrl), {
-      method,
-      headers: { authorization: `Bearer ${callerToken(o)}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(30_000),
-    });
+    return await callLifeboat(o.serviceUrl, method, path, { token: callerToken(o), body });
   } catch (err) {
+    if (isLifeboatError(err)) program.error(`error: ${err.message}`);
     program.error(`error: cannot reach the Lifeboat service at ${o.serviceUrl}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : String(err)}`);
   }
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text ? (JSON.parse(text) as unknown) : undefined;
-  } catch {
-    json = undefined;
-  }
-  if (!res.ok) {
-    const e = (json as { Error?: { Code?: string; Message?: string } } | undefined)?.Error;
-    program.error(`error: ${res.status} ${e?.Code ?? ''}: ${e?.Message ?? text.slice(0, 200)}`);
-  }
-  return json;
 }
 
 const tokens = program.command('token').description('API tokens of the running service (admin): create, list, revoke');
