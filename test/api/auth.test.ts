@@ -9,7 +9,9 @@
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { installGate, routeTable } from '../../src/api/auth.ts';
@@ -155,6 +157,16 @@ describe('authentication and roles', () => {
     await again.close();
     chmodSync(file, 0o644);
     await assert.rejects(startLifeboat({ dataDir, port: 0, sample: false }), /may be read by other users/);
+  });
+
+  it('warns when it listens beyond loopback without TLS, and takes its own host name in the Host header there', async (t) => {
+    const logged: string[] = [];
+    const stream = new Writable({ write(chunk: Buffer, _enc, done) { logged.push(chunk.toString('utf8')); done(); } });
+    const lb = await startTestLifeboat(t, { sample: false, bind: '0.0.0.0', logger: { level: 'warn', stream } });
+    assert.ok(logged.some((l) => l.includes('without TLS')), logged.join(''));
+    const port = new URL(lb.url).port;
+    const r = await rawRequest(`http://127.0.0.1:${port}`, { method: 'GET', path: '/Applications?api-version=6.0', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, host: `${hostname()}:${port}` } });
+    assertSuccess(r, 200, 'the machine\'s own name');
   });
 
   it('refuses --insecure-no-auth on a non-loopback bind, and lets every caller in on loopback', async (t) => {
