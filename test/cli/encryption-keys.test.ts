@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { keyringFile, keyringOf, keys, storedMetadata } from '../support/backup-e2e.ts';
@@ -90,5 +91,10 @@ it('a keys file that cannot be read or is not a keyring ends the command with a 
   const none = run(['keys', 'rewrap', '--storage', JSON.stringify({ StorageKind: 'FileShare', Path: dir })], { LIFEBOAT_ENCRYPTION_KEYS_FILE: '' });
   assert.equal(none.status, 1);
   assert.match(none.stderr, /--encryption-keys .* is required/);
-  for (const r of [wrongLength, missing, none]) assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/, 'no stack trace');
+  const good = keyringFile(join(dir, 'open.json'), 'k1', keys('k1'));
+  chmodSync(good, 0o644);
+  const readable = run(['start', '--data-dir', join(dir, 'data2'), '--port', '0', '--encryption-keys', good]);
+  assert.equal(readable.status, 1);
+  assert.match(readable.stderr, /open\.json may be read by other users \(mode 644\); chmod 600 it/);
+  for (const r of [wrongLength, missing, none, readable]) assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/, 'no stack trace');
 });
