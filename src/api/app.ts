@@ -8,8 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import type { Report } from '../core/host-protocol.ts';
 import { idToName, isGuid, nameToId } from '../core/ids.ts';
-import type { PartitionRecord, ServiceRecord } from '../catalog/port.ts';
-import { type BackupInfoWire, type BackupScope, type LifeboatService, partitionInformationWire } from '../service/lifeboat-service.ts';
+import { type BackupInfoWire, type BackupScope, type LifeboatService, type PartitionRecord, type ServiceRecord, partitionInformationWire } from '../service/lifeboat-service.ts';
 import type { RetentionSweeper } from '../service/retention-sweeper.ts';
 import type { AccessService } from '../service/access.ts';
 import { type GateOptions, installGate } from './auth.ts';

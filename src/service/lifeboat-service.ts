@@ -20,6 +20,8 @@ import {
   effectivePolicyOf, enableBackup, entitiesOfPolicy, entityKey, overridesBelow, resumeBackup, suspendBackup, suspensionOf,
 } from '../core/protection.ts';
 import type { BackupRecord, Catalog, OperationKind, OperationRecord, PartitionRecord } from '../catalog/port.ts';
+/** The catalog's records the routes read (src/api does not import the catalog). */
+export type { PartitionRecord, ServiceRecord } from '../catalog/port.ts';
 import type { StoredBackupMetadata } from '../format/bkmetadata.ts';
 import { type Keyring, createBlockPool, defaultWorkers } from '../format/lbk2.ts';
 import type { BlobStore } from '../storage/port.ts';
