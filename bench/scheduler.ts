@@ -16,7 +16,8 @@ import { SqliteCatalog } from '../src/catalog/sqlite.ts';
 import type { Order, Registration } from '../src/core/host-protocol.ts';
 import { partitionInfoToJson, partitionsOfScheme, schemeToJson } from '../src/core/partitioning.ts';
 import type { PartitionScheme } from '../src/core/partitioning.ts';
-import { LifeboatService, systemClock } from '../src/service/lifeboat-service.ts';
+import { LifeboatService } from '../src/service/lifeboat-service.ts';
+import { systemClock } from '../src/main/clock.ts';
 import { Scheduler } from '../src/service/scheduler.ts';
 import { openStorage } from '../src/storage/open.ts';
 import { type LagStats } from '../src/service/scheduler.ts';
@@ -57,7 +58,7 @@ function simulatedHosts(service: LifeboatService, hosts: number, services: numbe
     const chain = incremental ? chains.get(o.PartitionId) ?? id : id;
     chains.set(o.PartitionId, chain);
     const state = { Id: o.PartitionId, Epoch: { DataLossVersion: '1', ConfigurationVersion: '1' }, Lsn: '100' };
-    await service.report(hostId, {
+    await service.hosts.report(hostId, {
       OperationId: o.OperationId, State: 'Success', Partition: state,
       Backup: {
         BackupId: id, BackupChainId: chain, ParentBackupId: incremental ? o.ParentBackupId ?? '' : '', BackupLocation: `Bench/x/${o.PartitionId}/${id}.lbk`,
@@ -68,19 +69,19 @@ function simulatedHosts(service: LifeboatService, hosts: number, services: numbe
   };
   const poll = async (hostId: string): Promise<void> => {
     while (!stopping) {
-      const orders = await service.pollOrders(hostId, 1000);
+      const orders = await service.hosts.pollOrders(hostId, 1000);
       await Promise.all(orders.map((o) => answer(hostId, o)));
     }
   };
   const loops: Promise<void>[] = [];
   return {
     async start() {
-      for (const r of registrations) await service.register(r.id, r.reg);
+      for (const r of registrations) await service.hosts.register(r.id, r.reg);
       for (const r of registrations) loops.push(poll(r.id));
     },
     async stop() {
       stopping = true;
-      service.wakeAll();
+      service.orders.wakeAll();
       await Promise.allSettled(loops);
     },
     backups: () => done,
@@ -96,11 +97,11 @@ export async function runSchedulerBench(log: (line: string) => void, minutes = N
   const scheduler = new Scheduler({ catalog, service, clock: systemClock });
   try {
     await hosts.start();
-    await service.createPolicy({
+    await service.policies.createPolicy({
       Name: 'every-minute', AutoRestoreOnDataLoss: false, MaxIncrementalBackups: 5,
       Schedule: { ScheduleKind: 'FrequencyBased', Interval: 'PT1M' }, Storage: { StorageKind: 'FileShare', Path: join(root, 'share') },
     }, false);
-    for (let s = 0; s < 10; s++) await service.enableBackup({ kind: 'Service', name: `fabric:/Bench/Svc${s}` }, { BackupPolicyName: 'every-minute' });
+    for (let s = 0; s < 10; s++) await service.protection.enableBackup({ kind: 'Service', name: `fabric:/Bench/Svc${s}` }, { BackupPolicyName: 'every-minute' });
     scheduler.start();
     log(`1,000 partitions on 4 simulated hosts, a 1-minute policy; running ${minutes} min in real time …`);
     const until = Date.now() + minutes * 60_000;

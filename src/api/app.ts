@@ -156,14 +156,14 @@ export function buildApp(o: AppOptions): FastifyInstance {
   };
 
   // ---- hierarchy ------------------------------------------------------------------------------
-  app.get('/Applications', { config: { access: 'read' } }, queryRoute(async (_req, q) => page((await service.listApplications()).map(applicationWire), (a) => String(a.Id), q)));
-  app.get('/Applications/:applicationId', { config: { access: 'read' } }, queryRoute(async (req) => applicationWire(await service.getApplication(idToName(req.params.applicationId ?? '')))));
+  app.get('/Applications', { config: { access: 'read' } }, queryRoute(async (_req, q) => page((await service.hierarchy.listApplications()).map(applicationWire), (a) => String(a.Id), q)));
+  app.get('/Applications/:applicationId', { config: { access: 'read' } }, queryRoute(async (req) => applicationWire(await service.hierarchy.getApplication(idToName(req.params.applicationId ?? '')))));
   app.get('/Applications/:applicationId/$/GetServices', { config: { access: 'read' } }, queryRoute(async (req, q) => {
-    const services = await service.listServices(idToName(req.params.applicationId ?? ''));
+    const services = await service.hierarchy.listServices(idToName(req.params.applicationId ?? ''));
     return page(services.map(serviceWire), (s) => String(s.Id), q);
   }));
   app.get('/Services/:serviceId/$/GetPartitions', { config: { access: 'read' } }, queryRoute(async (req, q) => {
-    const partitions = await service.listPartitions(idToName(req.params.serviceId ?? ''));
+    const partitions = await service.hierarchy.listPartitions(idToName(req.params.serviceId ?? ''));
     const items = partitions.map((p, i) => ({ key: String(i).padStart(10, '0'), wire: partitionWire(p) }));
     const p = page(items, (i) => i.key, q);
     return { ContinuationToken: p.ContinuationToken, Items: p.Items.map((i) => i.wire) };
@@ -176,45 +176,45 @@ export function buildApp(o: AppOptions): FastifyInstance {
       invalidArgUnless(v === undefined || (v >= 0 && v <= 65535), `${name} must be a mask from 0 to 65535.`);
     }
     boolParam(q, 'ExcludeHealthStatistics');
-    return service.partitionHealth(partitionIdOf(req), filter);
+    return service.health.partitionHealth(partitionIdOf(req), filter);
   }));
-  app.get('/Partitions/:partitionId', { config: { access: 'read' } }, queryRoute(async (req) => partitionWire(await service.getPartition(partitionIdOf(req)))));
+  app.get('/Partitions/:partitionId', { config: { access: 'read' } }, queryRoute(async (req) => partitionWire(await service.hierarchy.getPartition(partitionIdOf(req)))));
 
   // ---- on-demand backup and restore ---------------------------------------------------------------
   app.post('/Partitions/:partitionId/$/Backup', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
     const id = partitionIdOf(req);
-    await service.backupPartition(id, objectBody(req, false, 'BackupPartition'), intParam(q, 'BackupTimeout'));
+    await service.backups.backupPartition(id, objectBody(req, false, 'BackupPartition'), intParam(q, 'BackupTimeout'));
     return reply.code(202).send();
   }));
-  app.get('/Partitions/:partitionId/$/GetBackupProgress', { config: { access: 'read' } }, backupRoute(async (req) => service.backupProgress(partitionIdOf(req))));
+  app.get('/Partitions/:partitionId/$/GetBackupProgress', { config: { access: 'read' } }, backupRoute(async (req) => service.backups.backupProgress(partitionIdOf(req))));
   app.post('/Partitions/:partitionId/$/SkipAutoRestore', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
-    await service.skipAutoRestore(partitionIdOf(req), intParam(q, 'RestoreTimeout'));
+    await service.dataLoss.skipAutoRestore(partitionIdOf(req), intParam(q, 'RestoreTimeout'));
     return reply.code(202).send();
   }, 9.1));
   app.post('/Partitions/:partitionId/$/Restore', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
     const id = partitionIdOf(req);
     const latest = boolParam(q, 'Latest');
-    await service.restorePartition(id, objectBody(req, false, 'RestorePartition'), intParam(q, 'RestoreTimeout'), latest);
+    await service.restores.restorePartition(id, objectBody(req, false, 'RestorePartition'), intParam(q, 'RestoreTimeout'), latest);
     return reply.code(202).send();
   }));
-  app.get('/Partitions/:partitionId/$/GetRestoreProgress', { config: { access: 'read' } }, backupRoute(async (req) => service.restoreProgress(partitionIdOf(req))));
+  app.get('/Partitions/:partitionId/$/GetRestoreProgress', { config: { access: 'read' } }, backupRoute(async (req) => service.restores.restoreProgress(partitionIdOf(req))));
   // Lifeboat's extension: check a backup and its chain without restoring (body as RestorePartition's).
   app.post('/Partitions/:partitionId/$/VerifyBackup', { config: { access: 'read' } }, backupRoute(async (req, q) => {
     const id = partitionIdOf(req);
     const latest = boolParam(q, 'Latest');
-    return service.verifyBackup(id, objectBody(req, false, 'VerifyBackup'), latest);
+    return service.verification.verifyBackup(id, objectBody(req, false, 'VerifyBackup'), latest);
   }));
 
   // ---- listing ------------------------------------------------------------------------------
   // Lifeboat's extension: what retention would keep and delete now, each with its reason.
   app.get('/Partitions/:partitionId/$/GetRetentionPlan', { config: { access: 'read' } }, backupRoute(async (req) => o.retention.preview(partitionIdOf(req))));
-  app.get('/Partitions/:partitionId/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Partition', id: partitionIdOf(req) }, listFilter(q)), q)));
-  app.get('/Services/:serviceId/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Service', name: idToName(req.params.serviceId ?? '') }, listFilter(q)), q)));
-  app.get('/Applications/:applicationId/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listBackups({ kind: 'Application', name: idToName(req.params.applicationId ?? '') }, listFilter(q)), q)));
+  app.get('/Partitions/:partitionId/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listing.listBackups({ kind: 'Partition', id: partitionIdOf(req) }, listFilter(q)), q)));
+  app.get('/Services/:serviceId/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listing.listBackups({ kind: 'Service', name: idToName(req.params.serviceId ?? '') }, listFilter(q)), q)));
+  app.get('/Applications/:applicationId/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listing.listBackups({ kind: 'Application', name: idToName(req.params.applicationId ?? '') }, listFilter(q)), q)));
   app.post('/BackupRestore/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => {
     const body = objectBody(req, true, 'GetBackupsFromBackupLocation') as Record<string, unknown>;
     invalidArgUnless(body.Latest === undefined || body.Latest === null || typeof body.Latest === 'boolean', 'Latest must be true or false.');
-    const items = await service.backupsInStorage(body.Storage, body.BackupEntity, { latest: body.Latest === true, ...dateRange(body.StartDateTimeFilter, body.EndDateTimeFilter) });
+    const items = await service.listing.backupsInStorage(body.Storage, body.BackupEntity, { latest: body.Latest === true, ...dateRange(body.StartDateTimeFilter, body.EndDateTimeFilter) });
     return sortedPage(items, q);
   }));
 
@@ -222,22 +222,22 @@ export function buildApp(o: AppOptions): FastifyInstance {
   const policyName = (req: Req): string => req.params.backupPolicyName ?? '';
   app.post('/BackupRestore/BackupPolicies/$/Create', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
     const validate = boolParam(q, 'ValidateConnection');
-    await service.createPolicy(objectBody(req, true, 'CreateBackupPolicy'), validate);
+    await service.policies.createPolicy(objectBody(req, true, 'CreateBackupPolicy'), validate);
     return reply.code(201).send();
   }));
-  app.get('/BackupRestore/BackupPolicies', { config: { access: 'read' } }, backupRoute(async (_req, q) => page(await service.listPolicies(), (p) => String(p.Name), q)));
-  app.get('/BackupRestore/BackupPolicies/:backupPolicyName', { config: { access: 'read' } }, backupRoute(async (req) => service.getPolicy(policyName(req))));
+  app.get('/BackupRestore/BackupPolicies', { config: { access: 'read' } }, backupRoute(async (_req, q) => page(await service.policies.listPolicies(), (p) => String(p.Name), q)));
+  app.get('/BackupRestore/BackupPolicies/:backupPolicyName', { config: { access: 'read' } }, backupRoute(async (req) => service.policies.getPolicy(policyName(req))));
   app.post('/BackupRestore/BackupPolicies/:backupPolicyName/$/Update', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
     const validate = boolParam(q, 'ValidateConnection');
-    await service.updatePolicy(policyName(req), objectBody(req, true, 'UpdateBackupPolicy'), validate);
+    await service.policies.updatePolicy(policyName(req), objectBody(req, true, 'UpdateBackupPolicy'), validate);
     return reply.code(200).send();
   }));
   app.post('/BackupRestore/BackupPolicies/:backupPolicyName/$/Delete', { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
-    await service.deletePolicy(policyName(req));
+    await service.policies.deletePolicy(policyName(req));
     return reply.code(200).send();
   }));
   app.get('/BackupRestore/BackupPolicies/:backupPolicyName/$/GetBackupEnabledEntities', { config: { access: 'read' } }, backupRoute(async (req, q) => {
-    const p = page(await service.entitiesOfPolicy(policyName(req)), (e) => e.key, q);
+    const p = page(await service.policies.entitiesOfPolicy(policyName(req)), (e) => e.key, q);
     return { ContinuationToken: p.ContinuationToken, Items: p.Items.map((e) => e.wire) };
   }));
 
@@ -250,25 +250,25 @@ export function buildApp(o: AppOptions): FastifyInstance {
   for (const { prefix, scope } of scopes) {
     app.post(`${prefix}/$/EnableBackup`, { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
       const s = scope(req);
-      await service.enableBackup(s, objectBody(req, true, 'EnableBackup'));
+      await service.protection.enableBackup(s, objectBody(req, true, 'EnableBackup'));
       return reply.code(202).send();
     }));
     app.post(`${prefix}/$/DisableBackup`, { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
       const s = scope(req);
-      await service.disableBackup(s, objectBody(req, false, 'DisableBackup'));
+      await service.protection.disableBackup(s, objectBody(req, false, 'DisableBackup'));
       return reply.code(202).send();
     }));
     app.post(`${prefix}/$/SuspendBackup`, { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
-      await service.suspendBackup(scope(req));
+      await service.protection.suspendBackup(scope(req));
       return reply.code(202).send();
     }));
     app.post(`${prefix}/$/ResumeBackup`, { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
-      await service.resumeBackup(scope(req));
+      await service.protection.resumeBackup(scope(req));
       return reply.code(202).send();
     }));
     app.get(`${prefix}/$/GetBackupConfigurationInfo`, { config: { access: 'read' } }, backupRoute(async (req, q) => {
       const s = scope(req);
-      const items = await service.backupConfiguration(s);
+      const items = await service.protection.backupConfiguration(s);
       if (s.kind === 'Partition') return items[0];
       const p = page(items.map((wire, i) => ({ key: String(i).padStart(10, '0'), wire })), (i) => i.key, q);
       return { ContinuationToken: p.ContinuationToken, Items: p.Items.map((i) => i.wire) };
@@ -278,7 +278,7 @@ export function buildApp(o: AppOptions): FastifyInstance {
   // ---- hosts (internal) ---------------------------------------------------------------------
   app.register(async (hosts) => {
     hosts.post('/Lifeboat/Hosts/:hostId/$/Register', { bodyLimit: REGISTRATION_BODY_LIMIT, config: { access: 'host' } }, async (req: Req, reply) => {
-      await service.register(req.params.hostId ?? '', objectBody(req, true, 'Register') as never);
+      await service.hosts.register(req.params.hostId ?? '', objectBody(req, true, 'Register') as never);
       return reply.code(200).send({});
     });
     hosts.get('/Lifeboat/Hosts/:hostId/$/Orders', { config: { access: 'host' } }, async (req: Req, reply) => {
@@ -286,15 +286,15 @@ export function buildApp(o: AppOptions): FastifyInstance {
       const gone = new AbortController();
       // The response closes before it is sent only when the host hung up.
       reply.raw.once('close', () => gone.abort());
-      return { Orders: await service.pollOrders(req.params.hostId ?? '', Math.max(0, wait), gone.signal) };
+      return { Orders: await service.hosts.pollOrders(req.params.hostId ?? '', Math.max(0, wait), gone.signal) };
     });
     hosts.post('/Lifeboat/Hosts/:hostId/$/DataLoss', { config: { access: 'host' } }, async (req: Req) => {
       const body = objectBody(req, true, 'DataLoss') as Record<string, unknown>;
       invalidArgUnless(typeof body.PartitionId === 'string' && isGuid(body.PartitionId), 'PartitionId must be a GUID.');
-      return service.dataLoss(req.params.hostId ?? '', body.PartitionId.toLowerCase());
+      return service.hosts.dataLoss(req.params.hostId ?? '', body.PartitionId.toLowerCase());
     });
     hosts.post('/Lifeboat/Hosts/:hostId/$/Report', { config: { access: 'host' } }, async (req: Req, reply) => {
-      await service.report(req.params.hostId ?? '', objectBody(req, true, 'Report') as unknown as Report);
+      await service.hosts.report(req.params.hostId ?? '', objectBody(req, true, 'Report') as unknown as Report);
       return reply.code(200).send({});
     });
   });

@@ -20,6 +20,7 @@
  * - `deletePolicy` removes a policy only while no existing entity maps to it (protection.deletePolicy
  *   with the catalog's own services and partitions as the existing entities), in one transaction.
  */
+import type { FailureError, OperationKind, OperationState } from '../core/operation.ts';
 import type { PartitionInfo, PartitionScheme } from '../core/partitioning.ts';
 import type { BackupPolicy } from '../core/policy.ts';
 import type { BackupEntity, Outcome, PolicyNames, ProtectionMapping, ProtectionState } from '../core/protection.ts';
@@ -52,13 +53,8 @@ export interface PartitionRecord {
 }
 
 /** 'Backup' is an on-demand backup (what GetPartitionBackupProgress reports); 'PeriodicBackup' one the scheduler started. */
-export type OperationKind = 'Backup' | 'PeriodicBackup' | 'Restore';
-export type OperationState = 'Accepted' | 'BackupInProgress' | 'RestoreInProgress' | 'Success' | 'Failure' | 'Timeout';
-
-export interface FailureError {
-  readonly Code: string;
-  readonly Message: string;
-}
+/** Operation kinds, states and failures are the core's (core/operation.ts: their one reducer). */
+export type { FailureError, OperationKind, OperationState } from '../core/operation.ts';
 
 export interface OperationRecord {
   readonly id: string;

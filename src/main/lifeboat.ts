@@ -14,7 +14,9 @@ import { SqliteCatalog } from '../catalog/sqlite.ts';
 import type { Compression, Keyring } from '../format/lbk2.ts';
 import { Host } from '../host/host.ts';
 import { type SampleApp, startSampleApp } from '../host/sample-app.ts';
-import { LifeboatService, systemClock, type Clock } from '../service/lifeboat-service.ts';
+import { LifeboatService } from '../service/lifeboat-service.ts';
+import type { Clock } from '../core/clock.ts';
+import { systemClock } from './clock.ts';
 import type { Role } from '../core/access.ts';
 import { LifeboatError } from '../core/errors.ts';
 import { AccessService, newToken } from '../service/access.ts';
@@ -172,7 +174,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
   };
   const clock = cfg.clock ?? systemClock;
   const service = new LifeboatService({ catalog, clock, openStorage: storage, log, keyring: cfg.encryptionKeys, requireEncryptedRestores: cfg.requireEncryptedRestores === true });
-  await service.recoverAfterRestart();
+  await service.orders.recoverAfterRestart();
   const retention = new RetentionSweeper({
     catalog, clock, openStorage: storage, log,
     ...(cfg.scheduler?.timer ? { timer: cfg.scheduler.timer } : {}),
@@ -200,14 +202,14 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
   if (cfg.auth?.insecureNoAuth) api.log.warn('AUTHENTICATION IS OFF (--insecure-no-auth): every local process and web page can restore over, or delete, every backup. For local experiments only.');
   else if (!isLoopback(bind) && !cfg.tls) api.log.warn(`Listening on ${bind} without TLS: tokens cross the network in clear. Use --tls-cert and --tls-key.`);
   const sweep = setInterval(() => {
-    service.expireOperations().catch((err: unknown) => api.log.error({ err }, 'checking operation deadlines failed'));
+    service.orders.expireOperations().catch((err: unknown) => api.log.error({ err }, 'checking operation deadlines failed'));
   }, cfg.timeoutSweepMs ?? 1000);
   sweep.unref();
 
   // The in-process host and the sample app run on the service's clock, so that a test's clock
   // dates backups too (retention and schedules read CreationTimeUtc).
   const host = new Host({
-    id: 'local', channel: service, workDir: join(dataDir, 'hosts', 'local', 'work'), openStorage: storage, log: api.log, now: () => clock.now(),
+    id: 'local', channel: service.hosts, workDir: join(dataDir, 'hosts', 'local', 'work'), openStorage: storage, log: api.log, now: () => clock.now(),
     ...(cfg.dataLossRetryMs !== undefined ? { dataLossRetryMs: cfg.dataLossRetryMs } : {}),
     ...(cfg.compression ? { compression: cfg.compression } : {}),
     ...(cfg.directIo !== undefined ? { directIo: cfg.directIo } : {}),
@@ -243,7 +245,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
       if (lag.count > 0) api.log.info({ lag }, 'periodic backup scheduler lag (ms)');
       clearInterval(sweep);
       await host.stop();
-      service.wakeAll();
+      service.orders.wakeAll();
       await host.stopped();
       await api.close();
       await sample?.close();

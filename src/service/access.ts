@@ -8,7 +8,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { HOST_ID, type Principal, type Role, TOKEN_NAME, isRole } from '../core/access.ts';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import type { AccessStore, AuditRecord, TokenRecord } from '../catalog/access-port.ts';
-import type { Clock } from './lifeboat-service.ts';
+import type { Clock } from '../core/clock.ts';
 
 /** Tokens start with this, so a leaked one is recognisable (secret scanners, logs). */
 export const TOKEN_PREFIX = 'lbt_';

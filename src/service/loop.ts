@@ -5,7 +5,8 @@
  * up shutdown forever. A step that throws is logged; the loop goes on.
  */
 import { timerDelayMs } from '../core/schedule.ts';
-import type { Clock } from './lifeboat-service.ts';
+import type { Clock } from '../core/clock.ts';
+import type { Logger } from '../core/logger.ts';
 
 export interface LoopTimer {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -27,7 +28,7 @@ export interface LoopOptions {
   readonly clock: Clock;
   readonly timer?: LoopTimer;
   readonly idleMs: number;
-  readonly log?: { warn(obj: unknown, msg?: string): void } | undefined;
+  readonly log?: Logger | undefined;
 }
 
 export class Loop {

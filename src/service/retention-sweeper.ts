@@ -23,7 +23,7 @@ import { storageIdentity } from '../core/storage-description.ts';
 import type { Catalog, PartitionRecord, RetentionStateRecord } from '../catalog/port.ts';
 import type { BlobStore } from '../storage/port.ts';
 import type { StorageDescription } from '../core/storage-description.ts';
-import type { Clock } from './lifeboat-service.ts';
+import type { Clock } from '../core/clock.ts';
 import { Loop, type LoopTimer } from './loop.ts';
 import { listStoredBackups } from './stored-backups.ts';
 

@@ -17,7 +17,9 @@ import { hashStringKey } from '../core/partitioning.ts';
 import type { ScheduleState } from '../core/schedule.ts';
 import type { BackupPolicy } from '../core/policy.ts';
 import type { Catalog, OperationRecord, PartitionRecord, PeriodicScheduleRecord } from '../catalog/port.ts';
-import type { Clock, LifeboatService } from './lifeboat-service.ts';
+import type { Clock } from '../core/clock.ts';
+import type { Logger } from '../core/logger.ts';
+import type { LifeboatService } from './lifeboat-service.ts';
 import { Loop, type LoopTimer } from './loop.ts';
 
 export type SchedulerTimer = LoopTimer;
@@ -37,7 +39,7 @@ export interface SchedulerDeps {
   readonly jitterMs?: number;
   /** [0, 1) for the retry jitter; default 0.5 (exactly one minute). */
   readonly random?: () => number;
-  readonly log?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
+  readonly log?: Logger;
 }
 
 export interface LagStats {
@@ -104,16 +106,16 @@ export class Scheduler {
   start(): void {
     if (this.loop.isRunning) return;
     this.stopping = false;
-    this.d.service.operationEvents.on('ended', this.wake);
-    this.d.service.operationEvents.on('protection-changed', this.wake);
+    this.d.service.orders.events.on('ended', this.wake);
+    this.d.service.orders.events.on('protection-changed', this.wake);
     this.loop.start();
   }
 
   /** Stops the loop; a tick under way stops between partitions and is waited for, at most `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
-    this.d.service.operationEvents.off('ended', this.wake);
-    this.d.service.operationEvents.off('protection-changed', this.wake);
+    this.d.service.orders.events.off('ended', this.wake);
+    this.d.service.orders.events.off('protection-changed', this.wake);
     await this.loop.stop(graceMs);
   }
 
@@ -235,7 +237,7 @@ export class Scheduler {
     const forced = s.forceFull as ForcedFullReason | undefined;
     const noChain = s.chainCounter > 0 && (!s.lastBackupId || !s.lastBackupLocation) ? 'NoChain' : undefined;
     const decision = decideBackupOption({ chainCounter: s.chainCounter, maxIncrementalBackups: policy.maxIncrementalBackups, forceFull: forced ?? noChain });
-    const op = await service.startPeriodicBackup(partition.id, {
+    const op = await service.backups.startPeriodicBackup(partition.id, {
       storage: policy.storage, option: decision.option, parentBackupId: s.lastBackupId, parentBackupLocation: s.lastBackupLocation,
     });
     if (!op) {

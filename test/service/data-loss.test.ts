@@ -15,7 +15,7 @@ import { type TestLifeboat, startTestLifeboat, waitFor } from '../support/lifebo
 const V = 'api-version=6.4';
 
 async function createPolicy(lb: TestLifeboat, autoRestore: boolean): Promise<void> {
-  await lb.service.createPolicy({
+  await lb.service.policies.createPolicy({
     Name: 'p', AutoRestoreOnDataLoss: autoRestore, MaxIncrementalBackups: 0,
     Schedule: { ScheduleKind: 'FrequencyBased', Interval: 'PT1H' }, Storage: lb.storage,
   }, false);
@@ -24,11 +24,11 @@ async function createPolicy(lb: TestLifeboat, autoRestore: boolean): Promise<voi
 async function backUp(lb: TestLifeboat, pid: string): Promise<void> {
   const r = await lbFetch(`${lb.url}/Partitions/${pid}/$/Backup?${V}`, { method: 'POST' });
   assert.equal(r.status, 202, await r.text());
-  const done = await waitFor(() => lb.service.backupProgress(pid), (v) => v.BackupState === 'Success' || v.BackupState === 'Failure', 30_000, 'backup');
+  const done = await waitFor(() => lb.service.backups.backupProgress(pid), (v) => v.BackupState === 'Success' || v.BackupState === 'Failure', 30_000, 'backup');
   assert.equal(done.BackupState, 'Success', JSON.stringify(done));
 }
 
-const restoreState = async (lb: TestLifeboat, pid: string): Promise<string> => (await lb.service.restoreProgress(pid)).RestoreState;
+const restoreState = async (lb: TestLifeboat, pid: string): Promise<string> => (await lb.service.restores.restoreProgress(pid)).RestoreState;
 
 function put(p: Partition, key: string, value: string): void {
   p.transact((tx) => tx.dictionary('kv').set(key, value));
@@ -40,7 +40,7 @@ it('auto-restores the newest backup with Safe when a protected partition loses i
   assert.ok(first.sample);
   const p0 = first.sample.service.partitionList[0] as Partition;
   await createPolicy(first, true);
-  await first.service.enableBackup({ kind: 'Application', name: 'fabric:/SampleApp' }, { BackupPolicyName: 'p' });
+  await first.service.protection.enableBackup({ kind: 'Application', name: 'fabric:/SampleApp' }, { BackupPolicyName: 'p' });
   put(p0, 'a', '1');
   put(p0, 'b', '2');
   await backUp(first, p0.id);
@@ -67,14 +67,14 @@ it('an auto-restore that Safe refuses fails and retries; SkipAutoRestore lets th
   assert.ok(lb.sample);
   const p0 = lb.sample.service.partitionList[0] as Partition;
   await createPolicy(lb, true);
-  await lb.service.enableBackup({ kind: 'Partition', id: p0.id }, { BackupPolicyName: 'p' });
+  await lb.service.protection.enableBackup({ kind: 'Partition', id: p0.id }, { BackupPolicyName: 'p' });
   put(p0, 'a', '1');
   await backUp(lb, p0.id);
   put(p0, 'a', 'newer than the backup');
 
   const loss = p0.startDataLoss();
   // The replica is ahead of the backup: Safe refuses, the restore fails, and the partition waits.
-  const failed = await waitFor(() => lb.service.restoreProgress(p0.id), (v) => v.RestoreState === 'Failure', 30_000, 'the refused auto-restore');
+  const failed = await waitFor(() => lb.service.restores.restoreProgress(p0.id), (v) => v.RestoreState === 'Failure', 30_000, 'the refused auto-restore');
   assert.equal(failed.FailureError?.Code, 'FABRIC_E_RESTORE_SAFE_CHECK_FAILED', JSON.stringify(failed));
   assert.equal(p0.status, 'DataLoss');
 
@@ -94,7 +94,7 @@ it('without AutoRestoreOnDataLoss the partition waits for a user restore (Latest
   assert.ok(lb.sample);
   const [p0, p1] = lb.sample.service.partitionList as [Partition, Partition];
   await createPolicy(lb, false);
-  await lb.service.enableBackup({ kind: 'Partition', id: p0.id }, { BackupPolicyName: 'p' });
+  await lb.service.protection.enableBackup({ kind: 'Partition', id: p0.id }, { BackupPolicyName: 'p' });
   put(p0, 'a', 'old');
   await backUp(lb, p0.id);
   put(p0, 'a', 'older backup is not the newest');

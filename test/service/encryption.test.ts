@@ -183,7 +183,7 @@ it('rotates keys: the data keys of every backup are re-wrapped under k2 (service
   assert.deepEqual([...metaBefore.values()].map((m) => m.Encryption?.KeyId), ['k1', 'k1', 'k2']);
 
   // The service's use case, for one partition's prefix.
-  const one = await lb2.service.rewrapKeys(lb2.storage, `SampleApp/MyStatefulService/${p0}/`);
+  const one = await lb2.service.verification.rewrapKeys(lb2.storage, `SampleApp/MyStatefulService/${p0}/`);
   assert.deepEqual(one, { scanned: 1, rewrapped: 1, current: 0, unencrypted: 0, gone: 0, failed: [] });
   await lb2.close();
 

@@ -35,11 +35,11 @@ it('reports Backup and Restore health as Service Fabric does, through the offici
   assert.deepEqual(none.healthEvents, []);
   assert.equal(none.partitionId, p0.id);
 
-  await lb.service.createPolicy({
+  await lb.service.policies.createPolicy({
     Name: 'hourly', AutoRestoreOnDataLoss: false, MaxIncrementalBackups: 3,
     Schedule: { ScheduleKind: 'FrequencyBased', Interval: 'PT1H' }, Storage: lb.storage,
   }, false);
-  await lb.service.enableBackup({ kind: 'Partition', id: p0.id }, { BackupPolicyName: 'hourly' });
+  await lb.service.protection.enableBackup({ kind: 'Partition', id: p0.id }, { BackupPolicyName: 'hourly' });
   await lb.scheduler.tick();
   write([p0], 'a');
   await step(lb, clock, HOUR);
@@ -73,18 +73,18 @@ it('reports Backup and Restore health as Service Fabric does, through the offici
   }, (s) => s === 'Ok', 30_000, 'a successful retry');
 
   // A user's restore: Restore Ok, for two hours.
-  const backups = await lb.service.listBackups({ kind: 'Partition', id: p0.id }, { latest: true });
+  const backups = await lb.service.listing.listBackups({ kind: 'Partition', id: p0.id }, { latest: true });
   const newest = backups[0];
   assert.ok(newest);
-  await lb.service.restorePartition(p0.id, { BackupId: newest.BackupId, BackupLocation: newest.BackupLocation });
-  await waitFor(() => lb.service.restoreProgress(p0.id), (v) => v.RestoreState === 'Success', 30_000, 'restore');
+  await lb.service.restores.restorePartition(p0.id, { BackupId: newest.BackupId, BackupLocation: newest.BackupLocation });
+  await waitFor(() => lb.service.restores.restoreProgress(p0.id), (v) => v.RestoreState === 'Success', 30_000, 'restore');
   const restored = await health();
   assert.deepEqual(restored.healthEvents?.map((e) => [e.property, e.healthState]), [['Backup', 'Ok'], ['Restore', 'Ok']]);
   clock.advance(2 * HOUR + MINUTE);
   assert.deepEqual((await health()).healthEvents?.map((e) => e.property), ['Backup']);
 
   // Disabling backup clears the Backup property.
-  await lb.service.disableBackup({ kind: 'Partition', id: p0.id }, undefined);
+  await lb.service.protection.disableBackup({ kind: 'Partition', id: p0.id }, undefined);
   assert.deepEqual((await health()).healthEvents, []);
 
   const missing = await client.getPartitionHealth('00000000-0000-4000-8000-000000000000').then(() => undefined, (e: { statusCode?: number; body?: { error?: { code?: string } } }) => e);

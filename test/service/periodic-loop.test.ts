@@ -17,11 +17,11 @@ it('runs on its own with real timers: sleeps until the backup is due, takes it a
   const clock = { now: () => new Date(Date.now() + offset) };
   const lb = await startTestLifeboat(t, { clock, scheduler: { idleTickMs: 100, jitterMs: 0 } });
   assert.ok(lb.sample);
-  await lb.service.createPolicy({
+  await lb.service.policies.createPolicy({
     Name: 'every-minute', AutoRestoreOnDataLoss: false, MaxIncrementalBackups: 2,
     Schedule: { ScheduleKind: 'FrequencyBased', Interval: 'PT1M' }, Storage: lb.storage,
   }, false);
-  await lb.service.enableBackup({ kind: 'Application', name: APP }, { BackupPolicyName: 'every-minute' });
+  await lb.service.protection.enableBackup({ kind: 'Application', name: APP }, { BackupPolicyName: 'every-minute' });
   const pid = (lb.sample.service.partitionList[0] as Partition).id;
   const backups = async (): Promise<number> => {
     const res = await lbFetch(`${lb.url}/Partitions/${pid}/$/GetBackups?${V}`, { signal: AbortSignal.timeout(10_000) });
@@ -29,7 +29,7 @@ it('runs on its own with real timers: sleeps until the backup is due, takes it a
     return ((await res.json()) as { Items: unknown[] }).Items.length;
   };
   // Let the loop see the policy (its schedule starts then); nothing is due for a minute.
-  await waitFor(async () => (await lb.service.backupConfiguration({ kind: 'Partition', id: pid }))[0]?.PolicyName, (v) => v === 'every-minute', 5000, 'policy');
+  await waitFor(async () => (await lb.service.protection.backupConfiguration({ kind: 'Partition', id: pid }))[0]?.PolicyName, (v) => v === 'every-minute', 5000, 'policy');
   await waitFor(() => lb.scheduler.scheduleOf(pid), (s) => s !== undefined, 5000, 'the schedule to start');
   assert.equal(await backups(), 0);
   // Jump to a second before it is due: the loop, asleep for at most idleTickMs, wakes and takes it.

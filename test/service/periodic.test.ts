@@ -23,8 +23,8 @@ async function setUp(t: Parameters<typeof startTestLifeboat>[0]): Promise<{ lb: 
   const clock = fakeClock();
   const lb = await startTestLifeboat(t, { clock, scheduler: { manual: true, jitterMs: 0 } });
   assert.ok(lb.sample);
-  await lb.service.createPolicy(policyBody(lb), false);
-  await lb.service.enableBackup({ kind: 'Application', name: APP }, { BackupPolicyName: 'every-minute' });
+  await lb.service.policies.createPolicy(policyBody(lb), false);
+  await lb.service.protection.enableBackup({ kind: 'Application', name: APP }, { BackupPolicyName: 'every-minute' });
   const first = await lb.scheduler.tick(); // the schedule starts now: nothing due yet
   assert.equal(first.started.length, 0);
   return { lb, clock, partitions: lb.sample.service.partitionList };
@@ -110,28 +110,28 @@ it('forces a full after an on-demand backup and a policy update; suspend stops p
   assert.equal(options(await step(lb, clock)), 'Incremental');
 
   // An on-demand backup in between: the next periodic one is full (for that partition only).
-  await lb.service.backupPartition(p0.id, { BackupStorage: lb.storage });
-  await waitFor(() => lb.service.backupProgress(p0.id), (v) => v.BackupState === 'Success' || v.BackupState === 'Failure', 30_000, 'on-demand backup');
+  await lb.service.backups.backupPartition(p0.id, { BackupStorage: lb.storage });
+  await waitFor(() => lb.service.backups.backupProgress(p0.id), (v) => v.BackupState === 'Success' || v.BackupState === 'Failure', 30_000, 'on-demand backup');
   write(partitions, 'c');
   const afterOnDemand = await step(lb, clock);
   assert.equal(options(afterOnDemand), 'Full');
   assert.equal(options(afterOnDemand, (partitions[1] as Partition).id), 'Incremental');
-  assert.equal((await lb.service.backupProgress(p0.id)).BackupState, 'Success'); // still the on-demand one
+  assert.equal((await lb.service.backups.backupProgress(p0.id)).BackupState, 'Success'); // still the on-demand one
 
   // While an on-demand backup is active, the periodic one waits: never two at once.
   clock.advance(MINUTE);
-  await lb.service.backupPartition(p0.id, { BackupStorage: lb.storage });
+  await lb.service.backups.backupPartition(p0.id, { BackupStorage: lb.storage });
   const busyTick = await lb.scheduler.tick();
   assert.ok(busyTick.busy.includes(p0.id) || busyTick.started.some((s) => s.partitionId === p0.id) === false);
-  await waitFor(() => lb.service.backupProgress(p0.id), (v) => v.BackupState === 'Success', 30_000, 'on-demand backup');
+  await waitFor(() => lb.service.backups.backupProgress(p0.id), (v) => v.BackupState === 'Success', 30_000, 'on-demand backup');
   await waitFor(() => lb.scheduler.activePeriodicOperations(), (n) => n === 0, 30_000, 'periodic backups');
   const retried = await step(lb, clock, 0);
   assert.equal(options(retried), 'Full'); // the on-demand one succeeded meanwhile
 
   // Suspend: nothing runs; resume: it runs again, from a new chain.
-  await lb.service.suspendBackup({ kind: 'Application', name: APP });
+  await lb.service.protection.suspendBackup({ kind: 'Application', name: APP });
   for (let i = 0; i < 3; i++) assert.equal((await step(lb, clock)).started.length, 0);
-  await lb.service.resumeBackup({ kind: 'Application', name: APP });
+  await lb.service.protection.resumeBackup({ kind: 'Application', name: APP });
   assert.equal((await step(lb, clock, 0)).started.length, 0); // the schedule starts again at resume
   const resumed = await step(lb, clock);
   assert.deepEqual(resumed.started.map((s) => s.option), partitions.map(() => 'Full'));
@@ -139,7 +139,7 @@ it('forces a full after an on-demand backup and a policy update; suspend stops p
   assert.deepEqual((await step(lb, clock)).started.map((s) => s.option), partitions.map(() => 'Incremental'));
 
   // A policy update forces a full.
-  await lb.service.updatePolicy('every-minute', policyBody(lb, 5), false);
+  await lb.service.policies.updatePolicy('every-minute', policyBody(lb, 5), false);
   assert.equal((await step(lb, clock, 0)).started.length, 0);
   assert.deepEqual((await step(lb, clock)).started.map((s) => s.option), partitions.map(() => 'Full'));
   t.diagnostic(`scheduler lag (fake clock): ${JSON.stringify(lb.scheduler.lagStats())}`);
@@ -166,8 +166,8 @@ it('spreads the partitions of one schedule over the jitter window around the due
   const clock = fakeClock();
   const lb = await startTestLifeboat(t, { clock, scheduler: { manual: true, jitterMs: 10_000 } });
   assert.ok(lb.sample);
-  await lb.service.createPolicy(policyBody(lb), false);
-  await lb.service.enableBackup({ kind: 'Application', name: APP }, { BackupPolicyName: 'every-minute' });
+  await lb.service.policies.createPolicy(policyBody(lb), false);
+  await lb.service.protection.enableBackup({ kind: 'Application', name: APP }, { BackupPolicyName: 'every-minute' });
   const applied = clock.now().getTime();
   await lb.scheduler.tick();
   // Walk from 10 s before the due moment to 10 s after it, 100 ms at a time. The walk ends at +10 s
@@ -194,21 +194,21 @@ it('partitions that appear later (a new host registers) pick up the effective po
     }],
   });
   const first = randomUUID();
-  await lb.service.register('host-a', registration('fabric:/Later/First', first));
-  await lb.service.createPolicy({ ...policyBody(lb), Storage: lb.storage }, false);
-  await lb.service.enableBackup({ kind: 'Application', name: 'fabric:/Later' }, { BackupPolicyName: 'every-minute' });
+  await lb.service.hosts.register('host-a', registration('fabric:/Later/First', first));
+  await lb.service.policies.createPolicy({ ...policyBody(lb), Storage: lb.storage }, false);
+  await lb.service.protection.enableBackup({ kind: 'Application', name: 'fabric:/Later' }, { BackupPolicyName: 'every-minute' });
   await lb.scheduler.tick();
 
   // A second host brings a new service of the same application, after the policy was enabled.
   const second = randomUUID();
-  await lb.service.register('host-b', registration('fabric:/Later/Second', second));
-  const config = await lb.service.backupConfiguration({ kind: 'Partition', id: second });
+  await lb.service.hosts.register('host-b', registration('fabric:/Later/Second', second));
+  const config = await lb.service.protection.backupConfiguration({ kind: 'Partition', id: second });
   assert.equal(config[0]?.PolicyName, 'every-minute');
   assert.equal(config[0]?.PolicyInheritedFrom, 'Application');
   await lb.scheduler.tick(); // its schedule starts when the scheduler first sees it
   clock.advance(MINUTE);
   const r = await lb.scheduler.tick();
   assert.deepEqual(r.started.map((s) => s.partitionId).sort(), [first, second].sort());
-  const orders = await lb.service.pollOrders('host-b', 0);
+  const orders = await lb.service.hosts.pollOrders('host-b', 0);
   assert.deepEqual(orders.map((o) => [o.Kind, o.PartitionId]), [['Backup', second]]);
 });

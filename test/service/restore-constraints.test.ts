@@ -21,7 +21,7 @@ it('refuses a restore from another service\'s backup unless AllowCrossServiceRes
   const done = await backupNow(lb, p0.id);
   // Another service with a partition of the same kind and range, registered by a host of its own.
   const other = '6e0c1a7e-0000-4000-8000-00000000a11c';
-  await lb.service.register('other-host', {
+  await lb.service.hosts.register('other-host', {
     Services: [{ Name: 'fabric:/Other/Svc', Scheme: { kind: 'UniformInt64Range', count: 4, lowKey: '-9223372036854775808', highKey: '9223372036854775807' }, HasPersistedState: true,
       Partitions: [{ Id: other, Info: partitionInfoToJson(p0.info), Epoch: { DataLossVersion: '1', ConfigurationVersion: '1' }, Lsn: '0' }] }],
   });

@@ -42,8 +42,8 @@ it('keeps what restores need, deletes the rest metadata first, resumes after an 
     Schedule: { ScheduleKind: 'FrequencyBased', Interval: 'PT1H' }, Storage: lb.storage,
     RetentionPolicy: { RetentionPolicyType: 'Basic', RetentionDuration: retention, MinimumNumberOfBackups: 2 },
   });
-  await lb.service.createPolicy(policy('PT3H'), false);
-  await lb.service.enableBackup({ kind: 'Partition', id: p0.id }, { BackupPolicyName: 'hourly' });
+  await lb.service.policies.createPolicy(policy('PT3H'), false);
+  await lb.service.protection.enableBackup({ kind: 'Partition', id: p0.id }, { BackupPolicyName: 'hourly' });
   await lb.scheduler.tick();
 
   // Eight hourly backups: F I I F I I F I (t1 … t8).
@@ -98,7 +98,7 @@ it('keeps what restores need, deletes the rest metadata first, resumes after an 
 
   // A policy update applies at the next run, at once: with 1 h, t7 is the window's base.
   clock.advance(30 * MINUTE);
-  await lb.service.updatePolicy('hourly', policy('PT1H'), false);
+  await lb.service.policies.updatePolicy('hourly', policy('PT1H'), false);
   const third = await lb.retention.runDue();
   assert.deepEqual(third.results.map((r) => r.deleted), [[id(6), id(5), id(4)]]);
   const left = ((await (await lbFetch(`${lb.url}/Partitions/${p0.id}/$/GetBackups?${V}`)).json()) as { Items: Decision[] }).Items.map((b) => b.BackupId);
@@ -107,7 +107,7 @@ it('keeps what restores need, deletes the rest metadata first, resumes after an 
   // Never below the minimum: nothing more goes, however old.
   clock.advance(48 * HOUR);
   assert.deepEqual((await lb.retention.runDue()).results.map((r) => r.deleted), [[]]);
-  assert.equal((await lb.service.listBackups({ kind: 'Service', name: SERVICE }, { latest: false })).length, 2);
+  assert.equal((await lb.service.listing.listBackups({ kind: 'Service', name: SERVICE }, { latest: false })).length, 2);
 });
 
 it('GetRetentionPlan says clearly why there is no plan', async (t) => {
@@ -121,11 +121,11 @@ it('GetRetentionPlan says clearly why there is no plan', async (t) => {
   const notEnabled = await get(pid);
   assert.equal(notEnabled.status, 404);
   assert.equal(notEnabled.body.Error.Code, 'FABRIC_E_BACKUP_NOT_ENABLED');
-  await lb.service.createPolicy({
+  await lb.service.policies.createPolicy({
     Name: 'no-retention', AutoRestoreOnDataLoss: false, MaxIncrementalBackups: 0,
     Schedule: { ScheduleKind: 'FrequencyBased', Interval: 'PT1H' }, Storage: lb.storage,
   }, false);
-  await lb.service.enableBackup({ kind: 'Partition', id: pid }, { BackupPolicyName: 'no-retention' });
+  await lb.service.protection.enableBackup({ kind: 'Partition', id: pid }, { BackupPolicyName: 'no-retention' });
   const none = await get(pid);
   assert.equal(none.status, 400);
   assert.match(none.body.Error.Message, /has no retention policy/);

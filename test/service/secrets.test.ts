@@ -53,32 +53,32 @@ describe('policy secrets through the service', () => {
     const conn = `DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey=${sentinel('ak')};EndpointSuffix=core.windows.net`;
     const s3key = sentinel('s3');
     const share = { StorageKind: 'FileShare', Path: join(root, 'a'), PrimaryUserName: 'backup', PrimaryPassword: pw };
-    await service.createPolicy(body('share', share), false);
-    await service.createPolicy(body('azure', { StorageKind: 'AzureBlobStore', ConnectionString: conn, ContainerName: 'cont1' }), false);
-    await service.createPolicy(body('s3', { StorageKind: 'S3', Bucket: 'bucket1', AccessKeyId: 'AKIA1', SecretAccessKey: s3key }), false);
+    await service.policies.createPolicy(body('share', share), false);
+    await service.policies.createPolicy(body('azure', { StorageKind: 'AzureBlobStore', ConnectionString: conn, ContainerName: 'cont1' }), false);
+    await service.policies.createPolicy(body('s3', { StorageKind: 'S3', Bucket: 'bucket1', AccessKeyId: 'AKIA1', SecretAccessKey: s3key }), false);
 
-    const got = await service.getPolicy('share');
+    const got = await service.policies.getPolicy('share');
     assert.equal((got.Storage as Record<string, unknown>).PrimaryPassword, '****');
-    assert.deepEqual((await service.listPolicies()).map((p) => Object.entries(p.Storage as Record<string, unknown>).filter(([, v]) => v === '****').map(([k]) => k)),
+    assert.deepEqual((await service.policies.listPolicies()).map((p) => Object.entries(p.Storage as Record<string, unknown>).filter(([, v]) => v === '****').map(([k]) => k)),
       [['ConnectionString'], ['SecretAccessKey'], ['PrimaryPassword']]);
     const before = (await catalog.getPolicy('share'))!.uniqueId;
 
     // What GET answered, with one change, goes back: the password is kept, the change is made.
-    await service.updatePolicy('share', { ...got, MaxIncrementalBackups: 7 }, false);
+    await service.policies.updatePolicy('share', { ...got, MaxIncrementalBackups: 7 }, false);
     const after = (await catalog.getPolicy('share'))!;
     assert.equal((after.policy.storage as Record<string, unknown>).PrimaryPassword, pw);
     assert.equal(after.policy.maxIncrementalBackups, 7);
     assert.notEqual(after.uniqueId, before);
 
     // Azure: the masked ConnectionString carries the account; the same container keeps it.
-    await service.updatePolicy('azure', { ...(await service.getPolicy('azure')), MaxIncrementalBackups: 5 }, false);
+    await service.policies.updatePolicy('azure', { ...(await service.policies.getPolicy('azure')), MaxIncrementalBackups: 5 }, false);
     assert.equal((await storedStorage(catalog, 'azure')).ConnectionString, conn);
-    await service.updatePolicy('s3', await service.getPolicy('s3'), false);
+    await service.policies.updatePolicy('s3', await service.policies.getPolicy('s3'), false);
     assert.equal((await storedStorage(catalog, 's3')).SecretAccessKey, s3key);
 
     // A secret sent again replaces the stored one.
     const pw2 = sentinel('pw2');
-    await service.updatePolicy('share', body('share', { ...share, PrimaryPassword: pw2 }), false);
+    await service.policies.updatePolicy('share', body('share', { ...share, PrimaryPassword: pw2 }), false);
     assert.equal((await storedStorage(catalog, 'share')).PrimaryPassword, pw2);
 
     // No secret is in the catalog's files in clear.
@@ -92,19 +92,19 @@ describe('policy secrets through the service', () => {
     const { root, catalog, service } = world(t);
     const pw = sentinel('pw');
     const share = { StorageKind: 'FileShare', Path: join(root, 'a'), PrimaryUserName: 'backup', PrimaryPassword: pw };
-    await service.createPolicy(body('share', share), false);
+    await service.policies.createPolicy(body('share', share), false);
     const conn = `DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey=${sentinel('ak')};EndpointSuffix=core.windows.net`;
-    await service.createPolicy(body('azure', { StorageKind: 'AzureBlobStore', ConnectionString: conn, ContainerName: 'cont1' }), false);
-    await service.createPolicy(body('s3', { StorageKind: 'S3', Bucket: 'bucket1', AccessKeyId: 'AKIA1', SecretAccessKey: sentinel('s3') }), false);
+    await service.policies.createPolicy(body('azure', { StorageKind: 'AzureBlobStore', ConnectionString: conn, ContainerName: 'cont1' }), false);
+    await service.policies.createPolicy(body('s3', { StorageKind: 'S3', Bucket: 'bucket1', AccessKeyId: 'AKIA1', SecretAccessKey: sentinel('s3') }), false);
     const masked = { ...share, PrimaryPassword: '****' };
 
-    await refused(service.updatePolicy('share', body('share', { ...masked, Path: join(root, 'elsewhere') }), false), /send the secret again: the storage changed/);
-    await refused(service.updatePolicy('share', body('share', { StorageKind: 'S3', Bucket: 'bucket0', SecretAccessKey: '****' }), false), /StorageKind .*send the secret again: the storage changed/);
-    await refused(service.updatePolicy('share', body('share', { ...masked, PrimaryUserName: 'someone-else' }), false), /PrimaryUserName is not the stored policy's/);
-    await refused(service.updatePolicy('share', body('share', { ...share, SecondaryUserName: 'u2', SecondaryPassword: '****' }), false), /stored policy has no SecondaryPassword/);
-    await refused(service.updatePolicy('azure', body('azure', { StorageKind: 'AzureBlobStore', ConnectionString: '****', ContainerName: 'cont2' }), false), /send the secret again: the storage changed/);
-    await refused(service.updatePolicy('s3', body('s3', { StorageKind: 'S3', Bucket: 'bucket2', AccessKeyId: 'AKIA1', SecretAccessKey: '****' }), false), /the storage changed/);
-    await refused(service.updatePolicy('s3', body('s3', { StorageKind: 'S3', Bucket: 'bucket1', AccessKeyId: 'AKIA2', SecretAccessKey: '****' }), false), /AccessKeyId is not the stored policy's/);
+    await refused(service.policies.updatePolicy('share', body('share', { ...masked, Path: join(root, 'elsewhere') }), false), /send the secret again: the storage changed/);
+    await refused(service.policies.updatePolicy('share', body('share', { StorageKind: 'S3', Bucket: 'bucket0', SecretAccessKey: '****' }), false), /StorageKind .*send the secret again: the storage changed/);
+    await refused(service.policies.updatePolicy('share', body('share', { ...masked, PrimaryUserName: 'someone-else' }), false), /PrimaryUserName is not the stored policy's/);
+    await refused(service.policies.updatePolicy('share', body('share', { ...share, SecondaryUserName: 'u2', SecondaryPassword: '****' }), false), /stored policy has no SecondaryPassword/);
+    await refused(service.policies.updatePolicy('azure', body('azure', { StorageKind: 'AzureBlobStore', ConnectionString: '****', ContainerName: 'cont2' }), false), /send the secret again: the storage changed/);
+    await refused(service.policies.updatePolicy('s3', body('s3', { StorageKind: 'S3', Bucket: 'bucket2', AccessKeyId: 'AKIA1', SecretAccessKey: '****' }), false), /the storage changed/);
+    await refused(service.policies.updatePolicy('s3', body('s3', { StorageKind: 'S3', Bucket: 'bucket1', AccessKeyId: 'AKIA2', SecretAccessKey: '****' }), false), /AccessKeyId is not the stored policy's/);
 
     // Nothing changed by the refusals.
     assert.equal((await storedStorage(catalog, 'share')).PrimaryPassword, pw);
@@ -114,8 +114,8 @@ describe('policy secrets through the service', () => {
 
   it('refuses the mask as the secret of a new policy', async (t) => {
     const { root, service } = world(t);
-    await refused(service.createPolicy(body('p', { StorageKind: 'FileShare', Path: join(root, 'a'), PrimaryUserName: 'u', PrimaryPassword: '****' }), false),
+    await refused(service.policies.createPolicy(body('p', { StorageKind: 'FileShare', Path: join(root, 'a'), PrimaryUserName: 'u', PrimaryPassword: '****' }), false),
       /PrimaryPassword is '\*\*\*\*', the mask Lifeboat answers in place of a secret: send the secret itself/);
-    await assert.rejects(service.getPolicy('p'), (err: unknown) => isLifeboatError(err, 'FABRIC_E_BACKUP_POLICY_NOT_EXISTING'));
+    await assert.rejects(service.policies.getPolicy('p'), (err: unknown) => isLifeboatError(err, 'FABRIC_E_BACKUP_POLICY_NOT_EXISTING'));
   });
 });

@@ -60,7 +60,7 @@ async function world(t: TestContext): Promise<World> {
   t.after(() => catalog.close());
   const service = new LifeboatService({ catalog, clock, openStorage: (d) => openStorage(d, { fileShareRoots: [root] }) });
   const pid = randomUUID();
-  await service.register(HOST, registration(pid));
+  await service.hosts.register(HOST, registration(pid));
   return { service, catalog, clock, pid, storage: { StorageKind: 'FileShare', Path: join(root, 'share') } };
 }
 
@@ -91,103 +91,103 @@ function lateBackupSuccess(w: World, operationId: string): Report {
 it('ends a backup nobody carried out with Timeout after BackupTimeout; a late report does not rewrite it; the next backup is accepted', async (t) => {
   const started = performance.now();
   const w = await world(t);
-  const op = await w.service.backupPartition(w.pid, { BackupStorage: w.storage }, 1);
+  const op = await w.service.backups.backupPartition(w.pid, { BackupStorage: w.storage }, 1);
   assert.equal(op.state, 'Accepted');
   assert.equal(op.deadlineUtc, new Date(w.clock.now().getTime() + 60_000).toISOString(), 'BackupTimeout is in minutes');
 
   w.clock.advance(59_000);
-  assert.equal(await w.service.expireOperations(), 0, 'not yet due');
-  assert.equal((await w.service.backupProgress(w.pid)).BackupState, 'Accepted');
+  assert.equal(await w.service.orders.expireOperations(), 0, 'not yet due');
+  assert.equal((await w.service.backups.backupProgress(w.pid)).BackupState, 'Accepted');
 
   w.clock.advance(2_000); // 61 s after acceptance
-  assert.equal(await w.service.expireOperations(), 1);
-  const timedOut = await w.service.backupProgress(w.pid);
+  assert.equal(await w.service.orders.expireOperations(), 1);
+  const timedOut = await w.service.backups.backupProgress(w.pid);
   assert.equal(timedOut.BackupState, 'Timeout', JSON.stringify(timedOut));
   assert.deepEqual(timedOut.FailureError, { Code: 'FABRIC_E_TIMEOUT', Message: 'The request of backup has timed out.' });
   assert.equal(timedOut.TimeStampUtc, wireTime(w.clock.now()));
   assert.equal(timedOut.BackupId, EMPTY_ID);
-  assert.equal(await w.service.expireOperations(), 0, 'an operation times out once');
-  assert.deepEqual(await w.service.pollOrders(HOST, 0), [], 'a timed-out order is not handed out');
+  assert.equal(await w.service.orders.expireOperations(), 0, 'an operation times out once');
+  assert.deepEqual(await w.service.hosts.pollOrders(HOST, 0), [], 'a timed-out order is not handed out');
 
   // The host turns up late with a result: the request stays timed out.
   w.clock.advance(5_000);
-  await w.service.report(HOST, lateBackupSuccess(w, op.id));
-  await w.service.report(HOST, { OperationId: op.id, State: 'Failure', Error: { Code: 'E_FAIL', Message: 'late' } });
-  assert.deepEqual(await w.service.backupProgress(w.pid), timedOut, 'late reports change nothing');
+  await w.service.hosts.report(HOST, lateBackupSuccess(w, op.id));
+  await w.service.hosts.report(HOST, { OperationId: op.id, State: 'Failure', Error: { Code: 'E_FAIL', Message: 'late' } });
+  assert.deepEqual(await w.service.backups.backupProgress(w.pid), timedOut, 'late reports change nothing');
   assert.equal((await w.catalog.getOperation(op.id))?.state, 'Timeout');
 
   // The partition is free again.
-  const next = await w.service.backupPartition(w.pid, { BackupStorage: w.storage }, 1);
+  const next = await w.service.backups.backupPartition(w.pid, { BackupStorage: w.storage }, 1);
   assert.notEqual(next.id, op.id);
-  assert.equal((await w.service.backupProgress(w.pid)).BackupState, 'Accepted');
-  const orders = await w.service.pollOrders(HOST, 0);
+  assert.equal((await w.service.backups.backupProgress(w.pid)).BackupState, 'Accepted');
+  const orders = await w.service.hosts.pollOrders(HOST, 0);
   assert.deepEqual(orders.map((o) => o.OperationId), [next.id]);
   assert.ok(performance.now() - started < 5_000, 'runs on the fake clock, not in minutes');
 });
 
 it('times out a backup the host took and reported in progress', async (t) => {
   const w = await world(t);
-  const op = await w.service.backupPartition(w.pid, { BackupStorage: w.storage }, 2);
-  const [order] = await w.service.pollOrders(HOST, 0);
+  const op = await w.service.backups.backupPartition(w.pid, { BackupStorage: w.storage }, 2);
+  const [order] = await w.service.hosts.pollOrders(HOST, 0);
   assert.equal(order?.OperationId, op.id);
   assert.equal(order?.DeadlineUtc, new Date(w.clock.now().getTime() + 120_000).toISOString());
-  await w.service.report(HOST, { OperationId: op.id, State: 'InProgress' });
-  assert.equal((await w.service.backupProgress(w.pid)).BackupState, 'BackupInProgress');
+  await w.service.hosts.report(HOST, { OperationId: op.id, State: 'InProgress' });
+  assert.equal((await w.service.backups.backupProgress(w.pid)).BackupState, 'BackupInProgress');
 
   w.clock.advance(119_000);
-  assert.equal(await w.service.expireOperations(), 0);
-  assert.equal((await w.service.backupProgress(w.pid)).BackupState, 'BackupInProgress');
+  assert.equal(await w.service.orders.expireOperations(), 0);
+  assert.equal((await w.service.backups.backupProgress(w.pid)).BackupState, 'BackupInProgress');
   w.clock.advance(2_000);
-  assert.equal(await w.service.expireOperations(), 1);
-  const timedOut = await w.service.backupProgress(w.pid);
+  assert.equal(await w.service.orders.expireOperations(), 1);
+  const timedOut = await w.service.backups.backupProgress(w.pid);
   assert.equal(timedOut.BackupState, 'Timeout');
   assert.equal(timedOut.FailureError?.Code, 'FABRIC_E_TIMEOUT');
 
-  await w.service.report(HOST, { OperationId: op.id, State: 'InProgress' });
-  await w.service.report(HOST, lateBackupSuccess(w, op.id));
-  assert.deepEqual(await w.service.backupProgress(w.pid), timedOut);
-  await w.service.backupPartition(w.pid, { BackupStorage: w.storage });
-  assert.equal((await w.service.backupProgress(w.pid)).BackupState, 'Accepted');
+  await w.service.hosts.report(HOST, { OperationId: op.id, State: 'InProgress' });
+  await w.service.hosts.report(HOST, lateBackupSuccess(w, op.id));
+  assert.deepEqual(await w.service.backups.backupProgress(w.pid), timedOut);
+  await w.service.backups.backupPartition(w.pid, { BackupStorage: w.storage });
+  assert.equal((await w.service.backups.backupProgress(w.pid)).BackupState, 'Accepted');
 });
 
 it('ends a restore nobody carried out with Timeout after RestoreTimeout; a late report does not rewrite it', async (t) => {
   const w = await world(t);
   const backup = await storedBackup(w.storage, w.pid, w.clock.now());
-  const op = await w.service.restorePartition(w.pid, { ...backup, BackupStorage: w.storage }, 1);
+  const op = await w.service.restores.restorePartition(w.pid, { ...backup, BackupStorage: w.storage }, 1);
   assert.equal(op.kind, 'Restore');
   assert.deepEqual(op.request.chain, [backup.BackupLocation]);
   // One operation per partition: a backup waits for the restore.
-  await assert.rejects(w.service.backupPartition(w.pid, { BackupStorage: w.storage }), (err) => isLifeboatError(err, 'FABRIC_E_RESTORE_IN_PROGRESS'));
+  await assert.rejects(w.service.backups.backupPartition(w.pid, { BackupStorage: w.storage }), (err) => isLifeboatError(err, 'FABRIC_E_RESTORE_IN_PROGRESS'));
 
   w.clock.advance(30_000);
-  assert.equal(await w.service.expireOperations(), 0);
-  const [order] = await w.service.pollOrders(HOST, 0);
+  assert.equal(await w.service.orders.expireOperations(), 0);
+  const [order] = await w.service.hosts.pollOrders(HOST, 0);
   assert.equal(order?.Kind, 'Restore');
-  await w.service.report(HOST, { OperationId: op.id, State: 'InProgress' });
+  await w.service.hosts.report(HOST, { OperationId: op.id, State: 'InProgress' });
   w.clock.advance(31_000);
-  assert.equal(await w.service.expireOperations(), 1);
-  const timedOut = await w.service.restoreProgress(w.pid);
+  assert.equal(await w.service.orders.expireOperations(), 1);
+  const timedOut = await w.service.restores.restoreProgress(w.pid);
   assert.equal(timedOut.RestoreState, 'Timeout', JSON.stringify(timedOut));
   assert.deepEqual(timedOut.FailureError, { Code: 'FABRIC_E_TIMEOUT', Message: 'The request of restore has timed out.' });
   assert.equal(timedOut.TimeStampUtc, wireTime(w.clock.now()));
   assert.equal(timedOut.RestoredLsn, '0');
 
-  await w.service.report(HOST, { OperationId: op.id, State: 'Success', Partition: { Id: w.pid, Epoch: { DataLossVersion: '2', ConfigurationVersion: '1' }, Lsn: '10' }, Restored: { Epoch: EPOCH, Lsn: '10' } });
-  assert.deepEqual(await w.service.restoreProgress(w.pid), timedOut, 'a late restore report changes nothing');
+  await w.service.hosts.report(HOST, { OperationId: op.id, State: 'Success', Partition: { Id: w.pid, Epoch: { DataLossVersion: '2', ConfigurationVersion: '1' }, Lsn: '10' }, Restored: { Epoch: EPOCH, Lsn: '10' } });
+  assert.deepEqual(await w.service.restores.restoreProgress(w.pid), timedOut, 'a late restore report changes nothing');
 
   // The partition is free again.
-  const next = await w.service.restorePartition(w.pid, { ...backup, BackupStorage: w.storage }, 1);
+  const next = await w.service.restores.restorePartition(w.pid, { ...backup, BackupStorage: w.storage }, 1);
   assert.notEqual(next.id, op.id);
-  assert.equal((await w.service.restoreProgress(w.pid)).RestoreState, 'Accepted');
+  assert.equal((await w.service.restores.restoreProgress(w.pid)).RestoreState, 'Accepted');
 });
 
 it('refuses timeouts outside 1 minute to 7 days', async (t) => {
   const w = await world(t);
   for (const bad of [0, -1, 1.5, 7 * 24 * 60 + 1]) {
-    await assert.rejects(w.service.backupPartition(w.pid, { BackupStorage: w.storage }, bad), (err) => isLifeboatError(err, 'E_INVALIDARG'), `BackupTimeout ${bad}`);
-    await assert.rejects(w.service.restorePartition(w.pid, { BackupId: randomUUID(), BackupLocation: 'x.lbk', BackupStorage: w.storage }, bad), (err) => isLifeboatError(err, 'E_INVALIDARG'), `RestoreTimeout ${bad}`);
+    await assert.rejects(w.service.backups.backupPartition(w.pid, { BackupStorage: w.storage }, bad), (err) => isLifeboatError(err, 'E_INVALIDARG'), `BackupTimeout ${bad}`);
+    await assert.rejects(w.service.restores.restorePartition(w.pid, { BackupId: randomUUID(), BackupLocation: 'x.lbk', BackupStorage: w.storage }, bad), (err) => isLifeboatError(err, 'E_INVALIDARG'), `RestoreTimeout ${bad}`);
   }
-  assert.equal((await w.service.backupPartition(w.pid, { BackupStorage: w.storage }, 7 * 24 * 60)).state, 'Accepted');
+  assert.equal((await w.service.backups.backupPartition(w.pid, { BackupStorage: w.storage }, 7 * 24 * 60)).state, 'Accepted');
 });
 
 it('times out through the REST API: BackupTimeout and RestoreTimeout query parameters and the deadline sweep', async (t) => {
@@ -195,7 +195,7 @@ it('times out through the REST API: BackupTimeout and RestoreTimeout query param
   const lb = await startTestLifeboat(t, { sample: false, clock, timeoutSweepMs: 10 });
   const api = new LifeboatClient(lb.url);
   const pid = randomUUID();
-  await lb.service.register(HOST, registration(pid));
+  await lb.service.hosts.register(HOST, registration(pid));
 
   const accepted = await api.backup(pid, lb.storage, 1);
   assert.equal(accepted.status, 202, accepted.text);

@@ -124,16 +124,16 @@ it('verifies an incremental chain as a chain; a damaged incremental fails the re
   const clock = fakeClock();
   const lb = await startTestLifeboat(t, { clock, scheduler: { manual: true, jitterMs: 0 }, encryptionKeys: keyringOf('k1', keys('k1')) });
   const p = samplePartition(lb);
-  await lb.service.createPolicy({
+  await lb.service.policies.createPolicy({
     Name: 'every-minute', AutoRestoreOnDataLoss: false, MaxIncrementalBackups: 3, Schedule: { ScheduleKind: 'FrequencyBased', Interval: 'PT1M' }, Storage: lb.storage,
   }, false);
-  await lb.service.enableBackup({ kind: 'Partition', id: p.id }, { BackupPolicyName: 'every-minute' });
+  await lb.service.protection.enableBackup({ kind: 'Partition', id: p.id }, { BackupPolicyName: 'every-minute' });
   await lb.scheduler.tick();
   for (let i = 0; i < 3; i++) {
     write([p], String(i));
     await step(lb, clock);
   }
-  const list = (await lb.service.listBackups({ kind: 'Partition', id: p.id }, { latest: false }))
+  const list = (await lb.service.listing.listBackups({ kind: 'Partition', id: p.id }, { latest: false }))
     .sort((a, c) => Number(BigInt(a.LsnOfLastBackupRecord) - BigInt(c.LsnOfLastBackupRecord)));
   assert.deepEqual(list.map((b) => b.BackupType), ['Full', 'Incremental', 'Incremental']);
   const [full, middle, last] = [list[0], list[1], list[2]] as [Named, Named, Named];

@@ -37,7 +37,7 @@ export function samplePartition(lb: TestLifeboat, i = 0): Partition {
 export async function backupNow(lb: TestLifeboat, pid: string, storage: unknown = lb.storage): Promise<BackupProgress> {
   const r = await lbFetch(`${lb.url}/Partitions/${pid}/$/Backup?${V}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ BackupStorage: storage }) });
   assert.equal(r.status, 202, await r.text());
-  const done = await waitFor(() => lb.service.backupProgress(pid), (v) => v.BackupState !== 'Accepted' && v.BackupState !== 'BackupInProgress', 30_000, 'backup');
+  const done = await waitFor(() => lb.service.backups.backupProgress(pid), (v) => v.BackupState !== 'Accepted' && v.BackupState !== 'BackupInProgress', 30_000, 'backup');
   assert.equal(done.BackupState, 'Success', JSON.stringify(done));
   return done;
 }
@@ -51,7 +51,7 @@ export async function restoreNow(lb: TestLifeboat, pid: string, b: Named, storag
   });
   const text = await r.text();
   if (r.status !== 202) return { status: r.status, text };
-  const progress = await waitFor(() => lb.service.restoreProgress(pid), (v) => v.RestoreState !== 'Accepted' && v.RestoreState !== 'RestoreInProgress', 30_000, 'restore');
+  const progress = await waitFor(() => lb.service.restores.restoreProgress(pid), (v) => v.RestoreState !== 'Accepted' && v.RestoreState !== 'RestoreInProgress', 30_000, 'restore');
   return { status: r.status, text, progress };
 }
 

@@ -1,0 +1,40 @@
+/** Partition health as Service Fabric's BackupRestore reports it (GetPartitionHealth; the rules: core/health.ts). */
+import { type EndedOperation, aggregatedHealthState, backupRestoreHealthEvents, eventsMatchingFilter } from '../core/health.ts';
+import { applicationOf } from '../core/ids.ts';
+import { effectivePolicy } from '../core/protection.ts';
+import type { OperationRecord } from '../catalog/port.ts';
+import type { Hierarchy } from './hierarchy.ts';
+import type { ServicePorts } from './ports.ts';
+
+export class Health {
+  constructor(private readonly p: ServicePorts, private readonly hierarchy: Hierarchy) {}
+
+  /** GetPartitionHealth: the BackupRestore events of the partition (core/health.ts). */
+  async partitionHealth(partitionId: string, eventsHealthStateFilter = 0): Promise<Record<string, unknown>> {
+    const partition = await this.hierarchy.getPartition(partitionId);
+    const eff = effectivePolicy((await this.p.catalog.getProtection()).mappings, { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId: partition.id });
+    // latestEndedOperation answers only ended operations.
+    const ended = (op: OperationRecord | undefined): EndedOperation | undefined => op && {
+      state: op.state as EndedOperation['state'], updatedUtc: op.updatedUtc, failure: op.failure, auto: op.request.auto === true,
+    };
+    const events = backupRestoreHealthEvents({
+      policyName: eff?.policyName,
+      lastBackup: ended(await this.p.catalog.latestEndedOperation(partition.id, ['Backup', 'PeriodicBackup'])),
+      lastRestore: ended(await this.p.catalog.latestEndedOperation(partition.id, ['Restore'])),
+    }, this.p.clock.now());
+    const aggregated = aggregatedHealthState(events);
+    return {
+      AggregatedHealthState: aggregated,
+      HealthEvents: eventsMatchingFilter(events, eventsHealthStateFilter),
+      UnhealthyEvaluations: events.filter((e) => e.HealthState !== 'Ok').map((e) => ({
+        HealthEvaluation: {
+          Kind: 'Event', AggregatedHealthState: e.HealthState, ConsiderWarningAsError: false, UnhealthyEvent: e,
+          Description: `${e.HealthState} event: SourceId='${e.SourceId}', Property='${e.Property}'.`,
+        },
+      })),
+      HealthStatistics: null,
+      PartitionId: partition.id,
+      ReplicaHealthStates: [],
+    };
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * The service's side of the host protocol (core/host-protocol.ts): hosts register what they
+ * serve, poll for orders (long poll), report progress and ends, and ask what to do on data loss.
+ * A host may act only on its own partitions, and take a partition over only when its owner is gone.
+ */
+import { HOST_ID } from '../core/access.ts';
+import { normalizeLocation, partitionFolder } from '../core/backup-layout.ts';
+import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
+import { type DataLossDecision, type HostChannel, type Order, type Registration, type Report, type StoredBackupSummary, parseRegistration, parseReport } from '../core/host-protocol.ts';
+import { applicationOf } from '../core/ids.ts';
+import { parseServiceName } from '../core/names.ts';
+import { isActive } from '../core/operation.ts';
+import { partitionInfoFromJson, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
+import { type StorageDescription, storageIdentity } from '../core/storage-description.ts';
+import type { OperationRecord, PartitionRecord } from '../catalog/port.ts';
+import type { DataLossDesk } from './data-loss.ts';
+import type { OrderBoard } from './orders.ts';
+import type { ServicePorts } from './ports.ts';
+
+/** A host whose last poll ended this recently (and not by hanging up) is alive: it polls in a loop. */
+const HOST_LIVE_MS = 5_000;
+/** Order polls one host may hold open at once (a host holds one; more is a host gone wrong, or an attack). */
+const MAX_POLLS_PER_HOST = 4;
+/** What one host may register. */
+const REGISTRATION_LIMITS = { services: 256, partitions: 10_000 } as const;
+
+function checkRegistrationSize(r: Registration): void {
+  invalidArgUnless(r.Services.length <= REGISTRATION_LIMITS.services, `A host registers at most ${REGISTRATION_LIMITS.services} services.`);
+  const partitions = r.Services.reduce((n, s) => n + s.Partitions.length, 0);
+  invalidArgUnless(partitions <= REGISTRATION_LIMITS.partitions, `A host registers at most ${REGISTRATION_LIMITS.partitions} partitions.`);
+  const ids = new Set<string>();
+  for (const s of r.Services) {
+    for (const p of s.Partitions) {
+      invalidArgUnless(!ids.has(p.Id), `Partition ${p.Id} is registered twice.`);
+      ids.add(p.Id);
+      invalidArgUnless(JSON.stringify(p.Info).length <= 1024, `The Info of partition ${p.Id} is too long.`);
+    }
+  }
+}
+
+export class HostDesk implements HostChannel {
+  /** Order polls per host: how many are open, when the last ended, and whether the host hung up on it. */
+  private readonly polls = new Map<string, { open: number; lastEndMs: number; hungUp: boolean }>();
+
+  constructor(private readonly p: ServicePorts, private readonly orders: OrderBoard, private readonly dataLossDesk: DataLossDesk) {}
+
+  async register(hostId: string, value: Registration): Promise<void> {
+    invalidArgUnless(typeof hostId === 'string' && HOST_ID.test(hostId), 'A host id is 1 to 128 letters, digits, dots, dashes or underscores.');
+    let registration: Registration;
+    try {
+      registration = parseRegistration(value);
+    } catch (err) {
+      throw new LifeboatError('E_INVALIDARG', `Registration of host ${hostId} is not valid: ${(err as Error).message}.`);
+    }
+    checkRegistrationSize(registration);
+    const { catalog } = this.p;
+    const services = registration.Services.map((s) => ({ s, name: parseServiceName(s.Name), scheme: schemeFromJson(s.Scheme) }));
+    // A partition another host serves is taken over only when that host is gone (no poll open, the
+    // last one ended by a hang-up or long ago): a host token cannot steal a live host's partitions,
+    // and with them its orders and their storage credentials.
+    for (const { s, name, scheme } of services) {
+      const known = await catalog.getService(name.uri);
+      if (known && JSON.stringify(schemeToJson(known.scheme)) !== JSON.stringify(schemeToJson(scheme))) {
+        const others = (await catalog.listPartitions(name.uri)).filter((p) => p.hostId !== hostId && this.hostIsLive(p.hostId));
+        if (others.length > 0) throw new LifeboatError('E_ACCESSDENIED', `Service ${name.uri} has another partitioning, and live host ${others[0]?.hostId ?? ''} serves it.`);
+      }
+      for (const p of s.Partitions) {
+        const owner = (await catalog.getPartition(p.Id))?.hostId;
+        if (owner !== undefined && owner !== hostId && this.hostIsLive(owner)) {
+          throw new LifeboatError('E_ACCESSDENIED', `Partition ${p.Id} is served by host ${owner}, which is alive; a partition moves only when its host is gone.`);
+        }
+      }
+    }
+    await catalog.upsertHost(hostId, this.p.clock.now().toISOString());
+    for (const { s, name, scheme } of services) {
+      await catalog.registerService(hostId, { name: name.uri, application: name.application, scheme, hasPersistedState: s.HasPersistedState !== false },
+        s.Partitions.map((p) => ({ id: p.Id, info: partitionInfoFromJson(p.Info), epoch: p.Epoch, lastLsn: p.Lsn })));
+    }
+    this.orders.forgetHost(hostId);
+    this.orders.wakeHost(hostId);
+  }
+
+  /** Whether the host polls for orders now, or did a moment ago without hanging up. */
+  private hostIsLive(hostId: string): boolean {
+    const h = this.polls.get(hostId);
+    if (!h) return false;
+    return h.open > 0 || (!h.hungUp && Date.now() - h.lastEndMs < HOST_LIVE_MS);
+  }
+
+  /**
+   * Orders for the host's partitions; waits up to `waitMs` for one. `signal` ends the wait when
+   * the asking host has gone (its connection closed), so no order is handed to nobody.
+   */
+  async pollOrders(hostId: string, waitMs: number, signal?: AbortSignal): Promise<Order[]> {
+    const h = this.polls.get(hostId) ?? { open: 0, lastEndMs: 0, hungUp: false };
+    if (h.open >= MAX_POLLS_PER_HOST) throw new LifeboatError('LIFEBOAT_E_BUSY', `Host ${hostId} has ${h.open} order polls open already; one at a time is enough.`);
+    h.open++;
+    this.polls.set(hostId, h);
+    try {
+      return await this.waitForOrders(hostId, waitMs, signal);
+    } finally {
+      h.open--;
+      h.lastEndMs = Date.now();
+      h.hungUp = signal?.aborted === true;
+    }
+  }
+
+  private async waitForOrders(hostId: string, waitMs: number, signal?: AbortSignal): Promise<Order[]> {
+    const deadline = Date.now() + Math.max(0, Math.min(waitMs, 60_000));
+    for (;;) {
+      if (signal?.aborted) return [];
+      const orders = await this.ordersFor(hostId);
+      if (orders.length > 0 || Date.now() >= deadline || this.orders.isShuttingDown) return orders;
+      await this.orders.waitForWake(hostId, deadline - Date.now(), signal);
+    }
+  }
+
+  private async ordersFor(hostId: string): Promise<Order[]> {
+    const out: Order[] = [];
+    const nowMs = Date.now();
+    const now = this.p.clock.now();
+    let overdue = false;
+    for (const op of await this.p.catalog.activeOperations(hostId)) {
+      if (new Date(op.deadlineUtc) <= now) {
+        overdue = true;
+        continue;
+      }
+      // Not handed again to the host that has it, while that host is alive; a partition that
+      // moved to another host gets its order at once.
+      if (!this.orders.takeForDispatch(op.id, hostId, nowMs)) continue;
+      out.push(orderOf(op));
+    }
+    if (overdue) await this.orders.expireOperations();
+    return out;
+  }
+
+  async report(hostId: string, value: Report): Promise<void> {
+    let r: Report;
+    try {
+      r = parseReport(value);
+    } catch (err) {
+      throw new LifeboatError('E_INVALIDARG', `Report from host ${hostId} is not valid: ${(err as Error).message}.`);
+    }
+    const { catalog } = this.p;
+    const op = await catalog.getOperation(r.OperationId);
+    const partition = op && (await catalog.getPartition(op.partitionId));
+    // One answer for an operation that does not exist and one of another host's partitions: a
+    // host learns nothing of operations that are not its own.
+    if (!op || !partition || partition.hostId !== hostId) throw new LifeboatError('E_INVALIDARG', `Host ${hostId} has no operation ${r.OperationId}.`);
+    if ('Partition' in r && r.Partition) invalidArgUnless(r.Partition.Id === op.partitionId, `The report names partition ${r.Partition.Id}; operation ${op.id} is of partition ${op.partitionId}.`);
+    const now = this.p.clock.now().toISOString();
+    if (!isActive(op.state)) {
+      // Ended: nothing changes, but a backup that really reached storage after its deadline is
+      // indexed (it exists, and retention must see it).
+      if (op.state === 'Timeout' && r.State === 'Success' && r.Backup && op.kind !== 'Restore') await this.indexBackup(op, partition, r.Backup);
+      return;
+    }
+    if ('Partition' in r && r.Partition) await catalog.updatePartitionState(op.partitionId, r.Partition.Epoch, r.Partition.Lsn);
+    if (r.State === 'InProgress') {
+      await this.orders.apply(op, { type: 'HostStarted' }, now);
+      return;
+    }
+    this.orders.forgetDispatch(op.id);
+    try {
+      await this.finish(op, partition, r, now);
+    } finally {
+      this.orders.events.emit('ended', op);
+    }
+  }
+
+  dataLoss(hostId: string, partitionId: string): Promise<DataLossDecision> {
+    return this.dataLossDesk.decide(hostId, partitionId);
+  }
+
+  /**
+   * Records a backup a host reports in the index. Its location must be in the partition's own
+   * folder, and its id new or already this partition's: a host cannot overwrite the index row of
+   * another partition's backup, nor index another partition's objects as its own.
+   */
+  private async indexBackup(op: OperationRecord, partition: PartitionRecord, b: StoredBackupSummary): Promise<void> {
+    const folder = `${partitionFolder(partition.serviceName, partition.id)}/`;
+    let location: string;
+    try {
+      location = normalizeLocation(b.BackupLocation);
+    } catch {
+      throw new LifeboatError('E_INVALIDARG', `BackupLocation '${b.BackupLocation}' is not a valid relative path.`);
+    }
+    invalidArgUnless(location.startsWith(folder) && !location.slice(folder.length).includes('/'), `BackupLocation '${b.BackupLocation}' is not in partition ${partition.id}'s folder ${folder}.`);
+    const { catalog } = this.p;
+    const existing = await catalog.getBackup(b.BackupId);
+    invalidArgUnless(!existing || existing.partitionId === partition.id, `Backup ${b.BackupId} is another partition's.`);
+    const service = await catalog.getService(partition.serviceName);
+    await catalog.insertBackup({
+      backupId: b.BackupId, backupChainId: b.BackupChainId, parentBackupId: b.ParentBackupId, applicationName: service?.application ?? applicationOf(partition.serviceName),
+      serviceName: partition.serviceName, partitionId: partition.id, partitionInfo: partition.info, backupLocation: b.BackupLocation, backupType: b.BackupType,
+      epoch: b.EpochOfLastBackupRecord, lsn: b.LsnOfLastBackupRecord, creationTimeUtc: b.CreationTimeUtc, storageKey: storageIdentity(op.request.storage as StorageDescription),
+    });
+  }
+
+  private async finish(op: OperationRecord, partition: PartitionRecord, r: Exclude<Report, { State: 'InProgress' }>, now: string): Promise<void> {
+    if (r.State === 'Failure') {
+      await this.orders.apply(op, { type: 'HostFailed', error: r.Error }, now);
+      return;
+    }
+    if (op.kind !== 'Restore' && r.Backup) {
+      const b = r.Backup;
+      await this.indexBackup(op, partition, b);
+      await this.orders.apply(op, {
+        type: 'HostSucceeded',
+        result: { BackupId: b.BackupId, BackupChainId: b.BackupChainId, BackupLocation: b.BackupLocation, EpochOfLastBackupRecord: b.EpochOfLastBackupRecord, LsnOfLastBackupRecord: b.LsnOfLastBackupRecord, TimeStampUtc: b.CreationTimeUtc },
+      }, now);
+    } else if (op.kind === 'Restore' && r.Restored) {
+      // As Service Fabric reports it: the restored backup's epoch and LSN (the partition itself
+      // is now in a newer epoch, shown by GET /Partitions/{id}).
+      await this.orders.apply(op, {
+        type: 'HostSucceeded',
+        result: { RestoredEpoch: op.request.backupEpoch ?? r.Restored.Epoch, RestoredLsn: r.Restored.Lsn, PartitionEpoch: r.Restored.Epoch, TimeStampUtc: now },
+      }, now);
+    } else {
+      throw new LifeboatError('E_INVALIDARG', `A successful ${op.kind.toLowerCase()} report must carry its result.`);
+    }
+  }
+}
+
+/** The order a host gets for an operation. */
+function orderOf(op: OperationRecord): Order {
+  const storage = op.request.storage as StorageDescription;
+  const periodic = op.request.periodic as { option?: 'Full' | 'Incremental'; parentBackupId?: string; parentBackupLocation?: string } | undefined;
+  if (op.kind !== 'Restore') {
+    return {
+      OperationId: op.id, Kind: 'Backup', PartitionId: op.partitionId, Storage: storage, DeadlineUtc: op.deadlineUtc,
+      ...(periodic?.option === 'Incremental'
+        ? { Option: 'Incremental' as const, ParentBackupId: periodic.parentBackupId ?? '', ParentBackupLocation: periodic.parentBackupLocation ?? '' }
+        : {}),
+    };
+  }
+  return {
+    OperationId: op.id, Kind: 'Restore', PartitionId: op.partitionId, Storage: storage, DeadlineUtc: op.deadlineUtc, Chain: op.request.chain as string[],
+    RestorePolicy: op.request.auto === true ? 'Safe' as const : 'Force' as const,
+  };
+}

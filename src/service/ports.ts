@@ -1,0 +1,53 @@
+/**
+ * What every use case of the service works with: the catalog and storage ports, the clock, ids,
+ * the logger and the installation's keys. Built once (`servicePorts`) and shared by the modules
+ * `LifeboatService` composes.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../core/clock.ts';
+import { invalidArgUnless } from '../core/errors.ts';
+import { type Logger, silentLogger } from '../core/logger.ts';
+import type { StorageDescription } from '../core/storage-description.ts';
+import type { Catalog } from '../catalog/port.ts';
+import type { Keyring } from '../format/lbk2.ts';
+import type { BlobStore } from '../storage/port.ts';
+
+export interface ServiceDeps {
+  readonly catalog: Catalog;
+  readonly clock: Clock;
+  readonly openStorage: (d: StorageDescription) => BlobStore;
+  readonly newId?: () => string;
+  readonly log?: Logger;
+  /** The installation's encryption keys: VerifyBackup authenticates encrypted backups with them; key rotation re-wraps under the current one. */
+  readonly keyring?: Keyring | undefined;
+  /** `--require-encrypted-restores`: with a keyring, a restore of a chain holding an unencrypted backup is refused. */
+  readonly requireEncryptedRestores?: boolean;
+}
+
+export interface ServicePorts {
+  readonly catalog: Catalog;
+  readonly clock: Clock;
+  /** Opens a storage; throws for kinds, paths and endpoints this installation does not allow. */
+  readonly storageFor: (d: StorageDescription) => BlobStore;
+  readonly newId: () => string;
+  readonly log: Logger;
+  readonly keyring: Keyring | undefined;
+  readonly requireEncryptedRestores: boolean;
+}
+
+export function servicePorts(deps: ServiceDeps): ServicePorts {
+  return {
+    catalog: deps.catalog, clock: deps.clock, storageFor: deps.openStorage, newId: deps.newId ?? randomUUID,
+    log: deps.log ?? silentLogger, keyring: deps.keyring, requireEncryptedRestores: deps.requireEncryptedRestores === true,
+  };
+}
+
+const MIN_TIMEOUT_MINUTES = 1;
+const MAX_TIMEOUT_MINUTES = 7 * 24 * 60;
+
+/** A BackupTimeout or RestoreTimeout in minutes (default 10). */
+export function timeoutMinutes(value: number | undefined, what: string): number {
+  if (value === undefined) return 10;
+  invalidArgUnless(Number.isInteger(value) && value >= MIN_TIMEOUT_MINUTES && value <= MAX_TIMEOUT_MINUTES, `${what} must be a whole number of minutes from ${MIN_TIMEOUT_MINUTES} to ${MAX_TIMEOUT_MINUTES}.`);
+  return value;
+}
