@@ -4,11 +4,15 @@
  */
 export { StatefulService, type ServiceOptions } from './service.ts';
 export {
-  Partition, Transaction, DictionaryReader, TransactionDictionary, DEFAULT_MAX_CHAIN_LOG_BYTES,
-  type BackupFileSource, type BackupOptions, type BackupStream, type BackupWriter, type Committed, type DataLossHandler, type EnumerateOptions, type Entry, type JsonValue,
-  type PartitionOpenOptions, type PartitionStatus, type RestoreContext, type RestoreOptions, type RestorePolicy,
-  type RestoreResult, type RestoreSource, type StreamedFullBackup, type Value,
+  Partition, DEFAULT_MAX_CHAIN_LOG_BYTES, type DataLossHandler, type PartitionOpenOptions, type PartitionStatus, type RestoreContext,
 } from './partition.ts';
+export {
+  Transaction, DictionaryReader, TransactionDictionary, type Committed, type EnumerateOptions, type Entry, type JsonValue, type Value,
+} from './transaction.ts';
+export { type BackupFileSource, type BackupOptions, type BackupStream, type BackupWriter } from './backup.ts';
+export {
+  type RestoreOptions, type RestorePolicy, type RestoreResult, type RestoreSource, type StreamedFullBackup,
+} from './restore.ts';
 export {
   type BackupInfo, type BackupFile, FULL_DATA_FILE, INCREMENTAL_DATA_FILE, METADATA_FILE, readBackupMetadata, parseBackupMetadata, findBackupFolders,
 } from './backup-folder.ts';
