@@ -7,12 +7,18 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import type { Report } from '../core/host-protocol.ts';
-import { idToName, isGuid, nameToId } from '../core/ids.ts';
-import { type BackupInfoWire, type BackupScope, type LifeboatService, type PartitionRecord, type ServiceRecord, partitionInformationWire } from '../service/lifeboat-service.ts';
+import { idToName, isGuid } from '../core/ids.ts';
+import type { BackupScope, LifeboatService } from '../service/lifeboat-service.ts';
 import type { RetentionSweeper } from '../service/retention-sweeper.ts';
 import type { AccessService } from '../service/access.ts';
+import { PREVIEW_API_VERSION, SKIP_AUTO_RESTORE_API_VERSION } from '../wire/api-version.ts';
+import type { BackupInfoWire } from '../wire/backups.ts';
+import { previewEpochNames } from '../wire/epoch.ts';
+import { fabricError } from '../wire/errors.ts';
+import { applicationWire, partitionWire, serviceWire } from '../wire/hierarchy.ts';
+import { type EntityLevelName, ROUTES, protectionRoute } from '../wire/routes.ts';
 import { type GateOptions, installGate } from './auth.ts';
-import { boolParam, checkApiVersion, dateRange, intParam, page, previewEpochNames, query, sendError } from './http.ts';
+import { boolParam, checkApiVersion, dateRange, intParam, page, query, sendError } from './http.ts';
 
 /** A host's registration: services and partitions, never megabytes (a 10,000-partition host needs ~3 MB). */
 const REGISTRATION_BODY_LIMIT = 4 * 1024 * 1024;
@@ -46,29 +52,6 @@ function objectBody(req: FastifyRequest, required: boolean, what: string): Recor
   }
   invalidArgUnless(typeof b === 'object' && !Array.isArray(b), `The body of ${what} must be a JSON object.`);
   return b as Record<string, unknown>;
-}
-
-function applicationWire(name: string): Record<string, unknown> {
-  const id = nameToId(name);
-  return {
-    Id: id, Name: name, TypeName: `${id}Type`, TypeVersion: '1.0.0', Status: 'Ready', Parameters: [], HealthState: 'Ok',
-    ApplicationDefinitionKind: 'ServiceFabricApplicationDescription',
-  };
-}
-
-function serviceWire(s: ServiceRecord): Record<string, unknown> {
-  return {
-    Id: nameToId(s.name), ServiceKind: 'Stateful', Name: s.name, TypeName: `${s.name.split('/').pop() ?? 'Service'}Type`, ManifestVersion: '1.0.0',
-    HealthState: 'Ok', ServiceStatus: 'Active', IsServiceGroup: false, HasPersistedState: s.hasPersistedState,
-  };
-}
-
-function partitionWire(p: PartitionRecord): Record<string, unknown> {
-  return {
-    ServiceKind: 'Stateful', HealthState: 'Ok', PartitionStatus: 'Ready', PartitionInformation: partitionInformationWire(p.id, p.info),
-    TargetReplicaSetSize: 1, MinReplicaSetSize: 1,
-    CurrentConfigurationEpoch: { ConfigurationVersion: p.epoch.ConfigurationVersion, DataLossVersion: p.epoch.DataLossVersion },
-  };
 }
 
 const backupKey = (b: BackupInfoWire): string => `${b.ServiceName}#${b.PartitionInformation.Id ?? ''}#${b.CreationTimeUtc}#${b.BackupId}`;
@@ -140,14 +123,14 @@ export function buildApp(o: AppOptions): FastifyInstance {
   });
 
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ Error: { Code: 'FABRIC_E_ENDPOINT_NOT_FOUND', Message: `No route ${req.method} ${req.url.split('?')[0] ?? ''}.` } });
+    reply.code(404).send(fabricError('FABRIC_E_ENDPOINT_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0] ?? ''}.`));
   });
 
   const backupRoute = (fn: (req: Req, q: Map<string, string>, reply: FastifyReply) => Promise<unknown>, minimumApiVersion?: number) => async (req: Req, reply: FastifyReply) => {
     const q = query(req);
     checkApiVersion(q, 'backup', minimumApiVersion);
     const out = await fn(req, q, reply);
-    return q.get('api-version') === '6.2-preview' && out !== reply ? previewEpochNames(out) : out;
+    return q.get('api-version') === PREVIEW_API_VERSION && out !== reply ? previewEpochNames(out) : out;
   };
   const queryRoute = (fn: (req: Req, q: Map<string, string>) => Promise<unknown>) => async (req: Req) => {
     const q = query(req);
@@ -156,19 +139,19 @@ export function buildApp(o: AppOptions): FastifyInstance {
   };
 
   // ---- hierarchy ------------------------------------------------------------------------------
-  app.get('/Applications', { config: { access: 'read' } }, queryRoute(async (_req, q) => page((await service.hierarchy.listApplications()).map(applicationWire), (a) => String(a.Id), q)));
-  app.get('/Applications/:applicationId', { config: { access: 'read' } }, queryRoute(async (req) => applicationWire(await service.hierarchy.getApplication(idToName(req.params.applicationId ?? '')))));
-  app.get('/Applications/:applicationId/$/GetServices', { config: { access: 'read' } }, queryRoute(async (req, q) => {
+  app.get(ROUTES.applications, { config: { access: 'read' } }, queryRoute(async (_req, q) => page((await service.hierarchy.listApplications()).map(applicationWire), (a) => String(a.Id), q)));
+  app.get(ROUTES.application, { config: { access: 'read' } }, queryRoute(async (req) => applicationWire(await service.hierarchy.getApplication(idToName(req.params.applicationId ?? '')))));
+  app.get(ROUTES.services, { config: { access: 'read' } }, queryRoute(async (req, q) => {
     const services = await service.hierarchy.listServices(idToName(req.params.applicationId ?? ''));
     return page(services.map(serviceWire), (s) => String(s.Id), q);
   }));
-  app.get('/Services/:serviceId/$/GetPartitions', { config: { access: 'read' } }, queryRoute(async (req, q) => {
+  app.get(ROUTES.partitions, { config: { access: 'read' } }, queryRoute(async (req, q) => {
     const partitions = await service.hierarchy.listPartitions(idToName(req.params.serviceId ?? ''));
     const items = partitions.map((p, i) => ({ key: String(i).padStart(10, '0'), wire: partitionWire(p) }));
     const p = page(items, (i) => i.key, q);
     return { ContinuationToken: p.ContinuationToken, Items: p.Items.map((i) => i.wire) };
   }));
-  app.get('/Partitions/:partitionId/$/GetHealth', { config: { access: 'read' } }, queryRoute(async (req, q) => {
+  app.get(ROUTES.partitionHealth, { config: { access: 'read' } }, queryRoute(async (req, q) => {
     const filter = intParam(q, 'EventsHealthStateFilter') ?? 0;
     invalidArgUnless(filter >= 0 && filter <= 65535, 'EventsHealthStateFilter must be a mask from 0 to 65535.');
     for (const name of ['ReplicasHealthStateFilter']) {
@@ -178,28 +161,28 @@ export function buildApp(o: AppOptions): FastifyInstance {
     boolParam(q, 'ExcludeHealthStatistics');
     return service.health.partitionHealth(partitionIdOf(req), filter);
   }));
-  app.get('/Partitions/:partitionId', { config: { access: 'read' } }, queryRoute(async (req) => partitionWire(await service.hierarchy.getPartition(partitionIdOf(req)))));
+  app.get(ROUTES.partition, { config: { access: 'read' } }, queryRoute(async (req) => partitionWire(await service.hierarchy.getPartition(partitionIdOf(req)))));
 
   // ---- on-demand backup and restore ---------------------------------------------------------------
-  app.post('/Partitions/:partitionId/$/Backup', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
+  app.post(ROUTES.backupPartition, { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
     const id = partitionIdOf(req);
     await service.backups.backupPartition(id, objectBody(req, false, 'BackupPartition'), intParam(q, 'BackupTimeout'));
     return reply.code(202).send();
   }));
-  app.get('/Partitions/:partitionId/$/GetBackupProgress', { config: { access: 'read' } }, backupRoute(async (req) => service.backups.backupProgress(partitionIdOf(req))));
-  app.post('/Partitions/:partitionId/$/SkipAutoRestore', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
+  app.get(ROUTES.backupProgress, { config: { access: 'read' } }, backupRoute(async (req) => service.backups.backupProgress(partitionIdOf(req))));
+  app.post(ROUTES.skipAutoRestore, { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
     await service.dataLoss.skipAutoRestore(partitionIdOf(req), intParam(q, 'RestoreTimeout'));
     return reply.code(202).send();
-  }, 9.1));
-  app.post('/Partitions/:partitionId/$/Restore', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
+  }, Number(SKIP_AUTO_RESTORE_API_VERSION)));
+  app.post(ROUTES.restorePartition, { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
     const id = partitionIdOf(req);
     const latest = boolParam(q, 'Latest');
     await service.restores.restorePartition(id, objectBody(req, false, 'RestorePartition'), intParam(q, 'RestoreTimeout'), latest);
     return reply.code(202).send();
   }));
-  app.get('/Partitions/:partitionId/$/GetRestoreProgress', { config: { access: 'read' } }, backupRoute(async (req) => service.restores.restoreProgress(partitionIdOf(req))));
+  app.get(ROUTES.restoreProgress, { config: { access: 'read' } }, backupRoute(async (req) => service.restores.restoreProgress(partitionIdOf(req))));
   // Lifeboat's extension: check a backup and its chain without restoring (body as RestorePartition's).
-  app.post('/Partitions/:partitionId/$/VerifyBackup', { config: { access: 'read' } }, backupRoute(async (req, q) => {
+  app.post(ROUTES.verifyBackup, { config: { access: 'read' } }, backupRoute(async (req, q) => {
     const id = partitionIdOf(req);
     const latest = boolParam(q, 'Latest');
     return service.verification.verifyBackup(id, objectBody(req, false, 'VerifyBackup'), latest);
@@ -207,11 +190,11 @@ export function buildApp(o: AppOptions): FastifyInstance {
 
   // ---- listing ------------------------------------------------------------------------------
   // Lifeboat's extension: what retention would keep and delete now, each with its reason.
-  app.get('/Partitions/:partitionId/$/GetRetentionPlan', { config: { access: 'read' } }, backupRoute(async (req) => o.retention.preview(partitionIdOf(req))));
-  app.get('/Partitions/:partitionId/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listing.listBackups({ kind: 'Partition', id: partitionIdOf(req) }, listFilter(q)), q)));
-  app.get('/Services/:serviceId/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listing.listBackups({ kind: 'Service', name: idToName(req.params.serviceId ?? '') }, listFilter(q)), q)));
-  app.get('/Applications/:applicationId/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listing.listBackups({ kind: 'Application', name: idToName(req.params.applicationId ?? '') }, listFilter(q)), q)));
-  app.post('/BackupRestore/$/GetBackups', { config: { access: 'read' } }, backupRoute(async (req, q) => {
+  app.get(ROUTES.retentionPlan, { config: { access: 'read' } }, backupRoute(async (req) => o.retention.preview(partitionIdOf(req))));
+  app.get(ROUTES.partitionBackups, { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listing.listBackups({ kind: 'Partition', id: partitionIdOf(req) }, listFilter(q)), q)));
+  app.get(ROUTES.serviceBackups, { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listing.listBackups({ kind: 'Service', name: idToName(req.params.serviceId ?? '') }, listFilter(q)), q)));
+  app.get(ROUTES.applicationBackups, { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listing.listBackups({ kind: 'Application', name: idToName(req.params.applicationId ?? '') }, listFilter(q)), q)));
+  app.post(ROUTES.backupsInStorage, { config: { access: 'read' } }, backupRoute(async (req, q) => {
     const body = objectBody(req, true, 'GetBackupsFromBackupLocation') as Record<string, unknown>;
     invalidArgUnless(body.Latest === undefined || body.Latest === null || typeof body.Latest === 'boolean', 'Latest must be true or false.');
     const items = await service.listing.backupsInStorage(body.Storage, body.BackupEntity, { latest: body.Latest === true, ...dateRange(body.StartDateTimeFilter, body.EndDateTimeFilter) });
@@ -220,53 +203,53 @@ export function buildApp(o: AppOptions): FastifyInstance {
 
   // ---- backup policies ----------------------------------------------------------------------------
   const policyName = (req: Req): string => req.params.backupPolicyName ?? '';
-  app.post('/BackupRestore/BackupPolicies/$/Create', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
+  app.post(ROUTES.createPolicy, { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
     const validate = boolParam(q, 'ValidateConnection');
     await service.policies.createPolicy(objectBody(req, true, 'CreateBackupPolicy'), validate);
     return reply.code(201).send();
   }));
-  app.get('/BackupRestore/BackupPolicies', { config: { access: 'read' } }, backupRoute(async (_req, q) => page(await service.policies.listPolicies(), (p) => String(p.Name), q)));
-  app.get('/BackupRestore/BackupPolicies/:backupPolicyName', { config: { access: 'read' } }, backupRoute(async (req) => service.policies.getPolicy(policyName(req))));
-  app.post('/BackupRestore/BackupPolicies/:backupPolicyName/$/Update', { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
+  app.get(ROUTES.policies, { config: { access: 'read' } }, backupRoute(async (_req, q) => page(await service.policies.listPolicies(), (p) => String(p.Name), q)));
+  app.get(ROUTES.policy, { config: { access: 'read' } }, backupRoute(async (req) => service.policies.getPolicy(policyName(req))));
+  app.post(ROUTES.updatePolicy, { config: { access: 'admin' } }, backupRoute(async (req, q, reply) => {
     const validate = boolParam(q, 'ValidateConnection');
     await service.policies.updatePolicy(policyName(req), objectBody(req, true, 'UpdateBackupPolicy'), validate);
     return reply.code(200).send();
   }));
-  app.post('/BackupRestore/BackupPolicies/:backupPolicyName/$/Delete', { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
+  app.post(ROUTES.deletePolicy, { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
     await service.policies.deletePolicy(policyName(req));
     return reply.code(200).send();
   }));
-  app.get('/BackupRestore/BackupPolicies/:backupPolicyName/$/GetBackupEnabledEntities', { config: { access: 'read' } }, backupRoute(async (req, q) => {
+  app.get(ROUTES.policyEntities, { config: { access: 'read' } }, backupRoute(async (req, q) => {
     const p = page(await service.policies.entitiesOfPolicy(policyName(req)), (e) => e.key, q);
     return { ContinuationToken: p.ContinuationToken, Items: p.Items.map((e) => e.wire) };
   }));
 
   // ---- protection: enable, disable, suspend, resume, configuration ----------------------------------
-  const scopes: ReadonlyArray<{ prefix: string; scope: (req: Req) => BackupScope }> = [
-    { prefix: '/Applications/:applicationId', scope: (req) => ({ kind: 'Application', name: idToName(req.params.applicationId ?? '') }) },
-    { prefix: '/Services/:serviceId', scope: (req) => ({ kind: 'Service', name: idToName(req.params.serviceId ?? '') }) },
-    { prefix: '/Partitions/:partitionId', scope: (req) => ({ kind: 'Partition', id: partitionIdOf(req) }) },
+  const scopes: ReadonlyArray<{ level: EntityLevelName; scope: (req: Req) => BackupScope }> = [
+    { level: 'Application', scope: (req) => ({ kind: 'Application', name: idToName(req.params.applicationId ?? '') }) },
+    { level: 'Service', scope: (req) => ({ kind: 'Service', name: idToName(req.params.serviceId ?? '') }) },
+    { level: 'Partition', scope: (req) => ({ kind: 'Partition', id: partitionIdOf(req) }) },
   ];
-  for (const { prefix, scope } of scopes) {
-    app.post(`${prefix}/$/EnableBackup`, { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
+  for (const { level, scope } of scopes) {
+    app.post(protectionRoute(level, 'EnableBackup'), { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
       const s = scope(req);
       await service.protection.enableBackup(s, objectBody(req, true, 'EnableBackup'));
       return reply.code(202).send();
     }));
-    app.post(`${prefix}/$/DisableBackup`, { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
+    app.post(protectionRoute(level, 'DisableBackup'), { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
       const s = scope(req);
       await service.protection.disableBackup(s, objectBody(req, false, 'DisableBackup'));
       return reply.code(202).send();
     }));
-    app.post(`${prefix}/$/SuspendBackup`, { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
+    app.post(protectionRoute(level, 'SuspendBackup'), { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
       await service.protection.suspendBackup(scope(req));
       return reply.code(202).send();
     }));
-    app.post(`${prefix}/$/ResumeBackup`, { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
+    app.post(protectionRoute(level, 'ResumeBackup'), { config: { access: 'admin' } }, backupRoute(async (req, _q, reply) => {
       await service.protection.resumeBackup(scope(req));
       return reply.code(202).send();
     }));
-    app.get(`${prefix}/$/GetBackupConfigurationInfo`, { config: { access: 'read' } }, backupRoute(async (req, q) => {
+    app.get(protectionRoute(level, 'GetBackupConfigurationInfo'), { config: { access: 'read' } }, backupRoute(async (req, q) => {
       const s = scope(req);
       const items = await service.protection.backupConfiguration(s);
       if (s.kind === 'Partition') return items[0];
@@ -277,23 +260,23 @@ export function buildApp(o: AppOptions): FastifyInstance {
 
   // ---- hosts (internal) ---------------------------------------------------------------------
   app.register(async (hosts) => {
-    hosts.post('/Lifeboat/Hosts/:hostId/$/Register', { bodyLimit: REGISTRATION_BODY_LIMIT, config: { access: 'host' } }, async (req: Req, reply) => {
+    hosts.post(ROUTES.hostRegister, { bodyLimit: REGISTRATION_BODY_LIMIT, config: { access: 'host' } }, async (req: Req, reply) => {
       await service.hosts.register(req.params.hostId ?? '', objectBody(req, true, 'Register') as never);
       return reply.code(200).send({});
     });
-    hosts.get('/Lifeboat/Hosts/:hostId/$/Orders', { config: { access: 'host' } }, async (req: Req, reply) => {
+    hosts.get(ROUTES.hostOrders, { config: { access: 'host' } }, async (req: Req, reply) => {
       const wait = intParam(query(req), 'WaitMs') ?? 0;
       const gone = new AbortController();
       // The response closes before it is sent only when the host hung up.
       reply.raw.once('close', () => gone.abort());
       return { Orders: await service.hosts.pollOrders(req.params.hostId ?? '', Math.max(0, wait), gone.signal) };
     });
-    hosts.post('/Lifeboat/Hosts/:hostId/$/DataLoss', { config: { access: 'host' } }, async (req: Req) => {
+    hosts.post(ROUTES.hostDataLoss, { config: { access: 'host' } }, async (req: Req) => {
       const body = objectBody(req, true, 'DataLoss') as Record<string, unknown>;
       invalidArgUnless(typeof body.PartitionId === 'string' && isGuid(body.PartitionId), 'PartitionId must be a GUID.');
       return service.hosts.dataLoss(req.params.hostId ?? '', body.PartitionId.toLowerCase());
     });
-    hosts.post('/Lifeboat/Hosts/:hostId/$/Report', { config: { access: 'host' } }, async (req: Req, reply) => {
+    hosts.post(ROUTES.hostReport, { config: { access: 'host' } }, async (req: Req, reply) => {
       await service.hosts.report(req.params.hostId ?? '', objectBody(req, true, 'Report') as unknown as Report);
       return reply.code(200).send({});
     });
@@ -306,15 +289,15 @@ export function buildApp(o: AppOptions): FastifyInstance {
     checkApiVersion(q, 'backup');
     return fn(req, q, reply);
   };
-  app.post('/Lifeboat/$/Tokens/$/Create', { config: { access: 'admin' } }, lifeboatRoute(async (req, _q, reply) => reply.code(201).send(await access.createToken(objectBody(req, true, 'CreateToken')))));
-  app.get('/Lifeboat/$/Tokens', { config: { access: 'admin' } }, lifeboatRoute(async (_req, q) => page(await access.listTokens(), (t) => t.Name, q)));
-  app.post('/Lifeboat/$/Tokens/:tokenName/$/Revoke', { config: { access: 'admin' } }, lifeboatRoute(async (req, _q, reply) => {
+  app.post(ROUTES.createToken, { config: { access: 'admin' } }, lifeboatRoute(async (req, _q, reply) => reply.code(201).send(await access.createToken(objectBody(req, true, 'CreateToken')))));
+  app.get(ROUTES.tokens, { config: { access: 'admin' } }, lifeboatRoute(async (_req, q) => page(await access.listTokens(), (t) => t.Name, q)));
+  app.post(ROUTES.revokeToken, { config: { access: 'admin' } }, lifeboatRoute(async (req, _q, reply) => {
     await access.revokeToken(req.params.tokenName ?? '');
     return reply.code(200).send({});
   }));
   // Who the caller is: lets a host started with a host token learn its host id, and a CLI its role.
-  app.get('/Lifeboat/$/Me', { config: { access: 'any' } }, lifeboatRoute(async (req) => whoAmI(req)));
-  app.get('/Lifeboat/$/AuditLog', { config: { access: 'admin' } }, lifeboatRoute(async (_req, q) => {
+  app.get(ROUTES.me, { config: { access: 'any' } }, lifeboatRoute(async (req) => whoAmI(req)));
+  app.get(ROUTES.auditLog, { config: { access: 'admin' } }, lifeboatRoute(async (_req, q) => {
     const max = intParam(q, 'MaxResults') ?? 0;
     invalidArgUnless(max >= 0, 'MaxResults must be 0 or more.');
     const limit = max === 0 ? 1000 : Math.min(max, 1000);

@@ -5,11 +5,15 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type ApiSurface, apiVersionRefusal } from '../core/api-version.ts';
 import { ERROR_CATALOGUE, type ErrorCode, LifeboatError, invalidArgUnless } from '../core/errors.ts';
+import { fabricError } from '../wire/errors.ts';
+import type { Page } from '../wire/paging.ts';
+
+export type { Page } from '../wire/paging.ts';
 
 export function sendError(reply: FastifyReply, code: ErrorCode | string, message: string, status?: number): FastifyReply {
   const s = status ?? (code in ERROR_CATALOGUE ? ERROR_CATALOGUE[code as ErrorCode].status : 500);
   if (s === 404) reply.header('X-ServiceFabric', 'ResourceNotFound');
-  return reply.code(s).send({ Error: { Code: code, Message: message } });
+  return reply.code(s).send(fabricError(code, message));
 }
 
 /** Query parameters with lower-cased names; a name given twice is refused. */
@@ -69,11 +73,6 @@ export function dateRange(start: unknown, end: unknown): { start?: Date; end?: D
   return { ...(s ? { start: s } : {}), ...(e ? { end: e } : {}) };
 }
 
-export interface Page<T> {
-  ContinuationToken: string;
-  Items: T[];
-}
-
 /**
  * One page of `items` (already in key order): those with a key after the ContinuationToken, at
  * most MaxResults (0 = all). The token names the last item returned, when more remain; it is
@@ -94,23 +93,4 @@ export function page<T>(items: readonly T[], keyOf: (item: T) => string, q: Map<
   const slice = items.slice(start, end);
   const last = slice[slice.length - 1];
   return { ContinuationToken: end < items.length && last !== undefined ? Buffer.from(keyOf(last), 'utf8').toString('base64url') : '', Items: slice };
-}
-
-/**
- * The 6.2-preview BackupRestore API named epoch fields DataLossNumber/ConfigurationNumber; the
- * official npm client (which still sends 6.2-preview) reads those names.
- */
-export function previewEpochNames(body: unknown): unknown {
-  if (Array.isArray(body)) return body.map(previewEpochNames);
-  if (body === null || typeof body !== 'object') return body;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
-    if ((k === 'EpochOfLastBackupRecord' || k === 'RestoredEpoch') && v && typeof v === 'object') {
-      const e = v as Record<string, unknown>;
-      out[k] = { DataLossNumber: e.DataLossVersion, ConfigurationNumber: e.ConfigurationVersion };
-    } else {
-      out[k] = previewEpochNames(v);
-    }
-  }
-  return out;
 }

@@ -9,10 +9,17 @@
 
 export type ApiSurface = 'backup' | 'query';
 
-const PREVIEW_ACCEPTED = new Set(['6.2-preview']);
+/** The lowest api-version of the BackupRestore routes (and of Lifeboat's own). */
+export const BACKUP_API_VERSION = '6.4';
+/** The lowest api-version of the hierarchy queries. */
+export const QUERY_API_VERSION = '6.0';
+/** The preview version the official npm client sends for every backup operation. */
+export const PREVIEW_API_VERSION = '6.2-preview';
+
+const PREVIEW_ACCEPTED = new Set([PREVIEW_API_VERSION]);
 
 /** Why this api-version is refused, or undefined when it is accepted. */
-export function apiVersionRefusal(value: unknown, surface: ApiSurface, minimum = surface === 'backup' ? 6.4 : 6.0): string | undefined {
+export function apiVersionRefusal(value: unknown, surface: ApiSurface, minimum = Number(surface === 'backup' ? BACKUP_API_VERSION : QUERY_API_VERSION)): string | undefined {
   if (value === undefined || value === '') return 'The api-version query parameter is required.';
   if (typeof value !== 'string') return 'Give api-version once.';
   if (surface === 'backup' && minimum <= 6.4 && PREVIEW_ACCEPTED.has(value)) return undefined;
