@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { type Role, isRole } from '../core/access.ts';
-import { callLifeboat } from '../client/http.ts';
+import { LifeboatClient } from '../client/lifeboat-client.ts';
 import { isLifeboatError } from '../core/errors.ts';
 import { INT64_MAX, INT64_MIN, type PartitionScheme } from '../core/partitioning.ts';
 import { parseStorageDescription } from '../core/storage-description.ts';
@@ -248,9 +248,10 @@ function callerToken(o: ServiceCallOptions): string {
   }
 }
 
-async function callService(o: ServiceCallOptions, method: string, path: string, body?: unknown): Promise<unknown> {
+/** What `call` answers, with the service's refusal or unreachability ending the command with a message. */
+async function withService<T>(o: ServiceCallOptions, call: (client: LifeboatClient) => Promise<T>): Promise<T> {
   try {
-    return await callLifeboat(o.serviceUrl, method, path, { token: callerToken(o), body });
+    return await call(new LifeboatClient({ baseUrl: o.serviceUrl, token: callerToken(o) }));
   } catch (err) {
     if (isLifeboatError(err)) program.error(`error: ${err.message}`);
     program.error(`error: cannot reach the Lifeboat service at ${o.serviceUrl}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : String(err)}`);
@@ -265,9 +266,10 @@ withServiceOptions(tokens.command('create'))
   .option('--host-id <id>', 'for --role host: the host id it may act as')
   .option('--json', 'print the whole answer as JSON')
   .action(async (o: ServiceCallOptions & { role: string; name?: string; hostId?: string; json?: boolean }) => {
-    const r = (await callService(o, 'POST', '/Lifeboat/$/Tokens/$/Create?api-version=6.4', {
-      Role: o.role, ...(o.name !== undefined ? { Name: o.name } : {}), ...(o.hostId !== undefined ? { HostId: o.hostId } : {}),
-    })) as { Name: string; Role: string; HostId?: string; Token: string };
+    // The role goes as given: the service says what it takes.
+    const r = await withService(o, (lb) => lb.access.createToken({
+      Role: o.role as Role, ...(o.name !== undefined ? { Name: o.name } : {}), ...(o.hostId !== undefined ? { HostId: o.hostId } : {}),
+    }));
     if (o.json) {
       console.log(JSON.stringify(r));
       return;
@@ -279,7 +281,7 @@ withServiceOptions(tokens.command('list'))
   .description('the tokens (names, roles, hosts, when made; never the tokens themselves)')
   .option('--json', 'print JSON')
   .action(async (o: ServiceCallOptions & { json?: boolean }) => {
-    const r = (await callService(o, 'GET', '/Lifeboat/$/Tokens?api-version=6.4')) as { Items: Array<{ Name: string; Role: string; HostId?: string; CreatedUtc: string }> };
+    const r = await withService(o, (lb) => lb.access.listTokens());
     if (o.json) {
       console.log(JSON.stringify(r.Items));
       return;
@@ -292,7 +294,7 @@ withServiceOptions(tokens.command('revoke'))
   .description('revoke a token by name: requests with it are refused at once')
   .argument('<name>', 'the token\'s name')
   .action(async (name: string, o: ServiceCallOptions) => {
-    await callService(o, 'POST', `/Lifeboat/$/Tokens/${encodeURIComponent(name)}/$/Revoke?api-version=6.4`);
+    await withService(o, (lb) => lb.access.revokeToken(name));
     console.log(`token '${name}' revoked`);
   });
 

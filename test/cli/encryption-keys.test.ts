@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { keyringFile, keyringOf, keys, storedMetadata } from '../support/backup-e2e.ts';
 import { startTestLifeboat } from '../support/lifeboat.ts';
-import { KvClient, LifeboatClient } from '../support/process-api.ts';
+import { KvClient, TestApi } from '../support/process-api.ts';
 import { Children, REPO_ROOT, startHostProcess } from '../support/process-children.ts';
 import { tempDir } from '../support/tmp.ts';
 
@@ -26,7 +26,7 @@ it('lifeboat start --encryption-keys encrypts the backups it takes under the cur
   const url = await child.waitForLine((l) => /^Lifeboat REST API: (http:\/\/\S+)/.exec(l)?.[1], 'the REST API line');
   await child.waitForLine((l) => (l === 'backups encrypted under key \'new\'' ? true : undefined), 'the encryption line');
   const sampleUrl = await child.waitForLine((l) => /^sample application fabric:\/SampleApp: (http:\/\/\S+)\/kv\//.exec(l)?.[1], 'the sample line');
-  const api = new LifeboatClient(url);
+  const api = new TestApi(url);
   const pid = await new KvClient(sampleUrl).put('a-key', 'a value');
   const share = join(dir, 'data', 'backups', 'share');
   const storage = { StorageKind: 'FileShare', Path: share };
@@ -52,7 +52,7 @@ it('lifeboat host takes the keyring from LIFEBOAT_ENCRYPTION_KEYS_FILE: its back
   });
   const kv = new KvClient(host.info.kv);
   const pid = await kv.put('k', 'before');
-  const api = new LifeboatClient(lb.url);
+  const api = new TestApi(lb.url);
   assert.equal((await api.backup(pid, lb.storage)).status, 202);
   const done = await api.backupDone(pid);
   assert.equal(done.BackupState, 'Success', JSON.stringify(done));

@@ -1,8 +1,10 @@
 /** Starts a real Lifeboat (REST API on a free port, in-process host with the sample app) for a test. */
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import type { LifeboatClient } from '../../src/client/lifeboat-client.ts';
 import { type LifeboatConfig, type RunningLifeboat, startLifeboat } from '../../src/main/lifeboat.ts';
 import { TEST_ADMIN_TOKEN } from './api-http.ts';
+import { adminClient } from './client.ts';
 import { tempDir } from './tmp.ts';
 
 /** The endpoints test Lifeboats allow: the public defaults and loopback (Azurite, s3rver). */
@@ -14,6 +16,8 @@ export interface TestLifeboat extends RunningLifeboat {
   readonly share: string;
   /** A BackupStorage description of `share`. */
   readonly storage: { StorageKind: 'FileShare'; Path: string };
+  /** A typed client of its REST API, as the test admin. */
+  readonly client: LifeboatClient;
 }
 
 export async function startTestLifeboat(t: TestContext, extra: Partial<LifeboatConfig> = {}, given?: string): Promise<TestLifeboat> {
@@ -34,7 +38,7 @@ export async function startTestLifeboat(t: TestContext, extra: Partial<LifeboatC
     ...extra, auth: { adminToken: TEST_ADMIN_TOKEN, ...extra.auth },
   });
   started.lifeboat = running;
-  return Object.assign(running, { dataDir, share, storage: { StorageKind: 'FileShare' as const, Path: share } });
+  return Object.assign(running, { dataDir, share, storage: { StorageKind: 'FileShare' as const, Path: share }, client: adminClient(running.url) });
 }
 
 /** Polls `fn` until it returns a value `done` accepts, or fails after `ms`. */

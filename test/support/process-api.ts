@@ -1,9 +1,17 @@
-/** A small client of Lifeboat's REST API for tests that drive it from outside, as a user would. */
+/**
+ * The REST API as tests drive it from outside, as a user would: typed reads through the real
+ * LifeboatClient, and BackupPartition and RestorePartition as raw replies, so that a test sees
+ * the status and the FabricError the service answered.
+ */
+import type { LifeboatClient } from '../../src/client/lifeboat-client.ts';
+import { BACKUP_API_VERSION, QUERY_API_VERSION } from '../../src/wire/api-version.ts';
+import type { BackupInfoWire, BackupProgress as BackupProgressWire, PartitionWire, RestoreProgress as RestoreProgressWire } from '../../src/wire/index.ts';
+import { ROUTES, pathOf } from '../../src/wire/routes.ts';
 import { adminHeaders } from './api-http.ts';
-import { waitFor } from './lifeboat.ts';
+import { adminClient } from './client.ts';
 
-export const BACKUP_API = 'api-version=6.4';
-export const QUERY_API = 'api-version=6.0';
+export const BACKUP_API = `api-version=${BACKUP_API_VERSION}`;
+export const QUERY_API = `api-version=${QUERY_API_VERSION}`;
 
 export interface Reply {
   readonly status: number;
@@ -27,71 +35,64 @@ export async function call(method: string, url: string, body?: unknown): Promise
   return { status: res.status, text, json };
 }
 
-// The wire shapes are the service's own: a test reads what the service says it sends.
-import type { BackupInfoWire, BackupProgress as BackupProgressWire, RestoreProgress as RestoreProgressWire } from '../../src/service/lifeboat-service.ts';
+// The wire shapes are the service's own (src/wire): a test reads what the service says it sends.
+export type { BackupInfoWire, BackupProgressWire, PartitionWire, RestoreProgressWire };
 
-export type { BackupInfoWire, BackupProgressWire, RestoreProgressWire };
+export class TestApi {
+  /** The typed client, as the test admin. */
+  readonly client: LifeboatClient;
 
-export interface PartitionWire {
-  PartitionInformation: Record<string, string> & { Id: string; ServicePartitionKind: string };
-}
-
-const ACTIVE_BACKUP = new Set(['Accepted', 'BackupInProgress']);
-const ACTIVE_RESTORE = new Set(['Accepted', 'RestoreInProgress']);
-
-export class LifeboatClient {
-  constructor(readonly url: string) {}
-
-  private async ok<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const r = await call(method, `${this.url}${path}`, body);
-    if (r.status !== 200) throw new Error(`${method} ${path} answered ${r.status}: ${r.text}`);
-    return r.json as T;
+  constructor(readonly url: string) {
+    this.client = adminClient(url);
   }
 
   async applications(): Promise<Array<{ Id: string; Name: string }>> {
-    return (await this.ok<{ Items: Array<{ Id: string; Name: string }> }>('GET', `/Applications?${QUERY_API}`)).Items;
+    return (await this.client.hierarchy.listApplications()).Items;
   }
 
   async services(applicationId: string): Promise<Array<{ Id: string; Name: string; ServiceKind: string }>> {
-    return (await this.ok<{ Items: Array<{ Id: string; Name: string; ServiceKind: string }> }>('GET', `/Applications/${applicationId}/$/GetServices?${QUERY_API}`)).Items;
+    return (await this.client.hierarchy.listServices(applicationId)).Items;
   }
 
   async partitions(serviceId: string): Promise<PartitionWire[]> {
-    return (await this.ok<{ Items: PartitionWire[] }>('GET', `/Services/${serviceId}/$/GetPartitions?${QUERY_API}`)).Items;
+    return (await this.client.hierarchy.listPartitions(serviceId)).Items;
   }
 
   /** POST Backup; returns the reply (202 when accepted). */
   async backup(partitionId: string, storage: unknown, timeoutMinutes?: number): Promise<Reply> {
     const t = timeoutMinutes === undefined ? '' : `&BackupTimeout=${timeoutMinutes}`;
-    return call('POST', `${this.url}/Partitions/${partitionId}/$/Backup?${BACKUP_API}${t}`, { BackupStorage: storage });
+    return call('POST', `${this.url}${pathOf(ROUTES.backupPartition, { partitionId })}?${BACKUP_API}${t}`, { BackupStorage: storage });
   }
 
   async backupProgress(partitionId: string): Promise<BackupProgressWire> {
-    return this.ok('GET', `/Partitions/${partitionId}/$/GetBackupProgress?${BACKUP_API}`);
+    return this.client.operations.backupProgress(partitionId);
   }
 
   /** Waits until the partition's last backup is no longer Accepted or in progress. */
   async backupDone(partitionId: string, ms = 30_000): Promise<BackupProgressWire> {
-    return waitFor(() => this.backupProgress(partitionId), (v) => !ACTIVE_BACKUP.has(v.BackupState), ms, `the backup of ${partitionId} to end`);
+    return this.client.operations.waitForBackup(partitionId, { timeoutMs: ms });
   }
 
   async restore(partitionId: string, backup: { BackupId: string; BackupLocation: string }, storage: unknown, timeoutMinutes?: number): Promise<Reply> {
     const t = timeoutMinutes === undefined ? '' : `&RestoreTimeout=${timeoutMinutes}`;
-    return call('POST', `${this.url}/Partitions/${partitionId}/$/Restore?${BACKUP_API}${t}`, { BackupId: backup.BackupId, BackupLocation: backup.BackupLocation, BackupStorage: storage });
+    return call('POST', `${this.url}${pathOf(ROUTES.restorePartition, { partitionId })}?${BACKUP_API}${t}`, { BackupId: backup.BackupId, BackupLocation: backup.BackupLocation, BackupStorage: storage });
   }
 
   async restoreProgress(partitionId: string): Promise<RestoreProgressWire> {
-    return this.ok('GET', `/Partitions/${partitionId}/$/GetRestoreProgress?${BACKUP_API}`);
+    return this.client.operations.restoreProgress(partitionId);
   }
 
   async restoreDone(partitionId: string, ms = 30_000): Promise<RestoreProgressWire> {
-    return waitFor(() => this.restoreProgress(partitionId), (v) => !ACTIVE_RESTORE.has(v.RestoreState), ms, `the restore of ${partitionId} to end`);
+    return this.client.operations.waitForRestore(partitionId, { timeoutMs: ms });
   }
 
   async backups(partitionId: string): Promise<BackupInfoWire[]> {
-    return (await this.ok<{ Items: BackupInfoWire[] }>('GET', `/Partitions/${partitionId}/$/GetBackups?${BACKUP_API}`)).Items;
+    return (await this.client.listing.partitionBackups(partitionId)).Items;
   }
 }
+
+/** The old name of TestApi (test/service still uses it); not to be confused with src/client's LifeboatClient. */
+export { TestApi as LifeboatClient };
 
 /** The sample key-value endpoint a host serves (`PUT/GET/DELETE <kv>/kv/{key}`). */
 export class KvClient {
