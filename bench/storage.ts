@@ -38,8 +38,11 @@ import type { StorageDescription } from '../src/core/storage-description.ts';
 import { partitionIndexForKey, partitionsOfScheme } from '../src/core/partitioning.ts';
 import { SAMPLE_PARTITIONING } from '../src/host/sample-app.ts';
 import { openAdapter } from '../src/storage/open.ts';
-import { AZURITE_ACCOUNT, AZURITE_BIN, AZURITE_KEY, azuriteMissing } from '../test/support/azurite.ts';
-import { S3RVER_KEY, s3rverMissing, startS3rver } from '../test/support/s3server.ts';
+import type { LifeboatClient } from '../src/client/lifeboat-client.ts';
+import type { BackupProgress, RestoreProgress } from '../src/wire/operations.ts';
+import { azuriteMissing, startAzurite } from './emulators/azurite.ts';
+import { S3RVER_KEY, s3rverMissing, startS3rver } from './emulators/s3rver.ts';
+import { childClient } from './lifeboat-api.ts';
 import { type BenchResult, summaryTable } from './results.ts';
 import { GiB, MiB, Rng, benchScale, fmtS, fsyncFile, flushDirty, log as print, waitForQuietDisk } from './util.ts';
 
@@ -142,6 +145,8 @@ interface LifeboatChild {
   readonly pid: number;
   readonly api: string;
   readonly kv: string;
+  /** Its REST API, as its admin. */
+  readonly client: LifeboatClient;
   stop(): Promise<void>;
 }
 
@@ -183,7 +188,7 @@ async function startLifeboat(dataDir: string, shareRoot: string, extra: readonly
     throw err;
   });
   return {
-    pid: child.pid as number, api, kv,
+    pid: child.pid as number, api, kv, client: childClient(api, dataDir),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
@@ -314,21 +319,10 @@ async function partitionFiles(dataDir: string, partitionId: string): Promise<{ d
 
 // ---- REST -----------------------------------------------------------------------------------------
 
-async function waitState(url: string, field: string): Promise<Record<string, unknown>> {
-  for (;;) {
-    const r = (await (await fetch(url)).json()) as Record<string, unknown>;
-    const s = String(r[field]);
-    if (s !== 'Accepted' && s !== 'BackupInProgress' && s !== 'RestoreInProgress') return r;
-    // Every 50 ms: the measure is at most that late, and each poll costs the service CPU — at a
-    // poll every 20 ms a 1 GiB backup here took about 10% longer than at one every 500 ms.
-    await new Promise((res) => setTimeout(res, 50));
-  }
-}
-
-async function post(url: string, body: unknown): Promise<void> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (res.status !== 202) throw new Error(`${url} refused: ${res.status} ${await res.text()}`);
-}
+// Progress is read every 50 ms: the measure is at most that late, and each poll costs the service
+// CPU — at a poll every 20 ms a 1 GiB backup here took about 10% longer than at one every 500 ms.
+// The service ends an operation at its timeout; the wait gives it a little longer.
+const PROGRESS_WAIT = { intervalMs: 50, timeoutMs: (OPERATION_TIMEOUT_MINUTES + 5) * 60_000 };
 
 interface Timed { readonly seconds: number; readonly peakRss: number }
 
@@ -336,9 +330,9 @@ interface Timed { readonly seconds: number; readonly peakRss: number }
 class OperationFailed extends Error {
   /** One line for the summary table. */
   readonly short: string;
-  constructor(what: string, kind: string, progress: Record<string, unknown>, readonly seconds: number, readonly peakRss: number) {
-    const failure = progress.FailureError as { Code?: string; Message?: string } | undefined;
-    const state = String(progress.BackupState ?? progress.RestoreState);
+  constructor(what: string, kind: string, progress: BackupProgress | RestoreProgress, readonly seconds: number, readonly peakRss: number) {
+    const failure = progress.FailureError;
+    const state = 'BackupState' in progress ? progress.BackupState : progress.RestoreState;
     const code = failure?.Code ?? state;
     const peak = `peak RSS until then ${(peakRss / 1e6).toFixed(0)} MB`;
     super(`${what} (${kind}) ended in ${state} after ${seconds.toFixed(1)} s (${code}: ${failure?.Message ?? 'no message'}); ${peak}`);
@@ -349,20 +343,19 @@ class OperationFailed extends Error {
 async function backupPartition(child: LifeboatChild, pid: string, storage: StorageDescription): Promise<Timed & { backupId: string; location: string }> {
   const rss = new ChildRss(child.pid).start();
   const t0 = performance.now();
-  await post(`${child.api}/Partitions/${pid}/$/Backup?api-version=6.4&BackupTimeout=${OPERATION_TIMEOUT_MINUTES}`, { BackupStorage: storage });
-  const r = await waitState(`${child.api}/Partitions/${pid}/$/GetBackupProgress?api-version=6.4`, 'BackupState');
+  await child.client.operations.backupPartition(pid, { storage, timeoutMinutes: OPERATION_TIMEOUT_MINUTES });
+  const r = await child.client.operations.waitForBackup(pid, PROGRESS_WAIT);
   const seconds = (performance.now() - t0) / 1000;
   const peakRss = rss.stop();
   if (r.BackupState !== 'Success') throw new OperationFailed('backup', storage.StorageKind, r, seconds, peakRss);
-  return { seconds, peakRss, backupId: String(r.BackupId), location: String(r.BackupLocation) };
+  return { seconds, peakRss, backupId: r.BackupId, location: r.BackupLocation };
 }
 
 async function restorePartition(child: LifeboatChild, pid: string, storage: StorageDescription, backup: { backupId: string; location: string }): Promise<Timed> {
   const rss = new ChildRss(child.pid).start();
   const t0 = performance.now();
-  await post(`${child.api}/Partitions/${pid}/$/Restore?api-version=6.4&RestoreTimeout=${OPERATION_TIMEOUT_MINUTES}`,
-    { BackupId: backup.backupId, BackupLocation: backup.location, BackupStorage: storage });
-  const r = await waitState(`${child.api}/Partitions/${pid}/$/GetRestoreProgress?api-version=6.4`, 'RestoreState');
+  await child.client.operations.restorePartition(pid, { backupId: backup.backupId, backupLocation: backup.location, storage }, { timeoutMinutes: OPERATION_TIMEOUT_MINUTES });
+  const r = await child.client.operations.waitForRestore(pid, PROGRESS_WAIT);
   const seconds = (performance.now() - t0) / 1000;
   const peakRss = rss.stop();
   if (r.RestoreState !== 'Success') throw new OperationFailed('restore', storage.StorageKind, r, seconds, peakRss);
@@ -395,41 +388,6 @@ async function storedObject(storage: StorageDescription, shareRoot: string, key:
 }
 
 // ---- storages -------------------------------------------------------------------------------------
-
-/** Azurite's blob service on a free port, persisting to `location` (a backup does not fit its in-memory limit). */
-async function startAzuriteOnDisk(location: string): Promise<{ connectionString: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [AZURITE_BIN, '--blobHost', '127.0.0.1', '--blobPort', '0', '--location', location,
-    '--skipApiVersionCheck', '--disableTelemetry', '--loose', '--silent'], { cwd: location, stdio: ['ignore', 'pipe', 'pipe'] });
-  const reap = (): void => { child.kill('SIGKILL'); };
-  process.once('exit', reap);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let out = '';
-  child.stderr.on('data', (d: Buffer) => { out = (out + d.toString()).slice(-4000); });
-  const origin = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Azurite did not start within 30 s: ${out}`)), 30_000);
-    child.stdout.on('data', (d: Buffer) => {
-      out = (out + d.toString()).slice(-4000);
-      const m = /successfully listens on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    void exited.then(() => reject(new Error(`Azurite exited: ${out}`)));
-  });
-  return {
-    connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${origin}/${AZURITE_ACCOUNT};`,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      process.removeListener('exit', reap);
-    },
-  };
-}
 
 // ---- baselines ------------------------------------------------------------------------------------
 
@@ -583,7 +541,8 @@ export async function runStorageBench(scale = 1, log: (line: string) => void = p
           if (missing) throw new Error(missing);
           const location = join(work, 'azurite');
           await mkdir(location, { recursive: true });
-          const azurite = await startAzuriteOnDisk(location);
+          // On disk: a backup does not fit Azurite's in-memory limit.
+          const azurite = await startAzurite({ location });
           stops.push(() => azurite.stop());
           const container = `lifeboat-bench-${randomBytes(4).toString('hex')}`;
           await BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(container).create();

@@ -27,9 +27,7 @@ import { ManagedIdentityCredential, type TokenCredential } from '@azure/identity
 import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
 import { LifeboatError } from '../core/errors.ts';
 import type { StorageDescription } from '../core/storage-description.ts';
-import { TEMP_MARK, checkKey } from './fileshare.ts';
-import type { BlobStore, ObjectInfo, PutOptions } from './port.ts';
-import { isTransientCause, transientStorageError } from './retry.ts';
+import { type BlobStore, type ObjectInfo, type PutOptions, TEMP_MARK, checkKey, isTransientCause, transientStorageError } from './port.ts';
 
 /**
  * Size of each staged block. Blobs hold at most 50,000 blocks, so objects up to ~390 GiB; a put

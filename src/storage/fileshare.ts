@@ -16,23 +16,13 @@ import { LifeboatError } from '../core/errors.ts';
 import { type SequentialReader, giveAlignedBuffer, openSequentialReader, takeAlignedBuffer } from '../fs/direct-io.ts';
 import { lendingStream } from '../fs/lending.ts';
 import { writeNewFile } from '../fs/sync-behind.ts';
-import { type BlobStore, type ObjectInfo, type PutOptions, lendsChunks } from './port.ts';
-import { isTransientCause } from './retry.ts';
+import { type BlobStore, type ObjectInfo, type PutOptions, TEMP_MARK, checkKey, isTransientCause, lendsChunks } from './port.ts';
+/** Where they were first defined; they are the port's now. */
+export { TEMP_MARK, checkKey } from './port.ts';
 
-/**
- * Marks names that are never keys: checkKey refuses any key containing it, so temporary files and
- * the probes of validate() (here and in the other adapters) never meet an object, and listings skip them.
- */
-export const TEMP_MARK = '.lifeboat-tmp-';
 
 const READ_CHUNK = 1024 * 1024;
 
-export function checkKey(key: string): void {
-  if (typeof key !== 'string' || key.length === 0 || key.startsWith('/') || key.includes('\\') || key.includes('\0')
-    || key.split('/').some((s) => s === '' || s === '.' || s === '..') || key.includes(TEMP_MARK)) {
-    throw new LifeboatError('E_INVALIDARG', `'${String(key)}' is not a valid storage key.`);
-  }
-}
 
 async function fsyncDir(path: string): Promise<void> {
   const fh = await open(path, 'r');

@@ -31,39 +31,9 @@ import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { invalidArgUnless, isLifeboatError, LifeboatError } from '../core/errors.ts';
 import { lendingStream, lendsChunks } from '../fs/lending.ts';
-import type { BlobStore, ObjectInfo, PutOptions } from './port.ts';
-
-/** A storage failure that may pass if tried again (network reset, timeout, 5xx, throttling). */
-export function transientStorageError(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }): LifeboatError {
-  return new LifeboatError('LIFEBOAT_E_STORAGE_UNAVAILABLE', message, { ...options, details: { ...options?.details, transient: true } });
-}
-
-/** Whether `err` is a storage failure marked transient by its adapter. */
-export function isTransient(err: unknown): err is LifeboatError {
-  return isLifeboatError(err, 'LIFEBOAT_E_STORAGE_UNAVAILABLE') && err.details?.transient === true;
-}
-
-// HTTP answers that mean "not now": request timeout, throttling, server errors.
-const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-// Connection-level failures. ECONNREFUSED is left out: it is more often a wrong endpoint than a
-// passing fault, and retrying it only delays the message the operator needs.
-const TRANSIENT_CODES = new Set([
-  'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'ENETDOWN', 'EHOSTUNREACH',
-  'EAGAIN', 'EBUSY', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
-]);
-
-/**
- * For adapters: whether a backend's own error looks transient — a node/undici error `code` above,
- * or an HTTP status 408, 429 or 5xx in `statusCode` (Azure RestError), `status`, or
- * `$metadata.httpStatusCode` (AWS SDK v3). Adapters may know better and decide themselves.
- */
-export function isTransientCause(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false;
-  const e = err as { code?: unknown; statusCode?: unknown; status?: unknown; $metadata?: { httpStatusCode?: unknown } };
-  if (typeof e.code === 'string' && TRANSIENT_CODES.has(e.code)) return true;
-  const status = e.statusCode ?? e.status ?? e.$metadata?.httpStatusCode;
-  return typeof status === 'number' && TRANSIENT_STATUS.has(status);
-}
+import { type BlobStore, type ObjectInfo, type PutOptions, isTransient } from './port.ts';
+/** The failure marking is the port's (adapters mark, retry.ts reads); kept here for importers. */
+export { isTransient, isTransientCause, transientStorageError } from './port.ts';
 
 export type RetryOperation = 'put' | 'get' | 'head' | 'list' | 'delete' | 'validate';
 

@@ -41,9 +41,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
-import { TEMP_MARK, checkKey } from './fileshare.ts';
-import type { BlobStore, ObjectInfo, PutOptions } from './port.ts';
-import { isTransientCause, transientStorageError } from './retry.ts';
+import { type BlobStore, type ObjectInfo, type PutOptions, TEMP_MARK, checkKey, isTransientCause, transientStorageError } from './port.ts';
 
 export interface S3StoreOptions {
   readonly bucket: string;
