@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Access, type Principal, authorize } from '../core/access.ts';
 import type { AccessService } from '../service/access.ts';
 import { sendError } from './http.ts';
+import type { Logger } from '../core/logger.ts';
 
 export interface GateOptions {
   readonly access: AccessService;
@@ -23,7 +24,8 @@ export interface GateOptions {
   /** The port the service listens on, once known (Origin must name it). */
   readonly port: () => number | undefined;
   readonly tls: boolean;
-  readonly log: { warn(obj: unknown, msg?: string): void };
+  /** Only warnings: refusals worth an operator's eye. */
+  readonly log: Pick<Logger, 'warn'>;
 }
 
 declare module 'fastify' {

@@ -15,6 +15,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { backupDataKey, metadataKeyOf } from '../core/backup-layout.ts';
 import { LifeboatError, isLifeboatError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
 import type { DataLossDecision, HostChannel, Order, PartitionState, RegisteredService, Report } from '../core/host-protocol.ts';
 import { applicationOf } from '../core/ids.ts';
 import { partitionInfoToJson, schemeToJson } from '../core/partitioning.ts';
@@ -42,7 +43,7 @@ export interface HostOptions {
   readonly now?: () => Date;
   /** Called on data loss that is not a restore this host is carrying out. */
   readonly onDataLoss?: DataLossHandler;
-  readonly log?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
+  readonly log?: Logger;
   /** How long one order poll waits on the service. */
   readonly pollWaitMs?: number;
   /** How often a partition in data loss asks the service again (Service Fabric: 15 s). */

@@ -8,6 +8,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { HOST_ID, type Principal, type Role, TOKEN_NAME, isRole } from '../core/access.ts';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import type { AccessStore, AuditRecord, TokenRecord } from '../catalog/access-port.ts';
+import type { CreatedToken, TokenWire } from '../wire/index.ts';
+export type { CreatedToken, TokenWire } from '../wire/index.ts';
 import type { Clock } from '../core/clock.ts';
 
 /** Tokens start with this, so a leaked one is recognisable (secret scanners, logs). */
@@ -25,22 +27,6 @@ export function newToken(): string {
 export interface BootstrapToken {
   readonly name: string;
   readonly token: string;
-}
-
-export interface CreatedToken {
-  readonly Name: string;
-  readonly Role: Role;
-  readonly HostId?: string;
-  readonly CreatedUtc: string;
-  /** The token itself: shown once, never stored. */
-  readonly Token: string;
-}
-
-export interface TokenWire {
-  readonly Name: string;
-  readonly Role: Role;
-  readonly HostId?: string;
-  readonly CreatedUtc: string;
 }
 
 export interface AccessDeps {

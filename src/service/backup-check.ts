@@ -12,6 +12,7 @@ import { LifeboatError, isLifeboatError } from '../core/errors.ts';
 import { type StoredBackupMetadata, dataObjectCheck, decodeBkMetadata } from '../format/bkmetadata.ts';
 import { type ArchiveSummary, type BlockRunner, type Keyring, verifyArchive } from '../format/lbk2.ts';
 import type { BlobStore } from '../storage/port.ts';
+import type { CheckedBackupWire } from '../wire/index.ts';
 import { readAll } from '../format/streams.ts';
 
 /** A backup as its `.bkmetadata` describes it, and where that is. */
@@ -100,23 +101,8 @@ export function checkChain(store: BlobStore, chain: readonly ChainEntry[]): void
   }
 }
 
-/** What the check found of one backup (the wire form of VerifyBackup). */
-export interface CheckedBackup {
-  readonly BackupId: string;
-  readonly BackupLocation: string;
-  readonly BackupType: 'Full' | 'Incremental';
-  /** `.lbk` version. */
-  readonly Version: 1 | 2;
-  readonly Files: number;
-  /** Blocks of version 2 (0 for version 1). */
-  readonly Blocks: number;
-  readonly StoredBytes: number;
-  readonly Encrypted: boolean;
-  /** Every file was decompressed (and decrypted) and compared with its SHA-256. */
-  readonly ContentsChecked: boolean;
-  /** Every block passed AES-GCM authentication under the backup's data key (encrypted backups, with the key). */
-  readonly Authenticated: boolean;
-}
+/** What the check found of one backup: VerifyBackup's wire form. */
+export type CheckedBackup = CheckedBackupWire;
 
 function corrupt(where: string, what: string): LifeboatError {
   return new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} is damaged: ${what}.`);

@@ -23,8 +23,6 @@ export type { ServiceDeps } from './ports.ts';
 export type { BackupScope } from './protection.ts';
 export type { ListFilter } from './listing.ts';
 export type { VerifyResult } from './verification.ts';
-export { entityWire } from './protection.ts';
-export * from './wire-shapes.ts';
 /** The catalog's records the routes read (src/api does not import the catalog). */
 export type { PartitionRecord, ServiceRecord } from '../catalog/port.ts';
 

@@ -12,7 +12,7 @@ import type { Hierarchy } from './hierarchy.ts';
 import type { ServicePorts } from './ports.ts';
 import type { BackupScope } from './protection.ts';
 import { listStoredBackups } from './stored-backups.ts';
-import { type BackupInfoWire, partitionInformationWire, wireTime } from './wire-shapes.ts';
+import { type BackupInfoWire, partitionInformationWire, wireTime } from '../wire/index.ts';
 
 export interface ListFilter {
   readonly latest: boolean;

@@ -12,7 +12,8 @@ import { SECRET_FIELDS, SECRET_MASK, type StorageDescription, storageIdentity } 
 import type { Catalog, PartitionRecord } from '../catalog/port.ts';
 import type { OrderBoard } from './orders.ts';
 import type { ServicePorts } from './ports.ts';
-import { entityWire, refusalError } from './protection.ts';
+import { entityWire } from '../wire/index.ts';
+import { refusalError } from './protection.ts';
 
 export class Policies {
   constructor(private readonly p: ServicePorts, private readonly orders: OrderBoard) {}

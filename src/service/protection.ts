@@ -8,10 +8,11 @@ import { LifeboatError, invalidArgUnless, isLifeboatError } from '../core/errors
 import { applicationOf } from '../core/ids.ts';
 import { checkPolicyName } from '../core/policy.ts';
 import {
-  type BackupEntity, type CleanBackupTarget, type EntityLevel, type PartitionRef, type ProtectionState, type Refusal, cleanBackupTargets, disableBackup,
+  type BackupEntity, type CleanBackupTarget, type PartitionRef, type Refusal, cleanBackupTargets, disableBackup,
   effectivePolicyOf, enableBackup, entityKey, overridesBelow, resumeBackup, suspendBackup, suspensionOf,
 } from '../core/protection.ts';
 import { type StorageDescription, storageIdentity } from '../core/storage-description.ts';
+import { backupConfigurationWire } from '../wire/index.ts';
 import type { Hierarchy } from './hierarchy.ts';
 import type { OrderBoard } from './orders.ts';
 import type { ServicePorts } from './ports.ts';
@@ -103,14 +104,14 @@ export class Protection {
   async backupConfiguration(scope: BackupScope): Promise<Array<Record<string, unknown>>> {
     const entity = await this.protectionEntity(scope);
     const state = await this.p.catalog.getProtection();
-    if (entity.kind === 'Partition') return [configurationWire(state, entity)];
+    if (entity.kind === 'Partition') return [backupConfigurationWire(state, entity)];
     const below = overridesBelow(state, entity);
     const byKey = new Map<string, BackupEntity>();
     for (const m of below.mappings) byKey.set(entityKey(m.entity), m.entity);
     for (const e of below.suspended) byKey.set(entityKey(e), e);
     const self = effectivePolicyOf(state.mappings, entity) || suspensionOf(state.suspensions, entity).isSuspended ? [entity] : [];
     const rest = [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, e]) => e);
-    return [...self, ...rest].map((e) => configurationWire(state, e));
+    return [...self, ...rest].map((e) => backupConfigurationWire(state, e));
   }
 
   private async partitionsUnder(entity: BackupEntity): Promise<PartitionRef[]> {
@@ -160,25 +161,4 @@ function refuseStateless(serviceName: string, hasPersistedState: boolean): void 
   if (!hasPersistedState) {
     throw new LifeboatError('FABRIC_E_INVALID_FOR_STATELESS_SERVICES', `Service ${serviceName} has no persisted state; backup applies only to stateful services that persist their state.`);
   }
-}
-
-/** A BackupEntity on the wire. */
-export function entityWire(e: BackupEntity): Record<string, unknown> {
-  switch (e.kind) {
-    case 'Application': return { EntityKind: 'Application', ApplicationName: e.applicationName };
-    case 'Service': return { EntityKind: 'Service', ServiceName: e.serviceName };
-    case 'Partition': return { EntityKind: 'Partition', ServiceName: e.serviceName, PartitionId: e.partitionId };
-  }
-}
-/** A {Application,Service,Partition}BackupConfigurationInfo. */
-function configurationWire(state: ProtectionState, e: BackupEntity): Record<string, unknown> {
-  const eff = effectivePolicyOf(state.mappings, e);
-  const susp = suspensionOf(state.suspensions, e);
-  const from: EntityLevel | 'Invalid' = eff?.inheritedFrom ?? 'Invalid';
-  const names = e.kind === 'Application' ? { ApplicationName: e.applicationName }
-    : e.kind === 'Service' ? { ServiceName: e.serviceName } : { ServiceName: e.serviceName, PartitionId: e.partitionId };
-  return {
-    Kind: e.kind, ...(eff ? { PolicyName: eff.policyName } : {}), PolicyInheritedFrom: from, ...names,
-    SuspensionInfo: { IsSuspended: susp.isSuspended, SuspensionInheritedFrom: susp.inheritedFrom },
-  };
 }

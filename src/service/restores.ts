@@ -6,7 +6,7 @@ import type { Hierarchy } from './hierarchy.ts';
 import { type BackupReference, namedBackup } from './named-backup.ts';
 import type { OrderBoard } from './orders.ts';
 import { type ServicePorts, timeoutMinutes } from './ports.ts';
-import { type RestoreProgress, ZERO_TIME, wireTime } from './wire-shapes.ts';
+import { type RestoreProgress, ZERO_TIME, wireTime } from '../wire/index.ts';
 
 export class Restores {
   constructor(private readonly p: ServicePorts, private readonly hierarchy: Hierarchy, private readonly orders: OrderBoard) {}

@@ -12,6 +12,7 @@
  * next regular run. Every decision carries its reason: `preview()` shows the plan without deleting
  * (REST `GetRetentionPlan`), and each deletion is logged with its reason.
  */
+import type { RetentionDecisionWire, RetentionPlanWire } from '../wire/index.ts';
 import { applicationOf } from '../core/ids.ts';
 import { dataKeyOfMetadata, partitionFolder } from '../core/backup-layout.ts';
 import { LifeboatError } from '../core/errors.ts';
@@ -24,6 +25,7 @@ import type { Catalog, PartitionRecord, RetentionStateRecord } from '../catalog/
 import type { BlobStore } from '../storage/port.ts';
 import type { StorageDescription } from '../core/storage-description.ts';
 import type { Clock } from '../core/clock.ts';
+import type { Logger } from '../core/logger.ts';
 import { Loop, type LoopTimer } from './loop.ts';
 import { listStoredBackups } from './stored-backups.ts';
 
@@ -39,7 +41,7 @@ export interface RetentionSweeperDeps {
   readonly timer?: LoopTimer;
   /** Longest sleep of the loop, so new policies and partitions are seen (default 60 s). */
   readonly idleMs?: number;
-  readonly log?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
+  readonly log?: Logger;
 }
 
 /** A backup as retention sees it, with where its two objects are. */
@@ -49,28 +51,7 @@ interface SweptBackup extends RetentionBackup {
   readonly dataKey: string;
 }
 
-export interface RetentionDecisionWire {
-  BackupId: string;
-  BackupType: 'Full' | 'Incremental';
-  BackupChainId: string;
-  BackupLocation: string;
-  CreationTimeUtc: string;
-  Reason: string;
-}
-
-/** What GetRetentionPlan answers: the plan a run would carry out now, and when one runs. */
-export interface RetentionPlanWire {
-  PartitionId: string;
-  PolicyName: string;
-  RetentionDuration: string;
-  MinimumNumberOfBackups: number;
-  CutoffUtc: string;
-  LastRunUtc: string | null;
-  NextRunUtc: string;
-  LastError: string | null;
-  Keep: RetentionDecisionWire[];
-  Delete: RetentionDecisionWire[];
-}
+export type { RetentionDecisionWire, RetentionPlanWire } from '../wire/index.ts';
 
 export interface SweepResult {
   readonly partitionId: string;

@@ -8,13 +8,10 @@ import { type RewrapReport, rewrapKeys } from './key-rotation.ts';
 import { Limiter } from './limiter.ts';
 import { type BackupReference, namedBackup } from './named-backup.ts';
 import type { ServicePorts } from './ports.ts';
+import type { VerifyResultWire } from '../wire/index.ts';
 
 /** VerifyBackup's answer: the backup and its whole chain, full backup first. */
-export interface VerifyResult {
-  readonly BackupId: string;
-  readonly Chain: CheckedBackup[];
-  readonly Ok: true;
-}
+export type VerifyResult = VerifyResultWire;
 
 export class Verification {
   /** VerifyBackups: two at once (each with its block workers), 32 waiting; more get 503. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { metadataKeyOf } from '../../src/core/backup-layout.ts';
 import { type StoredBackupMetadata, decodeBkMetadata } from '../../src/format/bkmetadata.ts';
 import { type Keyring, makeKeyring } from '../../src/format/lbk2.ts';
-import type { BackupProgress, RestoreProgress } from '../../src/service/lifeboat-service.ts';
+import type { BackupProgress, RestoreProgress } from '../../src/wire/index.ts';
 import type { Partition } from '../../src/state/index.ts';
 import { type TestLifeboat, waitFor } from './lifeboat.ts';
 
