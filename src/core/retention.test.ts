@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { MS_PER_HOUR, MS_PER_MINUTE, parseDuration } from './duration.ts';
-import { deletionSteps, planRetention, type RetentionBackup, type RetentionRule } from './retention.ts';
+import { deletionSteps, planRetention, type RetentionBackup, type RetentionDecision, type RetentionRule, retentionReasonText } from './retention.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Golden files: test/fixtures/retention/*.json hold an input and the decisions expected for it.
@@ -34,7 +34,7 @@ function decide(f: Fixture): NonNullable<Fixture['expected']> {
   const backups = f.backups.map((b) => ({ ...b, creationUtc: new Date(b.creationUtc) }));
   const rule = { retentionMs: parseDuration(f.policy.RetentionDuration), minimumNumberOfBackups: f.policy.MinimumNumberOfBackups };
   const plan = planRetention(backups, rule, new Date(f.now));
-  const out = (d: { backup: RetentionBackup; reason: string }): { backupId: string; reason: string } => ({ backupId: d.backup.backupId, reason: d.reason });
+  const out = (d: RetentionDecision<RetentionBackup>): { backupId: string; reason: string } => ({ backupId: d.backup.backupId, reason: retentionReasonText(d.reason) });
   return { keep: plan.keep.map(out), delete: plan.delete.map(out) };
 }
 
@@ -68,6 +68,8 @@ const hoursAgo = (h: number): Date => new Date(NOW.getTime() - h * MS_PER_HOUR);
 const full = (id: string, h: number): B => ({ backupId: id, backupChainId: id, parentBackupId: id, type: 'Full', creationUtc: hoursAgo(h) });
 const inc = (id: string, parent: B, h: number): B => ({ backupId: id, backupChainId: parent.backupChainId, parentBackupId: parent.backupId, type: 'Incremental', creationUtc: hoursAgo(h) });
 const ids = (ds: ReadonlyArray<{ backup: B }>): string[] => ds.map((d) => d.backup.backupId);
+const texts = (ds: ReadonlyArray<RetentionDecision<B>>): Array<[string, string]> => ds.map((d) => [d.backup.backupId, retentionReasonText(d.reason)]);
+const rules = (ds: ReadonlyArray<RetentionDecision<B>>): Array<[string, string]> => ds.map((d) => [d.backup.backupId, d.reason.rule]);
 const DAY = { retentionMs: 24 * MS_PER_HOUR, minimumNumberOfBackups: 0 };
 
 describe('planRetention: examples', () => {
@@ -76,11 +78,16 @@ describe('planRetention: examples', () => {
     const f1 = full('F1', 30);
     const i1 = inc('I1', f1, 3);
     const plan = planRetention([f0, f1, i1], DAY, NOW);
-    assert.deepEqual(plan.keep.map((d) => [d.backup.backupId, d.reason]), [
+    assert.deepEqual(texts(plan.keep), [
       ['I1', 'kept: within retention (3 h old, retention 24 h)'],
       ['F1', 'kept: newest full backup older than 24 h (30 h old), base of the chain at the start of the retention window'],
     ]);
-    assert.deepEqual(plan.delete.map((d) => [d.backup.backupId, d.reason]), [['F0', 'deleted: older than 24 h (4 d 4 h old) and not needed by a kept backup']]);
+    assert.deepEqual(texts(plan.delete), [['F0', 'deleted: older than 24 h (4 d 4 h old) and not needed by a kept backup']]);
+    assert.deepEqual(plan.keep.map((d) => d.reason), [
+      { rule: 'within-retention', detail: { ageMs: 3 * MS_PER_HOUR, retentionMs: 24 * MS_PER_HOUR } },
+      { rule: 'window-base', detail: { ageMs: 30 * MS_PER_HOUR, retentionMs: 24 * MS_PER_HOUR } },
+    ]);
+    assert.deepEqual(plan.delete.map((d) => d.reason), [{ rule: 'expired', detail: { ageMs: 100 * MS_PER_HOUR, retentionMs: 24 * MS_PER_HOUR, restorable: true } }]);
     assert.equal(plan.cutoffUtc.toISOString(), '2024-01-09T12:00:00.000Z');
   });
 
@@ -89,7 +96,8 @@ describe('planRetention: examples', () => {
     const g = full('G', 48);
     const plan = planRetention([f, g, full('H', 72)], DAY, NOW);
     assert.deepEqual(ids(plan.keep), ['F', 'G']);
-    assert.match(plan.keep[0]?.reason ?? '', /^kept: within retention/);
+    assert.match(plan.keep[0] ? retentionReasonText(plan.keep[0].reason) : '', /^kept: within retention/);
+    assert.deepEqual(rules(plan.keep), [['F', 'within-retention'], ['G', 'window-base']]);
   });
 
   it('keeps everything when nothing is older than the retention', () => {
@@ -111,7 +119,9 @@ describe('planRetention: examples', () => {
     const lost = { ...inc('I-lost-parent', fa, 2), parentBackupId: 'GONE' };
     const plan = planRetention([fa, full('FB', 40), lost], DAY, NOW);
     assert.deepEqual(ids(plan.delete), []);
-    assert.equal(plan.keep.find((d) => d.backup.backupId === 'FA')?.reason, 'kept: full backup of a kept chain (needed by I-lost-parent)');
+    const fa2 = plan.keep.find((d) => d.backup.backupId === 'FA');
+    assert.equal(fa2 && retentionReasonText(fa2.reason), 'kept: full backup of a kept chain (needed by I-lost-parent)');
+    assert.deepEqual(fa2?.reason, { rule: 'needed-by-chain', detail: { role: 'full', neededBy: 'I-lost-parent' } });
   });
 
   it('terminates on a loop of parent links (corrupt metadata), and deletes the loop when it is old', () => {
@@ -122,6 +132,43 @@ describe('planRetention: examples', () => {
     assert.deepEqual(ids(plan.keep), ['H', 'G']);
     assert.deepEqual(new Set(ids(plan.delete)), new Set(['A', 'B', 'F']));
     assert.equal(plan.delete.at(-1)?.backup.backupId, 'F');
+  });
+
+  it('names the rule behind each decision: the minimum, the window, the chain', () => {
+    const few = planRetention([full('A', 80), full('B', 50)], { retentionMs: MS_PER_HOUR, minimumNumberOfBackups: 2 }, NOW);
+    assert.deepEqual(few.keep.map((d) => d.reason), [
+      { rule: 'not-above-minimum', detail: { backups: 2, minimum: 2 } }, { rule: 'not-above-minimum', detail: { backups: 2, minimum: 2 } },
+    ]);
+    assert.equal(few.keep[0] && retentionReasonText(few.keep[0].reason), 'kept: 2 backups, not more than the minimum number of backups (2)');
+
+    const backups = [full('A', 80), full('B', 50), full('C', 20), full('D', 2)];
+    const plan = planRetention(backups, { retentionMs: MS_PER_HOUR, minimumNumberOfBackups: 3 }, NOW);
+    assert.deepEqual(rules(plan.keep), [['D', 'window-base'], ['B', 'minimum-count'], ['A', 'minimum-count']]);
+    assert.deepEqual(texts(plan.keep).slice(1), [['B', 'kept: minimum number of backups (3)'], ['A', 'kept: minimum number of backups (3)']]);
+    assert.deepEqual(rules(plan.delete), [['C', 'expired']]);
+
+    const f = full('F', 50);
+    const i = inc('I', f, 40);
+    const j = inc('J', i, 2);
+    const chain = planRetention([f, i, j, inc('K', f, 45)], DAY, NOW);
+    assert.deepEqual(rules(chain.keep), [['J', 'within-retention'], ['I', 'newer-than-window-base'], ['K', 'newer-than-window-base'], ['F', 'window-base']]);
+    assert.deepEqual(chain.keep[1]?.reason, { rule: 'newer-than-window-base', detail: { ageMs: 40 * MS_PER_HOUR, retentionMs: 24 * MS_PER_HOUR, baseBackupId: 'F' } });
+
+    const orphan = planRetention([inc('L', full('GONE', 60), 30), full('N', 1)], DAY, NOW);
+    assert.deepEqual(rules(orphan.keep), [['N', 'within-retention'], ['L', 'no-older-full']]);
+    assert.deepEqual(texts(orphan.keep).slice(1), [['L', 'kept: 30 h old but no full backup is older than 24 h: older backups are kept until one is']]);
+  });
+
+  it('renders every rule as the REST plan and the log show it', () => {
+    const H = MS_PER_HOUR;
+    assert.equal(retentionReasonText({ rule: 'not-above-minimum', detail: { backups: 1, minimum: 3 } }), 'kept: 1 backup, not more than the minimum number of backups (3)');
+    assert.equal(retentionReasonText({ rule: 'within-retention', detail: { ageMs: -5, retentionMs: 24 * H } }), 'kept: within retention (dated in the future, retention 24 h)');
+    assert.equal(retentionReasonText({ rule: 'newer-than-window-base', detail: { ageMs: 30 * H, retentionMs: 24 * H, baseBackupId: 'F9' } }),
+      'kept: 30 h old but newer than F9, the newest full backup older than 24 h: restore point at the start of the retention window');
+    assert.equal(retentionReasonText({ rule: 'needed-by-chain', detail: { role: 'link', neededBy: 'I7' } }), 'kept: link of a kept chain (needed by I7)');
+    assert.equal(retentionReasonText({ rule: 'expired', detail: { ageMs: 50 * H, retentionMs: 24 * H, restorable: false } }),
+      "deleted: older than 24 h (2 d 2 h old), not needed by a kept backup, and not restorable: its chain's full backup is gone");
+    assert.equal(retentionReasonText({ rule: 'interrupted-deletion', detail: {} }), 'deleted: finishing the deletion a previous run began');
   });
 
   it('refuses a negative retention or minimum', () => {
@@ -249,7 +296,9 @@ describe('planRetention: properties', () => {
       assert.ok(kept.size >= Math.min(backups.length, rule.minimumNumberOfBackups));
       if (backups.length <= rule.minimumNumberOfBackups) assert.equal(deleted.size, 0);
       for (const b of deleted) assert.ok(b.creationUtc.getTime() < plan.cutoffUtc.getTime());
-      for (const d of [...plan.keep, ...plan.delete]) assert.match(d.reason, /^(kept|deleted): /);
+      for (const d of plan.keep) assert.match(retentionReasonText(d.reason), /^kept: /);
+      for (const d of plan.delete) assert.match(retentionReasonText(d.reason), /^deleted: /);
+      for (const d of plan.delete) assert.equal(d.reason.rule, 'expired');
     }), runs);
   });
 

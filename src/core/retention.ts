@@ -32,9 +32,70 @@ export interface RetentionRule {
   readonly minimumNumberOfBackups: number;
 }
 
+/**
+ * Why a backup is kept or deleted: the rule of `planRetention` that decided it, with the numbers and
+ * ids it decided on. `retentionReasonText` renders it for the REST plan and the log. Ages are
+ * `now − creation` in milliseconds (negative for a backup dated in the future); durations are the
+ * policy's RetentionDuration.
+ */
+export type RetentionReason =
+  /** Step 1: no more backups than MinimumNumberOfBackups, so every one is kept. */
+  | { readonly rule: 'not-above-minimum'; readonly detail: { readonly backups: number; readonly minimum: number } }
+  /** Step 2: created at or after the cutoff. */
+  | { readonly rule: 'within-retention'; readonly detail: { readonly ageMs: number; readonly retentionMs: number } }
+  /** Step 3: the newest full backup older than the cutoff, base of the chain at the window's start. */
+  | { readonly rule: 'window-base'; readonly detail: { readonly ageMs: number; readonly retentionMs: number } }
+  /** Step 3: older than the cutoff but newer than the window's base full backup. */
+  | { readonly rule: 'newer-than-window-base'; readonly detail: { readonly ageMs: number; readonly retentionMs: number; readonly baseBackupId: string } }
+  /** Step 3: older than the cutoff, and no full backup is: kept until one is. */
+  | { readonly rule: 'no-older-full'; readonly detail: { readonly ageMs: number; readonly retentionMs: number } }
+  /** Step 4: the full backup or a link that a kept backup (the newest that needs it) needs. */
+  | { readonly rule: 'needed-by-chain'; readonly detail: { readonly role: 'full' | 'link'; readonly neededBy: string } }
+  /** Step 5: deletable, but kept so that MinimumNumberOfBackups remain. */
+  | { readonly rule: 'minimum-count'; readonly detail: { readonly minimum: number } }
+  /** Step 5: older than the cutoff and needed by no kept backup; `restorable` is false when its chain's full is gone. */
+  | { readonly rule: 'expired'; readonly detail: { readonly ageMs: number; readonly retentionMs: number; readonly restorable: boolean } }
+  /** The sweeper finishing a deletion that a run cut short began (see `deletionSteps`). */
+  | { readonly rule: 'interrupted-deletion'; readonly detail: Readonly<Record<string, never>> };
+
+export type RetentionRuleName = RetentionReason['rule'];
+
+/** A reason as text, as the REST retention plan and the sweeper's log show it. */
+export function retentionReasonText(reason: RetentionReason): string {
+  const age = (ms: number): string => (ms < 0 ? 'dated in the future' : `${humanDuration(ms)} old`);
+  switch (reason.rule) {
+    case 'not-above-minimum': {
+      const { backups, minimum } = reason.detail;
+      return `kept: ${backups} backup${backups === 1 ? '' : 's'}, not more than the minimum number of backups (${minimum})`;
+    }
+    case 'within-retention':
+      return `kept: within retention (${age(reason.detail.ageMs)}, retention ${humanDuration(reason.detail.retentionMs)})`;
+    case 'window-base':
+      return `kept: newest full backup older than ${humanDuration(reason.detail.retentionMs)} (${age(reason.detail.ageMs)}), base of the chain at the start of the retention window`;
+    case 'newer-than-window-base': {
+      const { ageMs, retentionMs, baseBackupId } = reason.detail;
+      return `kept: ${age(ageMs)} but newer than ${baseBackupId}, the newest full backup older than ${humanDuration(retentionMs)}: restore point at the start of the retention window`;
+    }
+    case 'no-older-full':
+      return `kept: ${age(reason.detail.ageMs)} but no full backup is older than ${humanDuration(reason.detail.retentionMs)}: older backups are kept until one is`;
+    case 'needed-by-chain':
+      return `kept: ${reason.detail.role === 'full' ? 'full backup' : 'link'} of a kept chain (needed by ${reason.detail.neededBy})`;
+    case 'minimum-count':
+      return `kept: minimum number of backups (${reason.detail.minimum})`;
+    case 'expired': {
+      const { ageMs, retentionMs, restorable } = reason.detail;
+      return restorable
+        ? `deleted: older than ${humanDuration(retentionMs)} (${age(ageMs)}) and not needed by a kept backup`
+        : `deleted: older than ${humanDuration(retentionMs)} (${age(ageMs)}), not needed by a kept backup, and not restorable: its chain's full backup is gone`;
+    }
+    case 'interrupted-deletion':
+      return 'deleted: finishing the deletion a previous run began';
+  }
+}
+
 export interface RetentionDecision<T extends RetentionBackup> {
   readonly backup: T;
-  readonly reason: string;
+  readonly reason: RetentionReason;
 }
 
 export interface RetentionPlan<T extends RetentionBackup> {
@@ -133,31 +194,30 @@ export function planRetention<T extends RetentionBackup>(backups: readonly T[], 
   invalidArgUnless(Number.isInteger(min) && min >= 0, 'MinimumNumberOfBackups must be a non-negative integer.');
   const cutoff = now.getTime() - retentionMs;
   const sorted = [...backups].sort(newestFirst);
-  const ret = humanDuration(retentionMs);
-  const age = (b: T): string => (time(b) > now.getTime() ? 'dated in the future' : `${humanDuration(now.getTime() - time(b))} old`);
+  const ageMs = (b: T): number => now.getTime() - time(b);
 
   if (sorted.length <= min) {
-    const reason = `kept: ${sorted.length} backup${sorted.length === 1 ? '' : 's'}, not more than the minimum number of backups (${min})`;
+    const reason: RetentionReason = { rule: 'not-above-minimum', detail: { backups: sorted.length, minimum: min } };
     return { cutoffUtc: new Date(cutoff), keep: sorted.map((backup) => ({ backup, reason })), delete: [] };
   }
 
   const chains = new Chains(sorted);
-  const kept = new Map<T, string>();
+  const kept = new Map<T, RetentionReason>();
   const old: T[] = [];
   for (const b of sorted) {
-    if (time(b) >= cutoff) kept.set(b, `kept: within retention (${age(b)}, retention ${ret})`);
+    if (time(b) >= cutoff) kept.set(b, { rule: 'within-retention', detail: { ageMs: ageMs(b), retentionMs } });
     else old.push(b);
   }
 
   const newestOldFull = old.find((b) => b.type === 'Full');
   for (const b of old) {
     if (b === newestOldFull) {
-      kept.set(b, `kept: newest full backup older than ${ret} (${age(b)}), base of the chain at the start of the retention window`);
+      kept.set(b, { rule: 'window-base', detail: { ageMs: ageMs(b), retentionMs } });
       break;
     }
     kept.set(b, newestOldFull
-      ? `kept: ${age(b)} but newer than ${newestOldFull.backupId}, the newest full backup older than ${ret}: restore point at the start of the retention window`
-      : `kept: ${age(b)} but no full backup is older than ${ret}: older backups are kept until one is`);
+      ? { rule: 'newer-than-window-base', detail: { ageMs: ageMs(b), retentionMs, baseBackupId: newestOldFull.backupId } }
+      : { rule: 'no-older-full', detail: { ageMs: ageMs(b), retentionMs } });
   }
 
   // Close the kept set under "needs", newest first so each gets the newest backup that needs it.
@@ -166,9 +226,7 @@ export function planRetention<T extends RetentionBackup>(backups: readonly T[], 
     const b = work[i] as T;
     for (const d of chains.needs(b)) {
       if (kept.has(d)) continue;
-      kept.set(d, d.type === 'Full'
-        ? `kept: full backup of a kept chain (needed by ${b.backupId})`
-        : `kept: link of a kept chain (needed by ${b.backupId})`);
+      kept.set(d, { rule: 'needed-by-chain', detail: { role: d.type === 'Full' ? 'full' : 'link', neededBy: b.backupId } });
       work.push(d);
     }
   }
@@ -191,15 +249,13 @@ export function planRetention<T extends RetentionBackup>(backups: readonly T[], 
   const budget = sorted.length - min;
   const toDelete: Array<RetentionDecision<T>> = order.slice(0, budget).map((backup) => ({
     backup,
-    reason: chains.restorable(backup)
-      ? `deleted: older than ${ret} (${age(backup)}) and not needed by a kept backup`
-      : `deleted: older than ${ret} (${age(backup)}), not needed by a kept backup, and not restorable: its chain's full backup is gone`,
+    reason: { rule: 'expired', detail: { ageMs: ageMs(backup), retentionMs, restorable: chains.restorable(backup) } },
   }));
-  for (const b of order.slice(budget)) kept.set(b, `kept: minimum number of backups (${min})`);
+  for (const b of order.slice(budget)) kept.set(b, { rule: 'minimum-count', detail: { minimum: min } });
 
   return {
     cutoffUtc: new Date(cutoff),
-    keep: sorted.filter((b) => kept.has(b)).map((backup) => ({ backup, reason: kept.get(backup) as string })),
+    keep: sorted.filter((b) => kept.has(b)).map((backup) => ({ backup, reason: kept.get(backup) as RetentionReason })),
     delete: toDelete,
   };
 }

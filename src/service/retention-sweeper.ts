@@ -19,7 +19,7 @@ import { LifeboatError } from '../core/errors.ts';
 import { effectivePolicy } from '../core/protection.ts';
 import { formatDuration } from '../core/duration.ts';
 import type { BackupPolicy } from '../core/policy.ts';
-import { type RetentionBackup, type RetentionDecision, deletionSteps, planRetention } from '../core/retention.ts';
+import { type RetentionBackup, type RetentionDecision, deletionSteps, planRetention, retentionReasonText } from '../core/retention.ts';
 import { storageIdentity } from '../core/storage-description.ts';
 import type { Catalog, PartitionRecord, RetentionStateRecord } from '../catalog/port.ts';
 import type { BlobStore } from '../storage/port.ts';
@@ -63,7 +63,7 @@ function decisionWire(d: RetentionDecision<SweptBackup>): RetentionDecisionWire 
   const b = d.backup;
   return {
     BackupId: b.backupId, BackupType: b.type, BackupChainId: b.backupChainId, BackupLocation: b.location,
-    CreationTimeUtc: b.creationUtc.toISOString(), Reason: d.reason,
+    CreationTimeUtc: b.creationUtc.toISOString(), Reason: retentionReasonText(d.reason),
   };
 }
 
@@ -215,7 +215,7 @@ export class RetentionSweeper {
           deleted.push(b.backupId);
           log?.info({
             partition: partition.id, policy: policy.name, backup: b.backupId, type: b.type, created: b.creationUtc.toISOString(),
-            reason: reasons.get(b.backupId) ?? 'deleted: finishing the deletion a previous run began',
+            reason: retentionReasonText(reasons.get(b.backupId) ?? { rule: 'interrupted-deletion', detail: {} }),
           }, 'retention: backup deleted');
         }
       }
