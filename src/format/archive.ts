@@ -5,7 +5,7 @@
  *   {"files":[{"name","bytes","sha256"}]}, then each file's bytes in manifest order.
  *
  * Packing streams the files (memory stays flat); unpacking checks every file's length and SHA-256.
- * Lifeboat now writes version 2 (lbk2.ts); version 1 backups are still read (lbk2.ts dispatches
+ * Lifeboat now writes version 2 (lbk2/); version 1 backups are still read (lbk2/decoder.ts dispatches
  * here), and packing stays for compatibility tests.
  */
 import { createHash } from 'node:crypto';

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { type PartitionInfo, partitionInfoFromJson, partitionInfoToJson } from '../core/partitioning.ts';
-import { type WrappedDataKey, checkWrappedDataKey } from './lbk2-keys.ts';
-import { hashingReader } from './streams.ts';
+import { type WrappedDataKey, checkWrappedDataKey } from './lbk2/keys.ts';
+import { hashingReader } from '../fs/streams.ts';
 
 /**
  * The version written. 2: the data is `.lbk` version 2 (and may be encrypted); 3: the data is

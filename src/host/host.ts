@@ -23,8 +23,8 @@ import type { StorageDescription } from '../core/storage-description.ts';
 import { type StoredBackupMetadata, dataObjectCheck, decodeBkMetadata, encodeBkMetadata } from '../format/bkmetadata.ts';
 import {
   type ArchiveInput, type ArchiveSink, type ArchiveSummary, type BlockRunner, type Compression, type Keyring, archiveVersion, createBlockPool, decodeFiles, decodeToFolder, defaultWorkers, encodeFiles,
-} from '../format/lbk2.ts';
-import { Handoff, readAll } from '../format/streams.ts';
+} from '../format/lbk2/index.ts';
+import { Handoff, readAll } from '../fs/streams.ts';
 import {
   type BackupInfo, type DataLossHandler, type Partition, type RestoreContext, type RestoreResult, type RestoreSource, type StatefulService,
   type StreamedFullBackup, FULL_DATA_FILE, METADATA_FILE, parseBackupMetadata,

@@ -11,7 +11,7 @@ import { LifeboatClient } from '../client/lifeboat-client.ts';
 import { isLifeboatError } from '../core/errors.ts';
 import { INT64_MAX, INT64_MIN, type PartitionScheme } from '../core/partitioning.ts';
 import { parseStorageDescription } from '../core/storage-description.ts';
-import { type Keyring, parseKeyring } from '../format/lbk2.ts';
+import { type Keyring, parseKeyring } from '../format/lbk2/index.ts';
 import { Host } from '../host/host.ts';
 import { HttpHostChannel } from '../host/http-channel.ts';
 import { startSampleApp } from '../host/sample-app.ts';

@@ -11,7 +11,7 @@ import type { Catalog } from '../catalog/port.ts';
 import { loadOrCreateCatalogKey, readCatalogKey } from '../catalog/catalog-key.ts';
 import { SealedCatalog } from '../catalog/sealed.ts';
 import { SqliteCatalog } from '../catalog/sqlite.ts';
-import type { Compression, Keyring } from '../format/lbk2.ts';
+import type { Compression, Keyring } from '../format/lbk2/index.ts';
 import { Host } from '../host/host.ts';
 import { type SampleApp, startSampleApp } from '../host/sample-app.ts';
 import { LifeboatService } from '../service/lifeboat-service.ts';

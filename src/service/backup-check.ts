@@ -10,10 +10,10 @@ import { type ChainLink, planRestoreChain } from '../core/backup-chain.ts';
 import { metadataKeyOf, normalizeLocation } from '../core/backup-layout.ts';
 import { LifeboatError, isLifeboatError } from '../core/errors.ts';
 import { type StoredBackupMetadata, dataObjectCheck, decodeBkMetadata } from '../format/bkmetadata.ts';
-import { type ArchiveSummary, type BlockRunner, type Keyring, verifyArchive } from '../format/lbk2.ts';
+import { type ArchiveSummary, type BlockRunner, type Keyring, verifyArchive } from '../format/lbk2/index.ts';
 import type { BlobStore } from '../storage/port.ts';
 import type { CheckedBackupWire } from '../wire/index.ts';
-import { readAll } from '../format/streams.ts';
+import { readAll } from '../fs/streams.ts';
 
 /** A backup as its `.bkmetadata` describes it, and where that is. */
 export interface ChainEntry {

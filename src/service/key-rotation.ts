@@ -9,9 +9,9 @@
 import { METADATA_EXTENSION, dataKeyOfMetadata } from '../core/backup-layout.ts';
 import { isLifeboatError } from '../core/errors.ts';
 import { decodeBkMetadata, withEncryption } from '../format/bkmetadata.ts';
-import { type Keyring, rewrapDataKey } from '../format/lbk2.ts';
+import { type Keyring, rewrapDataKey } from '../format/lbk2/index.ts';
 import type { BlobStore } from '../storage/port.ts';
-import { readAll } from '../format/streams.ts';
+import { readAll } from '../fs/streams.ts';
 
 export interface RewrapReport {
   /** `.bkmetadata` objects read. */

@@ -9,7 +9,7 @@ import { invalidArgUnless } from '../core/errors.ts';
 import { type Logger, silentLogger } from '../core/logger.ts';
 import type { StorageDescription } from '../core/storage-description.ts';
 import type { Catalog } from '../catalog/port.ts';
-import type { Keyring } from '../format/lbk2.ts';
+import type { Keyring } from '../format/lbk2/index.ts';
 import type { BlobStore } from '../storage/port.ts';
 
 export interface ServiceDeps {

@@ -4,7 +4,7 @@
  */
 import { METADATA_EXTENSION } from '../core/backup-layout.ts';
 import { type StoredBackupMetadata, decodeBkMetadata } from '../format/bkmetadata.ts';
-import { readAll } from '../format/streams.ts';
+import { readAll } from '../fs/streams.ts';
 import type { BlobStore } from '../storage/port.ts';
 
 export interface StoredBackup {

@@ -1,7 +1,7 @@
 /** Checking backups without restoring them (VerifyBackup) and re-wrapping their keys (key rotation). */
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { parseStorageDescription } from '../core/storage-description.ts';
-import { createBlockPool, defaultWorkers } from '../format/lbk2.ts';
+import { createBlockPool, defaultWorkers } from '../format/lbk2/index.ts';
 import { type CheckedBackup, checkBackupData, checkChain, readChain } from './backup-check.ts';
 import type { Hierarchy } from './hierarchy.ts';
 import { type RewrapReport, rewrapKeys } from './key-rotation.ts';

@@ -9,8 +9,8 @@ import { it } from 'node:test';
 import { isLifeboatError } from '../../src/core/errors.ts';
 import { partitionInfoToJson } from '../../src/core/partitioning.ts';
 import { type StoredBackupMetadata, decodeBkMetadata, encodeBkMetadata, withEncryption } from '../../src/format/bkmetadata.ts';
-import { makeKeyring, rewrapDataKey } from '../../src/format/lbk2.ts';
-import { wrapDataKey } from '../../src/format/lbk2-keys.ts';
+import { makeKeyring, rewrapDataKey } from '../../src/format/lbk2/index.ts';
+import { wrapDataKey } from '../../src/format/lbk2/keys.ts';
 
 const base: StoredBackupMetadata = {
   BackupId: '11111111-1111-4111-8111-111111111111', BackupChainId: '11111111-1111-4111-8111-111111111111', ParentBackupId: '', ParentBackupLocation: '',

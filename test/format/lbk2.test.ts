@@ -3,7 +3,7 @@
  * damage at every byte and truncation at every length caught by decode and verify with a message
  * that says where, keys (missing, wrong, rotated), version 1 still read, and flat memory on a
  * large stream. The archive is parsed here from the layout in docs/backup-format.md, independently
- * of src/format/lbk2-layout.ts, so the document is tested too.
+ * of src/format/lbk2/layout.ts, so the document is tested too.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -17,9 +17,9 @@ import { packFolder } from '../../src/format/archive.ts';
 import {
   type ArchivedFile, type ArchiveSink, type BlockRunner, type Compression, type EncodeOptions, type Keyring, type ReadOptions, type WrappedDataKey,
   archiveVersion, createBlockPool, decodeFiles, decodeToFolder, encodeFiles, encodeFolder, makeKeyring, parseKeyring, rewrapDataKey, verifyArchive,
-} from '../../src/format/lbk2.ts';
+} from '../../src/format/lbk2/index.ts';
 import { lendingStream } from '../../src/fs/lending.ts';
-import { BoundedQueue, Handoff } from '../../src/format/streams.ts';
+import { BoundedQueue, Handoff } from '../../src/fs/streams.ts';
 import { tempDir } from '../support/tmp.ts';
 
 const MISSING_ZSTD = 'lifeboat-test-no-such-zstd';

@@ -15,7 +15,7 @@ import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { it } from 'node:test';
 import { isLifeboatError } from '../../src/core/errors.ts';
-import { decodeToFolder } from '../../src/format/lbk2.ts';
+import { decodeToFolder } from '../../src/format/lbk2/index.ts';
 import type { RewrapReport } from '../../src/service/key-rotation.ts';
 import { backupNow, keyringFile, keyringOf, keys, restoreNow, samplePartition, stateOf, storedMetadata, verifyBody, verifyNow } from '../support/backup-e2e.ts';
 import { startTestLifeboat } from '../support/lifeboat.ts';

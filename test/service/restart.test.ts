@@ -12,7 +12,7 @@ import { metadataKeyOf } from '../../src/core/backup-layout.ts';
 import type { OperationRecord } from '../../src/catalog/port.ts';
 import { SqliteCatalog } from '../../src/catalog/sqlite.ts';
 import { decodeBkMetadata } from '../../src/format/bkmetadata.ts';
-import { decodeToFolder } from '../../src/format/lbk2.ts';
+import { decodeToFolder } from '../../src/format/lbk2/index.ts';
 import { startTestLifeboat, waitFor } from '../support/lifeboat.ts';
 import { type BackupProgressWire, KvClient, LifeboatClient } from '../support/process-api.ts';
 import { Children, freePort, startHostProcess, startServiceProcess } from '../support/process-children.ts';

@@ -16,7 +16,7 @@ import { it } from 'node:test';
 import { backupDataKey, metadataKeyOf } from '../../src/core/backup-layout.ts';
 import { packFolder } from '../../src/format/archive.ts';
 import { encodeBkMetadata } from '../../src/format/bkmetadata.ts';
-import { decodeToFolder, encodeFiles } from '../../src/format/lbk2.ts';
+import { decodeToFolder, encodeFiles } from '../../src/format/lbk2/index.ts';
 import type { Partition } from '../../src/state/index.ts';
 import { type Named, backupNow, keyringOf, keys, restoreNow, samplePartition, stateOf, storedMetadata, verifyBody, verifyNow } from '../support/backup-e2e.ts';
 import { type TestLifeboat, startTestLifeboat } from '../support/lifeboat.ts';

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { metadataKeyOf } from '../../src/core/backup-layout.ts';
 import { type StoredBackupMetadata, decodeBkMetadata } from '../../src/format/bkmetadata.ts';
-import { type Keyring, makeKeyring } from '../../src/format/lbk2.ts';
+import { type Keyring, makeKeyring } from '../../src/format/lbk2/index.ts';
 import type { BackupProgress, RestoreProgress } from '../../src/wire/index.ts';
 import type { Partition } from '../../src/state/index.ts';
 import { type TestLifeboat, waitFor } from './lifeboat.ts';

@@ -1,4 +1,4 @@
-/** Types of lbk2-codec.mjs: the per-block work of `.lbk` version 2, shared by workers and the inline path. */
+/** Types of codec.mjs: the per-block work of `.lbk` version 2, shared by workers and the inline path. */
 
 export declare const CODEC_RAW: 0;
 export declare const CODEC_ZSTD: 1;

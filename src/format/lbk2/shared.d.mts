@@ -1,4 +1,4 @@
-/** Types of lbk2-shared.mjs: places in shared regions, for the block pool's messages. */
+/** Types of shared.mjs: places in shared regions, for the block pool's messages. */
 
 /** A view on a shared region, as a message carries it. */
 export interface SharedPlace {

@@ -1,8 +1,8 @@
 // The per-block work of `.lbk` version 2 (docs/backup-format.md): seal = compress, encrypt,
 // checksum one block into a frame; open = check, decrypt, decompress one frame. Used by the
-// worker threads (lbk2-worker.mjs) and, with `workers: 0`, inline on the calling thread.
+// worker threads (worker.mjs) and, with `workers: 0`, inline on the calling thread.
 // Plain JavaScript: workers run without a TypeScript loader (bin/lifeboat.mjs registers tsx on
-// the main thread only). Types: lbk2-codec.d.mts.
+// the main thread only). Types: codec.d.mts.
 import { Buffer } from 'node:buffer';
 import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import { createRequire } from 'node:module';

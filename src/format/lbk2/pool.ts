@@ -7,7 +7,7 @@
  *
  * A caller that works through many blocks keeps them in a region it shares with the workers once
  * (`share`): views on it go in jobs and come back in results as places in it, not as buffers, so
- * no thread sees a new buffer per block (lbk2-shared.mjs says why that matters).
+ * no thread sees a new buffer per block (shared.mjs says why that matters).
  *
  * `size: 0` gives the inline runner: the same jobs on the calling thread (for tiny archives and tests).
  *
@@ -18,9 +18,9 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { openBlock, sealBlock, type OpenJob, type OpenResult, type SealJob, type SealResult } from './lbk2-codec.mjs';
-import { alignedRegion } from '../fs/direct-io.ts';
-import { fromShared, toShared } from './lbk2-shared.mjs';
+import { openBlock, sealBlock, type OpenJob, type OpenResult, type SealJob, type SealResult } from './codec.mjs';
+import { alignedRegion } from '../../fs/direct-io.ts';
+import { fromShared, toShared } from './shared.mjs';
 
 export interface BlockRunner {
   /** Threads doing the work (0 for the inline runner); callers keep about twice this many blocks in flight. */
@@ -111,7 +111,7 @@ class BlockPool implements BlockRunner {
     this.size = size;
     for (let i = 0; i < size; i++) {
       // execArgv []: the worker is plain JavaScript and needs no loader (tsx) of the parent's.
-      const worker = new Worker(new URL('./lbk2-worker.mjs', import.meta.url), { execArgv: [], workerData: { nice } });
+      const worker = new Worker(new URL('./worker.mjs', import.meta.url), { execArgv: [], workerData: { nice } });
       const slot: Slot = { worker, pending: new Map() };
       worker.on('message', (msg: { id: number; out?: SealResult | OpenResult; error?: string }) => {
         const p = slot.pending.get(msg.id);

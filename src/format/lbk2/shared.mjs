@@ -1,4 +1,4 @@
-// Shared regions for the `.lbk` v2 block pool (lbk2-pool.ts, lbk2-worker.mjs): a caller's blocks
+// Shared regions for the `.lbk` v2 block pool (pool.ts, worker.mjs): a caller's blocks
 // can live in a SharedArrayBuffer that every worker was given once, so a job names a place in it
 // ({ shared, at, length }) instead of moving a buffer to the worker and back.
 //
@@ -7,7 +7,7 @@
 // millisecond the main thread received a gigabyte or two of them per restore, which set off a
 // full (mark-compact) collection every 64 MB: 26-35 of them per 1 GiB restore, and half again
 // the CPU time. Views on a region already known cost nothing of the kind.
-// Plain JavaScript: the workers run without a TypeScript loader. Types: lbk2-shared.d.mts.
+// Plain JavaScript: the workers run without a TypeScript loader. Types: shared.d.mts.
 import { Buffer } from 'node:buffer';
 
 const isRef = (v) => typeof v === 'object' && v !== null && typeof v.shared === 'number' && typeof v.at === 'number' && typeof v.length === 'number' && Object.keys(v).length === 3;

@@ -5,7 +5,7 @@
  * from a data key for one archive. Key bytes never appear in messages; key ids may.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { LifeboatError } from '../core/errors.ts';
+import { LifeboatError } from '../../core/errors.ts';
 
 /** Key-encryption keys: `current` wraps new data keys; every key (current or other) unwraps by id. */
 export interface Keyring {

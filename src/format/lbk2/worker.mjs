@@ -1,14 +1,14 @@
-// A worker thread of the `.lbk` v2 block pool (lbk2-pool.ts): runs seal/open jobs from
-// lbk2-codec.mjs and hands the resulting buffers back without copying (transfer). Blocks in a
-// region shared with it once ('share') arrive and go back as places in it (lbk2-shared.mjs).
+// A worker thread of the `.lbk` v2 block pool (pool.ts): runs seal/open jobs from
+// codec.mjs and hands the resulting buffers back without copying (transfer). Blocks in a
+// region shared with it once ('share') arrive and go back as places in it (shared.mjs).
 // Plain JavaScript: it runs without a TypeScript loader.
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { openBlock, sealBlock } from './lbk2-codec.mjs';
-import { fromShared, toShared } from './lbk2-shared.mjs';
+import { openBlock, sealBlock } from './codec.mjs';
+import { fromShared, toShared } from './shared.mjs';
 
-// This thread only (lbk2-pool.ts says why): on Linux a thread is a task with its own id and nice
+// This thread only (pool.ts says why): on Linux a thread is a task with its own id and nice
 // value, named by /proc/thread-self. Elsewhere, or where it is not allowed, the worker runs as is.
 if (workerData?.nice > 0) {
   try {

@@ -1,10 +1,10 @@
 /**
  * The byte layout of `.lbk` version 2 (specified in docs/backup-format.md): header, block frame
- * fields, trailer and footer, each with its encoder and its checks. No I/O; lbk2.ts streams.
+ * fields, trailer and footer, each with its encoder and its checks. No I/O; encoder.ts and decoder.ts stream.
  * Little-endian throughout.
  */
 import { createHash } from 'node:crypto';
-import { CODEC_GZIP, CODEC_RAW, CODEC_ZSTD, type Codec, FRAME_FIELDS, TAG_BYTES } from './lbk2-codec.mjs';
+import { CODEC_GZIP, CODEC_RAW, CODEC_ZSTD, type Codec, FRAME_FIELDS, TAG_BYTES } from './codec.mjs';
 
 export const MAGIC = Buffer.from('LBKA', 'latin1');
 export const VERSION = 2;
