@@ -19,7 +19,7 @@ import type { PartitionScheme } from '../src/core/partitioning.ts';
 import { LifeboatService } from '../src/service/lifeboat-service.ts';
 import { systemClock } from '../src/main/clock.ts';
 import { Scheduler } from '../src/service/scheduler.ts';
-import { openStorage } from '../src/storage/open.ts';
+import { StorageRegistry } from '../src/storage/open.ts';
 import { type LagStats } from '../src/service/scheduler.ts';
 
 export interface SchedulerBenchResult {
@@ -92,7 +92,8 @@ export async function runSchedulerBench(log: (line: string) => void, minutes = N
   const dir = await mkdtemp(join(tmpdir(), 'lifeboat-bench-scheduler-'));
   const catalog = new SqliteCatalog(join(dir, 'catalog.sqlite'));
   const root = join(dir, 'backups');
-  const service = new LifeboatService({ catalog, clock: systemClock, openStorage: (d) => openStorage(d, { fileShareRoots: [root] }) });
+  const stores = new StorageRegistry({ fileShareRoots: [root] });
+  const service = new LifeboatService({ catalog, clock: systemClock, openStorage: (d) => stores.open(d) });
   const hosts = simulatedHosts(service, 4, 10, 100);
   const scheduler = new Scheduler({ catalog, service, clock: systemClock });
   try {
@@ -142,6 +143,7 @@ export async function runSchedulerBench(log: (line: string) => void, minutes = N
   } finally {
     await scheduler.stop();
     await hosts.stop();
+    await stores.close();
     await catalog.close().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }

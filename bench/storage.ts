@@ -37,7 +37,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import type { StorageDescription } from '../src/core/storage-description.ts';
 import { partitionIndexForKey, partitionsOfScheme } from '../src/core/partitioning.ts';
 import { SAMPLE_PARTITIONING } from '../src/host/sample-app.ts';
-import { openAdapter } from '../src/storage/open.ts';
+import { StorageRegistry } from '../src/storage/open.ts';
 import type { LifeboatClient } from '../src/client/lifeboat-client.ts';
 import type { BackupProgress, RestoreProgress } from '../src/wire/operations.ts';
 import { azuriteMissing, startAzurite } from './emulators/azurite.ts';
@@ -379,12 +379,17 @@ export function describeLbk(head: Buffer): string {
 
 /** Size of the stored backup object and its format, from its first bytes. */
 async function storedObject(storage: StorageDescription, shareRoot: string, key: string): Promise<{ bytes: number; format: string }> {
-  const store = openAdapter(storage, { fileShareRoots: [shareRoot] });
-  const info = await store.head(key);
-  if (!info) throw new Error(`the backup ${key} is not in ${store.description}`);
-  const chunks: Buffer[] = [];
-  for await (const c of await store.get(key, { start: 0, end: Math.min(12, info.size) })) chunks.push(c as Buffer);
-  return { bytes: info.size, format: describeLbk(Buffer.concat(chunks)) };
+  const stores = new StorageRegistry({ fileShareRoots: [shareRoot] });
+  try {
+    const store = stores.openAdapter(storage);
+    const info = await store.head(key);
+    if (!info) throw new Error(`the backup ${key} is not in ${store.description}`);
+    const chunks: Buffer[] = [];
+    for await (const c of await store.get(key, { start: 0, end: Math.min(12, info.size) })) chunks.push(c as Buffer);
+    return { bytes: info.size, format: describeLbk(Buffer.concat(chunks)) };
+  } finally {
+    await stores.close();
+  }
 }
 
 // ---- storages -------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import { HttpHostChannel } from '../host/http-channel.ts';
 import { startSampleApp } from '../host/sample-app.ts';
 import { rewrapKeys } from '../service/key-rotation.ts';
 import { DEFAULT_ENDPOINT_RULES, checkEndpointEntries } from '../storage/endpoints.ts';
-import { openStorage } from '../storage/open.ts';
+import { StorageRegistry } from '../storage/open.ts';
 import { startLifeboat } from './lifeboat.ts';
 
 function port(value: string): number {
@@ -210,9 +210,11 @@ program
         program.error(`error: ${isLifeboatError(err) ? err.message : String(err)}`);
       }
     }
+    // The host opens a store per order; the registry keeps its cloud stores and closes them on the way out.
+    const stores = new StorageRegistry({ fileShareRoots, endpoints });
     const host = new Host({
       id: hostId, channel, workDir: join(resolve(o.dataDir), 'work'), keyring, directIo: directIoOf(o),
-      openStorage: (d) => openStorage(d, { fileShareRoots, endpoints }),
+      openStorage: (d) => stores.open(d),
       log: { warn: (obj, msg) => console.warn(msg ?? '', JSON.stringify(obj)), info: (obj, msg) => console.log(msg ?? '', JSON.stringify(obj)) },
     });
     const app = await startSampleApp({ dataDir: join(resolve(o.dataDir), 'service'), port: o.kvPort, serviceName: o.service, partitioning: scheme, onDataLoss: host.onDataLoss, deferDataLoss: true });
@@ -223,6 +225,7 @@ program
     onSignal(async () => {
       await host.stop();
       await app.close();
+      await stores.close();
     });
   });
 
@@ -309,9 +312,11 @@ keys
   .action(async (o: { storage: string; prefix: string; encryptionKeys?: string }) => {
     const keyring = keyringFrom(o.encryptionKeys);
     if (!keyring) program.error('error: --encryption-keys (or LIFEBOAT_ENCRYPTION_KEYS_FILE) is required: its current key is the one to re-wrap under.');
+    // One run, one store; the registry closes its client when the run is done.
+    const stores = new StorageRegistry({ fileShareRoots: ['/'] });
     let store;
     try {
-      store = openStorage(parseStorageDescription(JSON.parse(o.storage) as unknown), { fileShareRoots: ['/'] });
+      store = stores.open(parseStorageDescription(JSON.parse(o.storage) as unknown));
     } catch (err) {
       program.error(`error: --storage: ${isLifeboatError(err) ? err.message : 'not a JSON storage description'}`);
     }
@@ -321,6 +326,8 @@ keys
     } catch (err) {
       // The storage itself failed (listing); what one backup meets is in the report instead.
       program.error(`error: ${isLifeboatError(err) ? err.message : String(err)}`);
+    } finally {
+      await stores.close();
     }
     console.log(JSON.stringify(report));
     if (report.failed.length > 0) process.exitCode = 1;

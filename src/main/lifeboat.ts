@@ -23,7 +23,7 @@ import { AccessService, newToken } from '../service/access.ts';
 import { RetentionSweeper } from '../service/retention-sweeper.ts';
 import { Scheduler, type SchedulerTimer } from '../service/scheduler.ts';
 import { DEFAULT_ENDPOINT_RULES, type EndpointRules, checkEndpointEntries } from '../storage/endpoints.ts';
-import { openStorage } from '../storage/open.ts';
+import { StorageRegistry } from '../storage/open.ts';
 import type { BlobStore } from '../storage/port.ts';
 
 const isLoopback = (bind: string): boolean => bind === 'localhost' || bind === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bind);
@@ -151,11 +151,14 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     allowed: cfg.storageEndpoints ?? DEFAULT_ENDPOINT_RULES.allowed, ambient: cfg.ambientCredentialEndpoints ?? DEFAULT_ENDPOINT_RULES.ambient,
   };
   checkEndpointEntries([...endpoints.allowed, ...endpoints.ambient]);
-  const storage = (d: Parameters<typeof openStorage>[0]): BlobStore => {
-    const store = openStorage(d, {
-      fileShareRoots, endpoints,
-      retry: { onRetry: (r) => log.warn({ key: r.key, operation: r.operation, attempt: r.attempt, delayMs: r.delayMs }, `storage: retrying after a transient failure: ${r.reason}`) },
-    });
+  // One registry for the service, the retention sweeper and the in-process host: it keeps their
+  // cloud stores between requests and closes them at shutdown.
+  const stores = new StorageRegistry({
+    fileShareRoots, endpoints,
+    retry: { onRetry: (r) => log.warn({ key: r.key, operation: r.operation, attempt: r.attempt, delayMs: r.delayMs }, `storage: retrying after a transient failure: ${r.reason}`) },
+  });
+  const storage = (d: Parameters<StorageRegistry['open']>[0]): BlobStore => {
+    const store = stores.open(d);
     return cfg.wrapStorage ? cfg.wrapStorage(store) : store;
   };
   const sqlite = new SqliteCatalog(join(dataDir, 'catalog.sqlite'));
@@ -249,6 +252,8 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
       await host.stopped();
       await api.close();
       await sample?.close();
+      // Nothing opens storage now: the loops, the host and the API have stopped.
+      await stores.close();
       await catalog.close();
     },
   };

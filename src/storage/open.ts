@@ -6,13 +6,8 @@
  *   that cannot be reached fails on first use (or in `validate()` for ValidateConnection).
  * - Every store comes wrapped in a RetryingStore, so transient failures (marked by the adapters)
  *   are retried with back-off and jitter; permanent ones fail at once.
- * - The service and the hosts call this per request. A cloud store is built once per description
- *   and kept (up to MAX_CACHED, least recently used first out): a fresh S3 client per call would
- *   open new connections (and TLS sessions) every time and leave the old pools behind, and a fresh
- *   managed-identity credential would fetch a new token per call. The cache key is the storage's
- *   secret-free identity plus a SHA-256 of the whole description, so a changed key or connection
- *   string gets its own store and no secret is kept as a key. FileShare stores are cheap and
- *   policy-checked per call, so they are not cached.
+ * - Long-lived processes open stores through a StorageRegistry, which keeps cloud stores between
+ *   calls and closes them (see its comment); `openStorage` builds an uncached one for one-off uses.
  */
 import { createHash } from 'node:crypto';
 import { realpathSync } from 'node:fs';
@@ -39,42 +34,139 @@ export interface StoragePolicy {
   readonly retry?: RetryOptions;
 }
 
-/** Cloud stores kept; a deployment names a handful of storages, so this is never reached in practice. */
+/** Cloud stores a registry keeps by default; a deployment names a handful of storages, so this is never reached in practice. */
 const MAX_CACHED = 64;
-const cached = new Map<string, BlobStore>();
-/** How long an evicted store stays open for operations that still hold it. */
+/** How long an evicted store stays open by default, for operations that still hold it. */
 const EVICTED_CLOSE_AFTER_MS = 10 * 60_000;
 
-/** How many cloud stores are kept (tests check the bound). */
-export const cachedStoreCount = (): number => cached.size;
-
-/** The store for `d`, retrying transient failures. */
-export function openStorage(d: StorageDescription, policy: StoragePolicy): BlobStore {
-  return new RetryingStore(openAdapter(d, policy), policy.retry);
+export interface StorageRegistryOptions {
+  /** Cloud stores kept at most (default 64); the least recently used goes first. */
+  readonly maxCached?: number;
+  /** How long an evicted store stays open for operations that still hold it (default 10 minutes). */
+  readonly evictedCloseAfterMs?: number;
 }
 
-/** The adapter for `d` without the retrying wrapper (cloud ones shared between calls). */
-export function openAdapter(d: StorageDescription, policy: StoragePolicy): BlobStore {
+/**
+ * The stores of one long-lived process (Lifeboat's service and its in-process host, or a
+ * `lifeboat host`), built from descriptions under one StoragePolicy. The service and the hosts open
+ * a store per request, so a cloud store is built once per description and kept (up to `maxCached`,
+ * least recently used first out): a fresh S3 client per call would open new connections (and TLS
+ * sessions) every time and leave the old pools behind, and a fresh managed-identity credential
+ * would fetch a new token per call. The cache key is the storage's secret-free identity plus a
+ * SHA-256 of the whole description, so a changed key or connection string gets its own store and
+ * no secret is kept as a key. FileShare stores are cheap and policy-checked per call, so they are
+ * not cached.
+ *
+ * An evicted store is closed, so a flood of distinct descriptions cannot pile up clients and their
+ * sockets; but after a grace (`evictedCloseAfterMs`, on an unref'd timer), as a backup or restore
+ * that opened it may still be using it. `close()` closes every store kept and every evicted one
+ * still in its grace; the owner calls it at shutdown, once nothing uses storage any more. After
+ * that the registry opens nothing.
+ */
+export class StorageRegistry {
+  readonly #policy: StoragePolicy;
+  readonly #maxCached: number;
+  readonly #evictedCloseAfterMs: number;
+  /** Kept stores by key; the Map's order is the LRU order (oldest first). */
+  readonly #cached = new Map<string, BlobStore>();
+  /** Evicted stores waiting out their grace, with the timer that closes them. */
+  readonly #evicted = new Map<BlobStore, NodeJS.Timeout>();
+  #closed = false;
+
+  constructor(policy: StoragePolicy, options: StorageRegistryOptions = {}) {
+    this.#policy = policy;
+    this.#maxCached = Math.max(1, options.maxCached ?? MAX_CACHED);
+    this.#evictedCloseAfterMs = options.evictedCloseAfterMs ?? EVICTED_CLOSE_AFTER_MS;
+  }
+
+  /** The store for `d`, retrying transient failures (each call its own wrapper around the shared adapter). */
+  open(d: StorageDescription): BlobStore {
+    return new RetryingStore(this.openAdapter(d), this.#policy.retry);
+  }
+
+  /** The adapter for `d` without the retrying wrapper; cloud ones are shared between calls. */
+  openAdapter(d: StorageDescription): BlobStore {
+    if (this.#closed) throw new LifeboatError('LIFEBOAT_E_STORAGE_UNAVAILABLE', 'Storage is closed: this process is shutting down.');
+    return buildAdapter(d, this.#policy, (build) => this.#reuse(d, build));
+  }
+
+  /** How many cloud stores are kept (evicted ones in their grace not counted). */
+  get size(): number {
+    return this.#cached.size;
+  }
+
+  /** Closes every store kept and every evicted one still in its grace; the registry opens nothing after. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const stores = [...this.#cached.values(), ...this.#evicted.keys()];
+    for (const timer of this.#evicted.values()) clearTimeout(timer);
+    this.#cached.clear();
+    this.#evicted.clear();
+    await Promise.allSettled(stores.map(async (s) => s.close?.()));
+  }
+
+  #reuse(d: StorageDescription, build: () => BlobStore): BlobStore {
+    // FriendlyName is a label: two descriptions that differ only there name the same store.
+    const fields = Object.entries(d).filter(([k]) => k !== 'FriendlyName').sort(([a], [b]) => (a < b ? -1 : 1));
+    const key = `${storageIdentity(d)} ${createHash('sha256').update(JSON.stringify(fields)).digest('hex')}`;
+    let store = this.#cached.get(key);
+    if (store) {
+      this.#cached.delete(key); // re-inserted below: the Map's order is the LRU order
+    } else {
+      store = build();
+      while (this.#cached.size >= this.#maxCached) {
+        const [oldest, evicted] = this.#cached.entries().next().value as [string, BlobStore];
+        this.#cached.delete(oldest);
+        this.#closeAfterGrace(evicted);
+      }
+    }
+    this.#cached.set(key, store);
+    return store;
+  }
+
+  #closeAfterGrace(store: BlobStore): void {
+    if (!store.close) return;
+    const timer = setTimeout(() => {
+      this.#evicted.delete(store);
+      store.close?.().catch(() => undefined);
+    }, this.#evictedCloseAfterMs);
+    timer.unref();
+    this.#evicted.set(store, timer);
+  }
+}
+
+/**
+ * A store for `d` that nothing else shares, retrying transient failures: for one-off uses (a
+ * command that runs once, a bench, tests). It is not cached, so its clients are never reused and
+ * it cannot be closed through the wrapper; nothing long-lived may use it (the service and the hosts
+ * open storage through a StorageRegistry).
+ */
+export function openStorage(d: StorageDescription, policy: StoragePolicy): BlobStore {
+  return new RetryingStore(buildAdapter(d, policy, (build) => build()), policy.retry);
+}
+
+/** The adapter for `d` after the policy's checks; `reuse` decides whether a cloud store is built anew. */
+function buildAdapter(d: StorageDescription, policy: StoragePolicy, reuse: (build: () => BlobStore) => BlobStore): BlobStore {
   switch (d.StorageKind) {
     case 'FileShare':
       return new FileShareStore(allowedFileSharePath(d.Path, policy.fileShareRoots));
     case 'AzureBlobStore':
       if (policy.endpoints) checkEndpoint(azureBlobEndpointOf(d.ConnectionString), policy.endpoints, 'Azure Blob');
-      return reuse(d, () => azureBlobStoreFor(d));
+      return reuse(() => azureBlobStoreFor(d));
     case 'ManagedIdentityAzureBlobStore':
       if (policy.endpoints) {
         const url = endpointUrl(d.BlobServiceUri, 'BlobServiceUri');
         checkEndpoint(url, policy.endpoints, 'Azure Blob');
         checkAmbientCredentials(url, policy.endpoints, 'ManagedIdentityAzureBlobStore');
       }
-      return reuse(d, () => azureBlobStoreFor(d));
+      return reuse(() => azureBlobStoreFor(d));
     case 'S3':
       if (policy.endpoints) {
         const url = d.Endpoint !== undefined ? endpointUrl(d.Endpoint, 'S3 Endpoint') : new URL(`https://s3.${d.Region ?? 'us-east-1'}.amazonaws.com`);
         checkEndpoint(url, policy.endpoints, 'S3');
         if (d.AccessKeyId === undefined && d.SecretAccessKey === undefined) checkAmbientCredentials(url, policy.endpoints, 'An S3 storage without AccessKeyId', d.Bucket);
       }
-      return reuse(d, () => new S3Store({
+      return reuse(() => new S3Store({
         bucket: d.Bucket, region: d.Region, endpoint: d.Endpoint, accessKeyId: d.AccessKeyId, secretAccessKey: d.SecretAccessKey, forcePathStyle: d.ForcePathStyle,
       }));
     default:
@@ -113,26 +205,4 @@ function realPathOf(path: string): string {
       at = up;
     }
   }
-}
-
-function reuse(d: StorageDescription, build: () => BlobStore): BlobStore {
-  // FriendlyName is a label: two descriptions that differ only there name the same store.
-  const fields = Object.entries(d).filter(([k]) => k !== 'FriendlyName').sort(([a], [b]) => (a < b ? -1 : 1));
-  const key = `${storageIdentity(d)} ${createHash('sha256').update(JSON.stringify(fields)).digest('hex')}`;
-  let store = cached.get(key);
-  if (store) {
-    cached.delete(key); // re-inserted below: the Map's order is the LRU order
-  } else {
-    store = build();
-    if (cached.size >= MAX_CACHED) {
-      const oldest = cached.keys().next().value as string;
-      const evicted = cached.get(oldest);
-      cached.delete(oldest);
-      // Closed, so a flood of distinct descriptions cannot pile up clients and their sockets; but
-      // after a grace, as a backup or restore that opened it may still be using it.
-      if (evicted?.close) setTimeout(() => { evicted.close?.().catch(() => undefined); }, EVICTED_CLOSE_AFTER_MS).unref();
-    }
-  }
-  cached.set(key, store);
-  return store;
 }

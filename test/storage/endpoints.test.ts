@@ -1,18 +1,21 @@
 /**
  * The endpoint allow-list and the ambient-credential rule (src/storage/endpoints.ts), through
  * openStorage: what is refused before any connection, odd IP spellings, suffixes on a dot
- * boundary, symlinks out of a FileShare root, and a flood of distinct S3 descriptions (the cache
- * stays bounded and evicted clients are closed).
+ * boundary, symlinks out of a FileShare root, and a flood of distinct S3 descriptions (a
+ * StorageRegistry stays bounded, closes what it evicts after a grace, and closes everything it
+ * holds when it is closed).
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { type TestContext, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { isLifeboatError } from '../../src/core/errors.ts';
 import type { StorageDescription } from '../../src/core/storage-description.ts';
 import { DEFAULT_ENDPOINT_RULES, type EndpointRules, azureBlobEndpointOf, checkEndpointEntries } from '../../src/storage/endpoints.ts';
-import { cachedStoreCount, openAdapter, openStorage } from '../../src/storage/open.ts';
+import { StorageRegistry, openStorage } from '../../src/storage/open.ts';
+import { S3Store } from '../../src/storage/s3.ts';
 import { tempDir } from '../support/tmp.ts';
 
 const refused = (d: StorageDescription, endpoints: EndpointRules = DEFAULT_ENDPOINT_RULES): string => {
@@ -107,16 +110,61 @@ describe('storage endpoints', () => {
     }
   });
 
-  it('keeps at most 64 cloud stores for 2,000 distinct S3 descriptions (evicted ones are closed after a grace); descriptors stay bounded', async () => {
+  it('keeps at most 64 cloud stores for 2,000 distinct S3 descriptions (evicted ones are closed after a grace); descriptors stay bounded', async (t) => {
     const fds = (): number => readdirSync('/proc/self/fd').length;
     const before = fds();
     const rules: EndpointRules = { allowed: ['127.0.0.1'], ambient: [] };
-    const first = openAdapter(s3('http://127.0.0.1:1'), { fileShareRoots: [], endpoints: rules }) as { close?: () => Promise<void> };
+    const stores = new StorageRegistry({ fileShareRoots: [], endpoints: rules });
+    t.after(() => stores.close());
+    const first = stores.openAdapter(s3('http://127.0.0.1:1'));
     assert.equal(typeof first.close, 'function', 'S3 stores can be closed');
-    for (let i = 0; i < 2000; i++) openAdapter({ ...s3('http://127.0.0.1:1'), Bucket: `bucket-${i}` } as StorageDescription, { fileShareRoots: [], endpoints: rules });
-    assert.ok(cachedStoreCount() <= 64, `${cachedStoreCount()} cached`);
+    for (let i = 0; i < 2000; i++) stores.openAdapter({ ...s3('http://127.0.0.1:1'), Bucket: `bucket-${i}` } as StorageDescription);
+    assert.equal(stores.size, 64);
     assert.ok(fds() - before < 50, `descriptors ${before} → ${fds()}`);
     const heapMb = process.memoryUsage().heapUsed / 1048576;
     assert.ok(heapMb < 1024, `heap ${heapMb} MB`);
+  });
+});
+
+describe('StorageRegistry: what it evicts and what it holds is closed', () => {
+  const rules: EndpointRules = { allowed: ['127.0.0.1'], ambient: [] };
+  const bucket = (name: string): StorageDescription => ({ ...s3('http://127.0.0.1:1'), Bucket: name } as StorageDescription);
+  /** How many times each S3Store was closed (the real close still runs). */
+  function countCloses(t: TestContext): Map<object, number> {
+    const closes = new Map<object, number>();
+    const close = S3Store.prototype.close;
+    t.mock.method(S3Store.prototype, 'close', async function (this: S3Store) {
+      closes.set(this, (closes.get(this) ?? 0) + 1);
+      return close.call(this);
+    });
+    return closes;
+  }
+
+  it('closes an evicted store once its grace has passed, and none it still keeps', async (t) => {
+    const closes = countCloses(t);
+    const stores = new StorageRegistry({ fileShareRoots: [], endpoints: rules }, { maxCached: 2, evictedCloseAfterMs: 50 });
+    t.after(() => stores.close());
+    const [a, b] = [stores.openAdapter(bucket('a')), stores.openAdapter(bucket('b'))];
+    assert.equal(stores.openAdapter(bucket('a')), a, 'a is kept, and now the most recently used');
+    const c = stores.openAdapter(bucket('c')); // evicts b, the least recently used
+    assert.equal(stores.size, 2);
+    assert.notEqual(stores.openAdapter(bucket('b')), b, 'b was evicted: a new store is built for it'); // evicts a
+    assert.equal(closes.size, 0, 'nothing is closed during the grace: an operation may still hold it');
+    await delay(200);
+    assert.deepEqual([b, a, c].map((s) => closes.get(s) ?? 0), [1, 1, 0]);
+  });
+
+  it('close() closes every store it keeps and every evicted one still in its grace, once each, and opens nothing after', async (t) => {
+    const closes = countCloses(t);
+    const stores = new StorageRegistry({ fileShareRoots: [], endpoints: rules }, { maxCached: 3, evictedCloseAfterMs: 50 });
+    const opened = ['a', 'b', 'c', 'd', 'e'].map((n) => stores.openAdapter(bucket(n))); // a and b evicted, in their grace
+    assert.equal(stores.size, 3);
+    await stores.close();
+    assert.deepEqual(opened.map((s) => closes.get(s) ?? 0), [1, 1, 1, 1, 1]);
+    assert.equal(stores.size, 0);
+    await delay(200);
+    assert.deepEqual(opened.map((s) => closes.get(s) ?? 0), [1, 1, 1, 1, 1], 'the grace timers were cancelled');
+    assert.throws(() => stores.open(bucket('a')), (e: unknown) => isLifeboatError(e, 'LIFEBOAT_E_STORAGE_UNAVAILABLE'));
+    await stores.close(); // a second close is harmless
   });
 });
