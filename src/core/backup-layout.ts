@@ -49,3 +49,40 @@ export function normalizeLocation(backupLocation: string): string {
   }
   return loc;
 }
+
+/** Which backups a listing covers: a storage's all, an application's, a service's, a partition's, or those under a key prefix (an operator's). */
+export type StoredBackupScope =
+  | { readonly kind: 'All' }
+  | { readonly kind: 'Application'; readonly applicationName: string }
+  | { readonly kind: 'Service'; readonly serviceName: string }
+  | { readonly kind: 'Partition'; readonly serviceName: string; readonly partitionId: string }
+  | { readonly kind: 'Prefix'; readonly prefix: string };
+
+/** The key prefix that holds a scope's backups (`fabric:/App` → `App/`). */
+export function scopePrefix(scope: StoredBackupScope): string {
+  switch (scope.kind) {
+    case 'All': return '';
+    case 'Application': return `${scope.applicationName.slice('fabric:/'.length)}/`;
+    case 'Service': return `${serviceFolder(scope.serviceName)}/`;
+    case 'Partition': return `${partitionFolder(scope.serviceName, scope.partitionId)}/`;
+    case 'Prefix': return scope.prefix;
+  }
+}
+
+/**
+ * `backupLocation` normalized, if it names an object directly in the partition's own folder;
+ * otherwise E_INVALIDARG (a host reporting a backup cannot index another partition's objects).
+ */
+export function locationInPartition(serviceName: string, partitionId: string, backupLocation: string): string {
+  const folder = `${partitionFolder(serviceName, partitionId)}/`;
+  let location: string;
+  try {
+    location = normalizeLocation(backupLocation);
+  } catch {
+    throw new LifeboatError('E_INVALIDARG', `BackupLocation '${backupLocation}' is not a valid relative path.`);
+  }
+  if (!location.startsWith(folder) || location.slice(folder.length).includes('/')) {
+    throw new LifeboatError('E_INVALIDARG', `BackupLocation '${backupLocation}' is not in partition ${partitionId}'s folder ${folder}.`);
+  }
+  return location;
+}

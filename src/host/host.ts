@@ -3,36 +3,25 @@
  * registers what it serves, asks for orders (long poll), and reports progress. Backup data goes
  * from the host to storage directly; the service only sees orders and reports.
  *
- * Backups are written as `.lbk` version 2 (zstd; encrypted when the host has a keyring), their
- * blocks worked on by one pool of worker threads per host; a backup streams from the partition's
- * pinned snapshot into the upload, with nothing written locally. A restore reads each backup's
- * `.bkmetadata` itself (its wrapped data key, size and SHA-256), streams the full backup into the
- * partition's next generation as it decodes it, and downloads the incrementals meanwhile, handing
- * them over in order as they arrive.
+ * This is the agent: registration, the poll loop, carrying out orders and reporting, and data
+ * loss. The bytes move in the transfer pipelines it calls: backup-transfer.ts (partition →
+ * `.lbk` → storage) and restore-transfer.ts (storage → partition), through one block pool of
+ * worker threads per host, and through the backup repository (src/repository) for every object.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { backupDataKey, metadataKeyOf } from '../core/backup-layout.ts';
+import type { Clock } from '../core/clock.ts';
 import { LifeboatError, isLifeboatError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { DataLossDecision, HostChannel, Order, PartitionState, RegisteredService, Report } from '../core/host-protocol.ts';
-import { applicationOf } from '../core/ids.ts';
 import { partitionInfoToJson, schemeToJson } from '../core/partitioning.ts';
 import type { StorageDescription } from '../core/storage-description.ts';
-import { type StoredBackupMetadata, dataObjectCheck, decodeBkMetadata, encodeBkMetadata } from '../format/bkmetadata.ts';
-import {
-  type ArchiveInput, type ArchiveSink, type ArchiveSummary, type BlockRunner, type Compression, type Keyring, archiveVersion, createBlockPool, decodeFiles, decodeToFolder, defaultWorkers, encodeFiles,
-} from '../format/lbk2/index.ts';
-import { Handoff, readAll } from '../fs/streams.ts';
-import {
-  type BackupInfo, type DataLossHandler, type Partition, type RestoreContext, type RestoreResult, type RestoreSource, type StatefulService,
-  type StreamedFullBackup, FULL_DATA_FILE, METADATA_FILE, parseBackupMetadata,
-} from '../state/index.ts';
+import { type BlockRunner, type Compression, type Keyring, createBlockPool, defaultWorkers } from '../format/lbk2/index.ts';
+import { BackupRepository } from '../repository/backup-repository.ts';
+import type { DataLossHandler, Partition, RestoreContext, RestoreResult, RestoreSource, StatefulService } from '../state/index.ts';
 import type { BlobStore } from '../storage/port.ts';
-
-/** Backups of a chain downloaded at once during a restore. */
-const PARALLEL_DOWNLOADS = 3;
+import { type BackupOrder, type TransferContext, backupToStorage } from './backup-transfer.ts';
+import { openChain } from './restore-transfer.ts';
 
 export interface HostOptions {
   readonly id: string;
@@ -40,7 +29,8 @@ export interface HostOptions {
   /** Scratch space for backup folders and downloads. */
   readonly workDir: string;
   readonly openStorage: (d: StorageDescription) => BlobStore;
-  readonly now?: () => Date;
+  /** Deadlines are checked against it; default the system's. */
+  readonly clock?: Clock;
   /** Called on data loss that is not a restore this host is carrying out. */
   readonly onDataLoss?: DataLossHandler;
   readonly log?: Logger;
@@ -108,13 +98,13 @@ export class Host {
   private stopping = false;
   private readonly stopWaiters = new Set<() => void>();
   private loop: Promise<void> | undefined;
-  private readonly now: () => Date;
+  private readonly clock: Clock;
   private blocks: BlockRunner | undefined;
 
   constructor(o: HostOptions) {
     this.id = o.id;
     this.o = o;
-    this.now = o.now ?? (() => new Date());
+    this.clock = o.clock ?? { now: () => new Date() };
   }
 
   /**
@@ -294,7 +284,7 @@ export class Host {
     let partition: Partition | undefined;
     try {
       partition = this.partition(order.PartitionId).partition;
-      if (this.now() > new Date(order.DeadlineUtc)) {
+      if (this.clock.now() > new Date(order.DeadlineUtc)) {
         throw new LifeboatError('FABRIC_E_TIMEOUT', `The request of ${order.Kind.toLowerCase()} has timed out before it could start.`);
       }
       await this.send({ OperationId: order.OperationId, State: 'InProgress' });
@@ -311,234 +301,24 @@ export class Host {
     }
   }
 
-  private async backup(order: Extract<Order, { Kind: 'Backup' }>): Promise<void> {
+  private async backup(order: BackupOrder): Promise<void> {
     const { service, partition } = this.partition(order.PartitionId);
-    const store = this.o.openStorage(order.Storage);
-    const deadline = new Date(order.DeadlineUtc);
-    let location = '';
-    const option = order.Option ?? 'Full';
-    const parentId = option === 'Incremental' ? order.ParentBackupId ?? '' : '';
-    const parentLocation = option === 'Incremental' ? order.ParentBackupLocation ?? '' : '';
-    let uploaded: { bytes: number; framesSha256: string; encryption?: StoredBackupMetadata['Encryption'] } | undefined;
-    const info = await partition.backup({
-      option,
-      // The replica's files go straight into the archive being uploaded: read once, never copied locally.
-      writer: async (b) => {
-        // An incremental must continue the backup the service named (an on-demand or direct backup
-        // in between moved the replica's chain on): otherwise it is refused, and a full follows (§2.7).
-        if (option === 'Incremental' && b.parentBackupId !== parentId) {
-          throw new LifeboatError('FABRIC_E_MISSING_FULL_BACKUP',
-            `An incremental backup of partition ${partition.id} cannot continue backup ${parentId}: the replica's last backup is another one. Take a full backup.`);
-        }
-        if (this.now() > deadline) throw new LifeboatError('FABRIC_E_TIMEOUT', 'The request of backup has timed out.');
-        // One-second names: a second backup in the same second takes the next free second.
-        let at = new Date(b.takenAtUtc);
-        for (let tries = 0; ; tries++) {
-          location = backupDataKey(service.name, partition.id, at);
-          if (!(await store.head(location)) && !(await store.head(metadataKeyOf(location)))) break;
-          if (tries > 60) throw new LifeboatError('LIFEBOAT_E_STORAGE_OBJECT_EXISTS', `No free backup name near ${b.takenAtUtc}.`);
-          at = new Date(at.getTime() + 1000);
-        }
-        uploaded = await this.upload(store, location, b.files);
-        return `${store.description}/${location}`;
-      },
-      callback: async (b) => {
-        if (!uploaded) return false;
-        // Last: the metadata is the commit point of the backup.
-        await store.put(metadataKeyOf(location), encodeBkMetadata({
-          BackupId: b.backupId, BackupChainId: b.backupChainId, ParentBackupId: parentId, ParentBackupLocation: parentLocation, BackupLocation: location,
-          BackupType: option, ApplicationName: applicationOf(service.name), ServiceName: service.name, PartitionId: partition.id,
-          PartitionInformation: partition.info,
-          EpochOfLastBackupRecord: { DataLossVersion: b.epoch.dataLossVersion.toString(), ConfigurationVersion: b.epoch.configurationVersion.toString() },
-          LsnOfLastBackupRecord: b.lastLsn.toString(), FirstLsn: b.firstLsn.toString(), CreationTimeUtc: b.takenAtUtc, ServiceManifestVersion: '1.0.0',
-          DataSize: uploaded.bytes, DataFramesSha256: uploaded.framesSha256, ...(uploaded.encryption ? { Encryption: uploaded.encryption } : {}),
-        }));
-        return true;
-      },
-    }).catch((err: unknown) => {
-      // What the callback met (a storage failure, mostly) is the failure to report, with its own code.
-      if (isLifeboatError(err, 'LIFEBOAT_E_BACKUP_CALLBACK_FAILED') && isLifeboatError(err.cause)) throw err.cause;
-      throw err;
-    });
-    await this.send({
-      OperationId: order.OperationId, State: 'Success', Partition: stateOf(partition),
-      Backup: {
-        BackupId: info.backupId, BackupChainId: info.backupChainId, ParentBackupId: parentId, BackupLocation: location, BackupType: option,
-        EpochOfLastBackupRecord: { DataLossVersion: info.epoch.dataLossVersion.toString(), ConfigurationVersion: info.epoch.configurationVersion.toString() },
-        LsnOfLastBackupRecord: info.lastLsn.toString(), CreationTimeUtc: info.takenAtUtc,
-      },
-    });
+    const repo = new BackupRepository(this.o.openStorage(order.Storage));
+    const backup = await backupToStorage(this.transfer(), repo, service, partition, order);
+    await this.send({ OperationId: order.OperationId, State: 'Success', Partition: stateOf(partition), Backup: backup });
   }
 
-  /** Streams the backup's files to storage as `.lbk` version 2; the encoder gives its size, frames digest and wrapped data key. */
-  private async upload(store: BlobStore, key: string, files: readonly ArchiveInput[]): Promise<{ bytes: number; framesSha256: string; encryption?: StoredBackupMetadata['Encryption'] }> {
-    const encoded = await encodeFiles(files, {
-      workers: this.pool(), compression: this.o.compression ?? 'zstd', ...(this.o.keyring ? { keyring: this.o.keyring } : {}), ...(this.o.directIo === undefined ? {} : { directRead: this.o.directIo }),
-    });
-    try {
-      // A read error ends the stream with it, so the put fails too (and says why, after its clean-up).
-      await store.put(key, encoded.stream);
-    } catch (err) {
-      encoded.stream.destroy();
-      throw err;
-    }
-    const r = await encoded.result;
-    // directBytes: whether reading past the page cache is in effect here (0 where refused or off).
-    this.o.log?.info({ object: key, plainBytes: r.plainBytes, storedBytes: r.bytes, directBytes: r.directBytes }, 'backup data uploaded');
-    return { bytes: r.bytes, framesSha256: r.framesSha256, ...(r.encryption ? { encryption: r.encryption } : {}) };
-  }
-
-  /**
-   * Downloads one backup of a chain into `folder`: its `.bkmetadata` (for the wrapped data key,
-   * size and SHA-256), then its data, decoded (version 1 or 2) and checked block by block and
-   * against the metadata. Any damage is LIFEBOAT_E_BACKUP_CORRUPT naming the object and where.
-   */
-  private async download(store: BlobStore, location: string, folder: string, signal: AbortSignal): Promise<string> {
-    const where = `${store.description}/${location}`;
-    const meta = await this.storedMetadata(store, location);
-    if (signal.aborted) throw new LifeboatError('E_ABORT', 'The restore ended before this backup was downloaded.');
-    const source = await store.get(location);
-    const stop = (): void => { source.destroy(new LifeboatError('E_ABORT', 'The restore ended before this backup was downloaded.')); };
-    signal.addEventListener('abort', stop, { once: true });
-    // The whole object is read (the decoder checks nothing follows the end), then compared with the metadata.
-    const check = dataObjectCheck(meta, source);
-    let summary: ArchiveSummary;
-    try {
-      await mkdir(folder);
-      summary = await decodeToFolder(check.stream, folder, where, { encryption: meta.Encryption, keyring: this.o.keyring, workers: this.pool() });
-    } finally {
-      signal.removeEventListener('abort', stop);
-      source.destroy(); // read to the end already, unless the decoder stopped early
-    }
-    this.checkObject(check.mismatch(summary), store, location);
-    return folder;
-  }
-
-  /** The backup's `.bkmetadata`, checked to be readable with this host's keys. */
-  private async storedMetadata(store: BlobStore, location: string): Promise<StoredBackupMetadata> {
-    const metaKey = metadataKeyOf(location);
-    const meta = decodeBkMetadata(await readAll(await store.get(metaKey)), `${store.description}/${metaKey}`);
-    if (meta.Encryption && !this.o.keyring) {
-      throw new LifeboatError('LIFEBOAT_E_ENCRYPTION_KEY_MISSING',
-        `Backup data ${store.description}/${location} is encrypted with key '${meta.Encryption.KeyId}', and host ${this.id} has no encryption keyring (--encryption-keys).`);
-    }
-    return meta;
-  }
-
-  /**
-   * The chain's full backup, for the partition to write straight into its new generation as it is
-   * downloaded and decoded. Resolves once what can be checked cheaply was (its `.bkmetadata`, the
-   * key, the object's size and format), before the partition is touched; every block, the files' digests
-   * and the object's SHA-256 are checked as it streams, and its `metadata` resolves only after all
-   * of them. A version 1 archive is downloaded into `folder` instead (resolves to the folder).
-   */
-  private async openFullBackup(store: BlobStore, location: string, folder: string, signal: AbortSignal): Promise<string | StreamedFullBackup> {
-    const meta = await this.storedMetadata(store, location);
-    const where = `${store.description}/${location}`;
-    const object = await store.head(location);
-    if (!object) throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} is missing; its metadata is there.`);
-    if (object.size !== meta.DataSize) {
-      throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} is damaged: it is ${object.size} bytes, its metadata records ${meta.DataSize}.`);
-    }
-    const version = archiveVersion(await readAll(await store.get(location, { start: 0, end: Math.min(5, object.size) })));
-    if (version !== 2) return this.download(store, location, folder, signal);
-
-    const data = new Handoff();
-    // The decoder hashes data.sqlite to check it against the archive's trailer: the partition takes that digest.
-    let digested!: { resolve: (sha256: string) => void; reject: (err: unknown) => void };
-    const dataSha256 = new Promise<string>((resolve, reject) => { digested = { resolve, reject }; });
-    dataSha256.catch(() => undefined);
-    const aborted = (): LifeboatError => new LifeboatError('E_ABORT', 'The restore ended before this backup was downloaded.');
-    const metadata = (async (): Promise<BackupInfo> => {
-      if (signal.aborted) throw aborted();
-      const source = await store.get(location);
-      const stop = (): void => {
-        source.destroy(aborted());
-        data.fail(aborted());
-      };
-      signal.addEventListener('abort', stop, { once: true });
-      const check = dataObjectCheck(meta, source);
-      const metadataText: Buffer[] = [];
-      const seen = new Set<string>();
-      let current: string | undefined;
-      const sink: ArchiveSink = {
-        open: async (name) => {
-          if (name !== FULL_DATA_FILE && name !== METADATA_FILE) throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} holds ${name}: it is not a full backup.`);
-          current = name;
-          seen.add(name);
-        },
-        // The decoder reuses its buffers: the data goes to the partition one chunk at a time, the metadata is copied.
-        write: (chunk) => (current === FULL_DATA_FILE ? data.push(chunk) : (metadataText.push(Buffer.from(chunk)), Promise.resolve())),
-        close: async (file) => {
-          if (current === FULL_DATA_FILE) {
-            digested.resolve(file.sha256);
-            data.end();
-          }
-          current = undefined;
-        },
-      };
-      try {
-        const summary = await decodeFiles(check.stream, where, sink, { encryption: meta.Encryption, keyring: this.o.keyring, workers: this.pool() });
-        this.checkObject(check.mismatch(summary), store, location);
-        for (const name of [FULL_DATA_FILE, METADATA_FILE]) {
-          if (!seen.has(name)) throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} has no ${name}: it is not a full backup.`);
-        }
-        return parseBackupMetadata(Buffer.concat(metadataText).toString('utf8'), where);
-      } catch (err) {
-        data.fail(err);
-        digested.reject(err);
-        throw err;
-      } finally {
-        data.end();
-        signal.removeEventListener('abort', stop);
-        source.destroy(); // read to the end already, unless the decoder stopped early
-      }
-    })();
-    metadata.catch(() => undefined); // the partition reads it in its turn (or the first failure ends the restore)
-    const streamed: StreamedFullBackup = { data, dataSha256, metadata, ...(this.o.directIo === undefined ? {} : { directWrite: this.o.directIo }) };
-    return streamed;
-  }
-
-  /** Fails with what does not match between the data object as read and its `.bkmetadata` (dataObjectCheck). */
-  private checkObject(mismatch: string | undefined, store: BlobStore, location: string): void {
-    if (mismatch !== undefined) {
-      throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${store.description}/${location} is damaged: ${mismatch}; the metadata is ${store.description}/${metadataKeyOf(location)}.`);
-    }
-  }
-
-  /**
-   * Starts reading the chain: the full backup streamed (openFullBackup), the incrementals
-   * downloaded into folders, PARALLEL_DOWNLOADS at a time, in chain order; one promise per backup.
-   */
-  private downloadChain(store: BlobStore, chain: readonly string[], scratch: string, signal: AbortSignal): { full: Promise<string | StreamedFullBackup>; incrementals: Array<Promise<string>> } {
-    let free = PARALLEL_DOWNLOADS - 1; // one reads the full backup
-    const queue: Array<() => void> = [];
-    const slot = (): Promise<void> => (free > 0 ? (free--, Promise.resolve()) : new Promise((resolve) => queue.push(resolve)));
-    const release = (): void => {
-      const next = queue.shift();
-      if (next) next();
-      else free++;
-    };
-    const folder = (i: number): string => join(scratch, `${i}-${randomUUID()}`);
-    const full = this.openFullBackup(store, chain[0] as string, folder(0), signal);
-    const incrementals = chain.slice(1).map(async (location, i): Promise<string> => {
-      await slot();
-      try {
-        return await this.download(store, location, folder(i + 1), signal);
-      } finally {
-        release();
-      }
-    });
-    for (const d of [full, ...incrementals]) d.catch(() => undefined); // each is read in its turn (or the first failure ends the restore)
-    return { full, incrementals };
+  /** What the transfer pipelines take from this host. */
+  private transfer(): TransferContext {
+    return { hostId: this.id, clock: this.clock, workers: this.pool(), keyring: this.o.keyring, compression: this.o.compression, directIo: this.o.directIo, log: this.o.log };
   }
 
   private async restore(order: Extract<Order, { Kind: 'Restore' }>, scratch: string): Promise<void> {
     const { partition } = this.partition(order.PartitionId);
-    const store = this.o.openStorage(order.Storage);
+    const repo = new BackupRepository(this.o.openStorage(order.Storage));
     const ended = new AbortController();
     let result: RestoreResult | undefined;
-    const { full, incrementals } = this.downloadChain(store, order.Chain, scratch, ended.signal);
+    const { full, incrementals } = openChain(this.transfer(), repo, order.Chain, scratch, ended.signal);
     const reading: Array<PromiseLike<unknown>> = [full, ...incrementals];
     try {
       // What can be checked of the full backup before its data is read (its metadata, the key, its

@@ -13,9 +13,8 @@ import { INT64_MAX, INT64_MIN, type PartitionScheme } from '../core/partitioning
 import { parseStorageDescription } from '../core/storage-description.ts';
 import { type Keyring, parseKeyring } from '../format/lbk2/index.ts';
 import { Host } from '../host/host.ts';
-import { HttpHostChannel } from '../host/http-channel.ts';
 import { startSampleApp } from '../host/sample-app.ts';
-import { rewrapKeys } from '../service/key-rotation.ts';
+import { BackupRepository } from '../repository/backup-repository.ts';
 import { DEFAULT_ENDPOINT_RULES, checkEndpointEntries } from '../storage/endpoints.ts';
 import { StorageRegistry } from '../storage/open.ts';
 import { startLifeboat } from './lifeboat.ts';
@@ -201,11 +200,13 @@ program
       program.error(`error: ${isLifeboatError(err) ? err.message : String(err)}`);
     }
     if (!o.token) program.error('error: a host needs a token: --token or LIFEBOAT_TOKEN (lifeboat token create --role host --host-id <id>).');
-    const channel = new HttpHostChannel(o.serviceUrl, { token: o.token });
+    // The host protocol through the typed client, with the host's token (bound to its host id).
+    const client = new LifeboatClient({ baseUrl: o.serviceUrl, token: o.token });
+    const channel = client.hosts;
     let hostId = o.hostId;
     if (hostId === undefined) {
       try {
-        hostId = (await channel.whoAmI()).HostId ?? `${hostname()}-${process.pid}`;
+        hostId = (await client.access.me()).HostId ?? `${hostname()}-${process.pid}`;
       } catch (err) {
         program.error(`error: ${isLifeboatError(err) ? err.message : String(err)}`);
       }
@@ -322,7 +323,7 @@ keys
     }
     let report;
     try {
-      report = await rewrapKeys(store, o.prefix, keyring);
+      report = await new BackupRepository(store).rewrapKeys({ kind: 'Prefix', prefix: o.prefix }, keyring);
     } catch (err) {
       // The storage itself failed (listing); what one backup meets is in the report instead.
       program.error(`error: ${isLifeboatError(err) ? err.message : String(err)}`);

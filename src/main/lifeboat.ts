@@ -212,7 +212,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
   // The in-process host and the sample app run on the service's clock, so that a test's clock
   // dates backups too (retention and schedules read CreationTimeUtc).
   const host = new Host({
-    id: 'local', channel: service.hosts, workDir: join(dataDir, 'hosts', 'local', 'work'), openStorage: storage, log: api.log, now: () => clock.now(),
+    id: 'local', channel: service.hosts, workDir: join(dataDir, 'hosts', 'local', 'work'), openStorage: storage, log: api.log, clock,
     ...(cfg.dataLossRetryMs !== undefined ? { dataLossRetryMs: cfg.dataLossRetryMs } : {}),
     ...(cfg.compression ? { compression: cfg.compression } : {}),
     ...(cfg.directIo !== undefined ? { directIo: cfg.directIo } : {}),

@@ -4,7 +4,7 @@
  * A host may act only on its own partitions, and take a partition over only when its owner is gone.
  */
 import { HOST_ID } from '../core/access.ts';
-import { normalizeLocation, partitionFolder } from '../core/backup-layout.ts';
+import { locationInPartition } from '../core/backup-layout.ts';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { type DataLossDecision, type HostChannel, type Order, type Registration, type Report, type StoredBackupSummary, parseRegistration, parseReport } from '../core/host-protocol.ts';
 import { applicationOf } from '../core/ids.ts';
@@ -178,14 +178,7 @@ export class HostDesk implements HostChannel {
    * another partition's backup, nor index another partition's objects as its own.
    */
   private async indexBackup(op: OperationRecord, partition: PartitionRecord, b: StoredBackupSummary): Promise<void> {
-    const folder = `${partitionFolder(partition.serviceName, partition.id)}/`;
-    let location: string;
-    try {
-      location = normalizeLocation(b.BackupLocation);
-    } catch {
-      throw new LifeboatError('E_INVALIDARG', `BackupLocation '${b.BackupLocation}' is not a valid relative path.`);
-    }
-    invalidArgUnless(location.startsWith(folder) && !location.slice(folder.length).includes('/'), `BackupLocation '${b.BackupLocation}' is not in partition ${partition.id}'s folder ${folder}.`);
+    locationInPartition(partition.serviceName, partition.id, b.BackupLocation);
     const { catalog } = this.p;
     const existing = await catalog.getBackup(b.BackupId);
     invalidArgUnless(!existing || existing.partitionId === partition.id, `Backup ${b.BackupId} is another partition's.`);

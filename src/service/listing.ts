@@ -2,7 +2,7 @@
  * Listing backups: as the backup index knows them (Get{Application,Service,Partition}BackupList)
  * and as a storage holds them, read from its metadata objects (GetBackupsFromBackupLocation).
  */
-import { partitionFolder, serviceFolder } from '../core/backup-layout.ts';
+import type { StoredBackupScope } from '../core/backup-layout.ts';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { parseServiceName } from '../core/names.ts';
 import { parseStorageDescription } from '../core/storage-description.ts';
@@ -11,7 +11,6 @@ import type { StoredBackupMetadata } from '../format/bkmetadata.ts';
 import type { Hierarchy } from './hierarchy.ts';
 import type { ServicePorts } from './ports.ts';
 import type { BackupScope } from './protection.ts';
-import { listStoredBackups } from './stored-backups.ts';
 import { type BackupInfoWire, partitionInformationWire, wireTime } from '../wire/index.ts';
 
 export interface ListFilter {
@@ -47,31 +46,29 @@ export class BackupListing {
   /** Backups found in a storage by reading its metadata objects (GetBackupsFromBackupLocation). */
   async backupsInStorage(storageValue: unknown, entity: unknown, f: ListFilter): Promise<BackupInfoWire[]> {
     invalidArgUnless(storageValue !== undefined && storageValue !== null, 'Storage is required.');
-    const store = this.p.storageFor(parseStorageDescription(storageValue));
+    const repo = this.p.repositoryFor(parseStorageDescription(storageValue));
     invalidArgUnless(entity !== null && typeof entity === 'object', 'BackupEntity is required.');
     const e = entity as Record<string, unknown>;
-    let prefix: string;
-    let partitionId: string | undefined;
+    let scope: StoredBackupScope;
     if (e.EntityKind === 'Application') {
       invalidArgUnless(typeof e.ApplicationName === 'string', 'ApplicationName is required for EntityKind Application.');
       const app = e.ApplicationName.startsWith('fabric:/') ? e.ApplicationName : `fabric:/${e.ApplicationName}`;
       invalidArgUnless(/^fabric:\/[^/]+$/.test(app), `ApplicationName '${e.ApplicationName}' is not an application name.`);
-      prefix = `${app.slice('fabric:/'.length)}/`;
+      scope = { kind: 'Application', applicationName: app };
     } else if (e.EntityKind === 'Service' || e.EntityKind === 'Partition') {
       invalidArgUnless(typeof e.ServiceName === 'string', `ServiceName is required for EntityKind ${e.EntityKind}.`);
       const name = parseServiceName(e.ServiceName.startsWith('fabric:/') ? e.ServiceName : `fabric:/${e.ServiceName}`);
       if (e.EntityKind === 'Partition') {
         invalidArgUnless(typeof e.PartitionId === 'string' && /^[0-9a-f-]{36}$/i.test(e.PartitionId), 'PartitionId must be a GUID.');
-        partitionId = e.PartitionId.toLowerCase();
-        prefix = `${partitionFolder(name.uri, partitionId)}/`;
+        scope = { kind: 'Partition', serviceName: name.uri, partitionId: e.PartitionId.toLowerCase() };
       } else {
-        prefix = `${serviceFolder(name.uri)}/`;
+        scope = { kind: 'Service', serviceName: name.uri };
       }
     } else {
       throw new LifeboatError('E_INVALIDARG', `Invalid EntityKind ${JSON.stringify(e.EntityKind)}: use Application, Service or Partition.`);
     }
     const items: BackupInfoWire[] = [];
-    const stored = await listStoredBackups(store, prefix, (key, err) => this.p.log.warn({ key, err: String(err) }, 'skipping unreadable backup metadata'));
+    const stored = await repo.list(scope, (key, err) => this.p.log.warn({ key, err: String(err) }, 'skipping unreadable backup metadata'));
     for (const { metadata: m } of stored) {
       const created = new Date(m.CreationTimeUtc);
       if (f.start && created < f.start) continue;

@@ -4,8 +4,7 @@ import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { partitionInfoToJson, samePartitionInfo } from '../core/partitioning.ts';
 import { type StorageDescription, parseStorageDescription, storageIdentity } from '../core/storage-description.ts';
 import type { PartitionRecord } from '../catalog/port.ts';
-import type { BlobStore } from '../storage/port.ts';
-import { type ChainEntry, readBackupMetadataAt } from './backup-check.ts';
+import type { BackupRepository, StoredBackup } from '../repository/backup-repository.ts';
 import { policyOfPartition } from './policies.ts';
 import type { ServicePorts } from './ports.ts';
 
@@ -20,7 +19,7 @@ export type BackupReference = { BackupId?: unknown; BackupLocation?: unknown; Ba
  */
 export async function namedBackup(
 p: ServicePorts, partition: PartitionRecord, given: { BackupId?: unknown; BackupLocation?: unknown; BackupStorage?: unknown } | undefined, latest: boolean,
-): Promise<{ storage: StorageDescription; store: BlobStore; target: ChainEntry }> {
+): Promise<{ storage: StorageDescription; repo: BackupRepository; target: StoredBackup }> {
   let body = given;
   if (body === undefined || body === null || latest) {
     const storage = body?.BackupStorage === undefined || body.BackupStorage === null
@@ -37,8 +36,8 @@ p: ServicePorts, partition: PartitionRecord, given: { BackupId?: unknown; Backup
   const storage = body.BackupStorage === undefined || body.BackupStorage === null
     ? (await policyOfPartition(p.catalog, partition)).storage
     : parseStorageDescription(body.BackupStorage);
-  const store = p.storageFor(storage);
-  const target = await readBackupMetadataAt(store, normalizeLocation(body.BackupLocation));
+  const repo = p.repositoryFor(storage);
+  const target = await repo.at(normalizeLocation(body.BackupLocation));
   const m = target.metadata;
   if (m.BackupId.toLowerCase() !== body.BackupId.toLowerCase()) {
     throw new LifeboatError('E_INVALIDARG', `The backup at ${target.location} is ${m.BackupId}, not ${body.BackupId}.`);
@@ -47,5 +46,5 @@ p: ServicePorts, partition: PartitionRecord, given: { BackupId?: unknown; Backup
     throw new LifeboatError('FABRIC_E_RESTORE_SOURCE_TARGET_PARTITION_MISMATCH',
       `Backup ${m.BackupId} is of a ${JSON.stringify(partitionInfoToJson(m.PartitionInformation))} partition; partition ${partition.id} is ${JSON.stringify(partitionInfoToJson(partition.info))}.`);
   }
-  return { storage, store, target };
+  return { storage, repo, target };
 }

@@ -10,6 +10,7 @@ import { type Logger, silentLogger } from '../core/logger.ts';
 import type { StorageDescription } from '../core/storage-description.ts';
 import type { Catalog } from '../catalog/port.ts';
 import type { Keyring } from '../format/lbk2/index.ts';
+import { BackupRepository } from '../repository/backup-repository.ts';
 import type { BlobStore } from '../storage/port.ts';
 
 export interface ServiceDeps {
@@ -29,6 +30,8 @@ export interface ServicePorts {
   readonly clock: Clock;
   /** Opens a storage; throws for kinds, paths and endpoints this installation does not allow. */
   readonly storageFor: (d: StorageDescription) => BlobStore;
+  /** The backups in a storage (src/repository): every read, write and delete of a backup goes through it. */
+  readonly repositoryFor: (d: StorageDescription) => BackupRepository;
   readonly newId: () => string;
   readonly log: Logger;
   readonly keyring: Keyring | undefined;
@@ -37,7 +40,7 @@ export interface ServicePorts {
 
 export function servicePorts(deps: ServiceDeps): ServicePorts {
   return {
-    catalog: deps.catalog, clock: deps.clock, storageFor: deps.openStorage, newId: deps.newId ?? randomUUID,
+    catalog: deps.catalog, clock: deps.clock, storageFor: deps.openStorage, repositoryFor: (d) => new BackupRepository(deps.openStorage(d)), newId: deps.newId ?? randomUUID,
     log: deps.log ?? silentLogger, keyring: deps.keyring, requireEncryptedRestores: deps.requireEncryptedRestores === true,
   };
 }

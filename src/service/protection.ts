@@ -3,7 +3,6 @@
  * DisableBackup with CleanBackup, Suspend/ResumeBackup, the BackupConfigurationInfo queries). The
  * rules are the core's (core/protection.ts); each change is one catalog transaction.
  */
-import { METADATA_EXTENSION, dataKeyOfMetadata, partitionFolder } from '../core/backup-layout.ts';
 import { LifeboatError, invalidArgUnless, isLifeboatError } from '../core/errors.ts';
 import { applicationOf } from '../core/ids.ts';
 import { checkPolicyName } from '../core/policy.ts';
@@ -133,15 +132,7 @@ export class Protection {
     const key = storageIdentity(storage);
     for (const t of targets) {
       try {
-        const store = this.p.storageFor(storage);
-        const keys: string[] = [];
-        for await (const obj of store.list(`${partitionFolder(t.partition.serviceName, t.partition.partitionId)}/`)) keys.push(obj.key);
-        let n = 0;
-        for (const k of keys.filter((x) => x.endsWith(METADATA_EXTENSION))) {
-          await store.delete(k);
-          await store.delete(dataKeyOfMetadata(k));
-          n++;
-        }
+        const n = await this.p.repositoryFor(storage).deleteAll({ kind: 'Partition', serviceName: t.partition.serviceName, partitionId: t.partition.partitionId });
         for (const b of await this.p.catalog.listBackups({ partitionId: t.partition.partitionId })) {
           if (b.storageKey === key) await this.p.catalog.deleteBackup(b.backupId);
         }

@@ -1,7 +1,7 @@
 /** Restores (RestorePartition, and the auto-restore of data loss) and their progress (GetPartitionRestoreProgress). */
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import type { OperationRecord } from '../catalog/port.ts';
-import { readChain } from './backup-check.ts';
+import { readChain } from '../repository/chain.ts';
 import type { Hierarchy } from './hierarchy.ts';
 import { type BackupReference, namedBackup } from './named-backup.ts';
 import type { OrderBoard } from './orders.ts';
@@ -22,8 +22,8 @@ export class Restores {
   ): Promise<OperationRecord> {
     const minutes = timeoutMinutes(restoreTimeout, 'RestoreTimeout');
     const partition = await this.hierarchy.getPartition(partitionId);
-    const { storage, store, target } = await namedBackup(this.p, partition, given, latest);
-    const chain = await readChain(store, target);
+    const { storage, repo, target } = await namedBackup(this.p, partition, given, latest);
+    const chain = await readChain(repo, target);
     const m = target.metadata;
     // Service Fabric restores a backup of another service without a word: a trap (another
     // service's data under this one's name). Lifeboat asks the caller to say so.

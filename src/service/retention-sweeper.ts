@@ -14,7 +14,6 @@
  */
 import type { RetentionDecisionWire, RetentionPlanWire } from '../wire/index.ts';
 import { applicationOf } from '../core/ids.ts';
-import { dataKeyOfMetadata, partitionFolder } from '../core/backup-layout.ts';
 import { LifeboatError } from '../core/errors.ts';
 import { effectivePolicy } from '../core/protection.ts';
 import { formatDuration } from '../core/duration.ts';
@@ -23,11 +22,11 @@ import { type RetentionBackup, type RetentionDecision, deletionSteps, planRetent
 import { storageIdentity } from '../core/storage-description.ts';
 import type { Catalog, PartitionRecord, RetentionStateRecord } from '../catalog/port.ts';
 import type { BlobStore } from '../storage/port.ts';
+import { BackupRepository } from '../repository/backup-repository.ts';
 import type { StorageDescription } from '../core/storage-description.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
 import { Loop, type LoopTimer } from './loop.ts';
-import { listStoredBackups } from './stored-backups.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -44,11 +43,9 @@ export interface RetentionSweeperDeps {
   readonly log?: Logger;
 }
 
-/** A backup as retention sees it, with where its two objects are. */
+/** A backup as retention sees it, and where it is. */
 interface SweptBackup extends RetentionBackup {
   readonly location: string;
-  readonly metadataKey: string;
-  readonly dataKey: string;
 }
 
 export type { RetentionDecisionWire, RetentionPlanWire } from '../wire/index.ts';
@@ -101,8 +98,7 @@ export class RetentionSweeper {
     const now = this.d.clock.now();
     const state = await this.d.catalog.getRetentionState(partitionId);
     const retention = target.policy.retention as NonNullable<BackupPolicy['retention']>;
-    const store = this.d.openStorage(target.policy.storage);
-    const backups = await this.listBackups(store, target.partition);
+    const backups = await this.listBackups(new BackupRepository(this.d.openStorage(target.policy.storage)), target.partition);
     const plan = planRetention(backups, retention, now);
     return {
       PartitionId: partitionId, PolicyName: target.policy.name, RetentionDuration: formatDuration(retention.retentionMs),
@@ -166,12 +162,12 @@ export class RetentionSweeper {
     return { results, nextRunUtc };
   }
 
-  private async listBackups(store: BlobStore, partition: PartitionRecord): Promise<SweptBackup[]> {
-    const stored = await listStoredBackups(store, `${partitionFolder(partition.serviceName, partition.id)}/`,
+  private async listBackups(repo: BackupRepository, partition: PartitionRecord): Promise<SweptBackup[]> {
+    const stored = await repo.list({ kind: 'Partition', serviceName: partition.serviceName, partitionId: partition.id },
       (key, err) => this.d.log?.warn({ key, err: String(err) }, 'retention: skipping unreadable backup metadata (it is neither kept nor deleted)'));
-    return stored.map(({ metadataKey, metadata: m }) => ({
+    return stored.map(({ location, metadata: m }) => ({
       backupId: m.BackupId, backupChainId: m.BackupChainId, parentBackupId: m.ParentBackupId, type: m.BackupType,
-      creationUtc: new Date(m.CreationTimeUtc), location: m.BackupLocation, metadataKey, dataKey: dataKeyOfMetadata(metadataKey),
+      creationUtc: new Date(m.CreationTimeUtc), location,
     }));
   }
 
@@ -186,32 +182,32 @@ export class RetentionSweeper {
     };
     const deleted: string[] = [];
     try {
-      const store = this.d.openStorage(policy.storage);
-      const backups = await this.listBackups(store, partition);
+      const repo = new BackupRepository(this.d.openStorage(policy.storage));
+      const backups = await this.listBackups(repo, partition);
       const plan = planRetention(backups, retention, now);
       const interrupted: SweptBackup | undefined = state?.deleting && state.deleting.storageKey === storageKey
         ? {
           backupId: state.deleting.backupId, backupChainId: state.deleting.backupChainId, parentBackupId: state.deleting.parentBackupId,
           type: state.deleting.backupType, creationUtc: new Date(state.deleting.creationUtc), location: state.deleting.dataKey,
-          metadataKey: state.deleting.metadataKey, dataKey: state.deleting.dataKey,
         }
         : undefined;
       const reasons = new Map(plan.delete.map((x) => [x.backup.backupId, x.reason]));
       for (const step of deletionSteps(plan.delete, interrupted)) {
         const b = step.backup;
         if (step.object === 'metadata') {
+          const keys = repo.objectKeys(b.location);
           await catalog.putRetentionState({
             ...base, deleting: {
               storageKey, backupId: b.backupId, backupChainId: b.backupChainId, parentBackupId: b.parentBackupId, backupType: b.type,
-              creationUtc: b.creationUtc.toISOString(), metadataKey: b.metadataKey, dataKey: b.dataKey,
+              creationUtc: b.creationUtc.toISOString(), metadataKey: keys.metadata, dataKey: keys.data,
             },
           }, now.toISOString());
           // Out of every listing before anything is deleted: the index, then the metadata.
           const indexed = await catalog.getBackup(b.backupId);
           if (indexed?.storageKey === storageKey) await catalog.deleteBackup(b.backupId);
-          await store.delete(b.metadataKey);
+          await repo.deleteMetadata(b.location);
         } else {
-          await store.delete(b.dataKey);
+          await repo.deleteData(b.location);
           deleted.push(b.backupId);
           log?.info({
             partition: partition.id, policy: policy.name, backup: b.backupId, type: b.type, created: b.creationUtc.toISOString(),

@@ -2,9 +2,10 @@
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { parseStorageDescription } from '../core/storage-description.ts';
 import { createBlockPool, defaultWorkers } from '../format/lbk2/index.ts';
-import { type CheckedBackup, checkBackupData, checkChain, readChain } from './backup-check.ts';
+import { type RewrapReport } from '../repository/backup-repository.ts';
+import { checkChain, readChain } from '../repository/chain.ts';
+import { type CheckedBackup, checkBackupData } from '../repository/check-data.ts';
 import type { Hierarchy } from './hierarchy.ts';
-import { type RewrapReport, rewrapKeys } from './key-rotation.ts';
 import { Limiter } from './limiter.ts';
 import { type BackupReference, namedBackup } from './named-backup.ts';
 import type { ServicePorts } from './ports.ts';
@@ -30,14 +31,14 @@ export class Verification {
   async verifyBackup(partitionId: string, given: BackupReference, latest = false): Promise<VerifyResult> {
     const partition = await this.hierarchy.getPartition(partitionId);
     return this.verifyLimit.run(async () => {
-      const { store, target } = await namedBackup(this.p, partition, given, latest);
-      const chain = await readChain(store, target);
-      checkChain(store, chain);
+      const { repo, target } = await namedBackup(this.p, partition, given, latest);
+      const chain = await readChain(repo, target);
+      checkChain(repo, chain);
       // One pool for the chain: the blocks' SHA-256 (and AES-GCM) off the event loop that serves the API.
       const pool = createBlockPool(defaultWorkers());
       try {
         const checked: CheckedBackup[] = [];
-        for (const e of chain) checked.push(await checkBackupData(store, e, this.p.keyring, pool));
+        for (const e of chain) checked.push(await checkBackupData(repo, e, this.p.keyring, pool));
         return { BackupId: target.metadata.BackupId, Chain: checked, Ok: true };
       } finally {
         await pool.close();
@@ -47,12 +48,11 @@ export class Verification {
 
   /**
    * Key rotation: re-wraps the data key of every encrypted backup under `prefix` in the storage
-   * under the keyring's current key (key-rotation.ts). Needs the keyring to hold the old keys too.
+   * under the keyring's current key (BackupRepository.rewrapKeys). Needs the keyring to hold the old keys too.
    */
   async rewrapKeys(storageValue: unknown, prefix = ''): Promise<RewrapReport> {
     if (!this.p.keyring) throw new LifeboatError('E_INVALIDARG', 'No encryption keyring is configured (--encryption-keys): there is no current key to re-wrap under.');
     invalidArgUnless(storageValue !== undefined && storageValue !== null, 'Storage is required.');
-    const store = this.p.storageFor(parseStorageDescription(storageValue));
-    return rewrapKeys(store, prefix, this.p.keyring, this.p.log);
+    return this.p.repositoryFor(parseStorageDescription(storageValue)).rewrapKeys({ kind: 'Prefix', prefix }, this.p.keyring, this.p.log);
   }
 }

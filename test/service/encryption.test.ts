@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import { it } from 'node:test';
 import { isLifeboatError } from '../../src/core/errors.ts';
 import { decodeToFolder } from '../../src/format/lbk2/index.ts';
-import type { RewrapReport } from '../../src/service/key-rotation.ts';
+import type { RewrapReport } from '../../src/repository/backup-repository.ts';
 import { backupNow, keyringFile, keyringOf, keys, restoreNow, samplePartition, stateOf, storedMetadata, verifyBody, verifyNow } from '../support/backup-e2e.ts';
 import { startTestLifeboat } from '../support/lifeboat.ts';
 import { REPO_ROOT } from '../support/process-children.ts';

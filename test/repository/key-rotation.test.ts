@@ -1,5 +1,5 @@
 /**
- * Key rotation over a storage (src/service/key-rotation.ts): what it re-wraps, leaves alone and
+ * Key rotation over a storage (BackupRepository.rewrapKeys, src/repository): what it re-wraps, leaves alone and
  * reports, backup by backup; data objects untouched; a second run has nothing to do.
  */
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { it } from 'node:test';
 import { type StoredBackupMetadata, decodeBkMetadata, encodeBkMetadata } from '../../src/format/bkmetadata.ts';
 import { makeKeyring } from '../../src/format/lbk2/index.ts';
 import { unwrapDataKey, wrapDataKey } from '../../src/format/lbk2/keys.ts';
-import { rewrapKeys } from '../../src/service/key-rotation.ts';
+import { BackupRepository } from '../../src/repository/backup-repository.ts';
 import { FileShareStore } from '../../src/storage/fileshare.ts';
 import { tempDir } from '../support/tmp.ts';
 
@@ -49,7 +49,7 @@ it('re-wraps only data keys under old keys, reports every other case, and a seco
   const goneBefore = readFileSync(join(root, gone));
 
   const store = new FileShareStore(root);
-  const report = await rewrapKeys(store, 'App/', ring);
+  const report = await new BackupRepository(store).rewrapKeys({ kind: 'Prefix', prefix: 'App/' }, ring);
   assert.deepEqual({ ...report, failed: report.failed.map((f) => [f.key, f.code]) }, {
     scanned: 6, rewrapped: 1, current: 1, unencrypted: 1, gone: 1,
     failed: [[foreign, 'LIFEBOAT_E_ENCRYPTION_KEY_MISSING'], ['App/Svc/p/f-damaged.bkmetadata', 'LIFEBOAT_E_BACKUP_CORRUPT']],
@@ -65,6 +65,6 @@ it('re-wraps only data keys under old keys, reports every other case, and a seco
   assert.deepEqual(readFileSync(join(root, gone)), goneBefore);
   assert.equal(decodeBkMetadata(readFileSync(join(root, 'Other/Svc/p/g-elsewhere.bkmetadata')), 'x').Encryption?.KeyId, 'k1');
 
-  const again = await rewrapKeys(store, 'App/', ring);
+  const again = await new BackupRepository(store).rewrapKeys({ kind: 'Prefix', prefix: 'App/' }, ring);
   assert.deepEqual([again.rewrapped, again.current, again.failed.length], [0, 2, 2]);
 });
