@@ -166,12 +166,12 @@ function openRaw(file: string, durability: Durability, withLog = false): CommitT
   let lsn = 0;
   const one = withLog
     ? db.transaction((key: string, value: string) => {
-      upsert.run(1, key, value);
-      logRow.run(++lsn, key, value);
-    })
+        upsert.run(1, key, value);
+        logRow.run(++lsn, key, value);
+      })
     : db.transaction((key: string, value: string) => {
-      upsert.run(1, key, value);
-    });
+        upsert.run(1, key, value);
+      });
   const many = db.transaction((rows: Array<[string, SmallValue]>) => {
     for (const [k, v] of rows) upsert.run(1, k, JSON.stringify(v));
   });

@@ -72,8 +72,8 @@ export function buildApp(o: AppOptions): FastifyInstance {
       ? {
         // A client certificate is asked for, not required: a bearer token also authenticates. The
         // gate trusts a certificate only when TLS verified it against the client CA.
-        https: { key: o.https.key, cert: o.https.cert, ...(o.https.ca ? { ca: o.https.ca, requestCert: true, rejectUnauthorized: false } : {}) },
-      }
+          https: { key: o.https.key, cert: o.https.cert, ...(o.https.ca ? { ca: o.https.ca, requestCert: true, rejectUnauthorized: false } : {}) },
+        }
       : {}),
     bodyLimit: o.bodyLimit ?? 1024 * 1024,
     // A client has 30 s to send its whole request (headers and body): a slow sender cannot hold

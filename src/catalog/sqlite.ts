@@ -35,9 +35,9 @@ const MIGRATIONS = [
    CREATE INDEX protection_mappings_by_policy ON protection_mappings (policy_name, entity_key);
    CREATE TABLE protection_suspensions (entity_key TEXT PRIMARY KEY, entity TEXT NOT NULL);`,
   // 3: the periodic scheduler's state per partition (issue 4).
-  `CREATE TABLE periodic_schedules (partition_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_utc TEXT NOT NULL);`,
+  'CREATE TABLE periodic_schedules (partition_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_utc TEXT NOT NULL);',
   // 4: the retention sweeper's state per partition (issue 4).
-  `CREATE TABLE retention_states (partition_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_utc TEXT NOT NULL);`,
+  'CREATE TABLE retention_states (partition_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_utc TEXT NOT NULL);',
   // 5: API tokens (hashes only) and the audit log (issue 19).
   `CREATE TABLE tokens (name TEXT PRIMARY KEY, role TEXT NOT NULL, host_id TEXT, hash TEXT NOT NULL UNIQUE, created_utc TEXT NOT NULL);
    CREATE TABLE audit_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, time_utc TEXT NOT NULL, principal TEXT NOT NULL, role TEXT NOT NULL, via TEXT NOT NULL,
@@ -71,7 +71,10 @@ function op(r: OpRow): OperationRecord {
   };
 }
 function part(r: PartRow): PartitionRecord {
-  return { id: r.id, serviceName: r.service_name, info: partitionInfoFromJson(JSON.parse(r.info)), hostId: r.host_id, epoch: { DataLossVersion: r.dlv, ConfigurationVersion: r.cv }, lastLsn: r.last_lsn };
+  return {
+    id: r.id, serviceName: r.service_name, info: partitionInfoFromJson(JSON.parse(r.info)), hostId: r.host_id,
+    epoch: { DataLossVersion: r.dlv, ConfigurationVersion: r.cv }, lastLsn: r.last_lsn,
+  };
 }
 function backup(r: BackupRow): BackupRecord {
   return {
@@ -125,7 +128,7 @@ export class SqliteCatalog implements Catalog, AccessStore {
       const ids = partitions.map((p) => p.id);
       // A service re-created with new partitions: the old ones this host served are gone. Other
       // hosts' partitions stay: one host's registration never drops another's.
-      this.db.prepare(`DELETE FROM partitions WHERE service_name = ? AND host_id = ? AND id NOT IN (SELECT value FROM json_each(?))`).run(s.name, hostId, JSON.stringify(ids));
+      this.db.prepare('DELETE FROM partitions WHERE service_name = ? AND host_id = ? AND id NOT IN (SELECT value FROM json_each(?))').run(s.name, hostId, JSON.stringify(ids));
       const upsert = this.db.prepare(`INSERT INTO partitions (id, service_name, ordinal, info, host_id, dlv, cv, last_lsn) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET service_name = excluded.service_name, ordinal = excluded.ordinal, info = excluded.info, host_id = excluded.host_id,
         dlv = excluded.dlv, cv = excluded.cv, last_lsn = excluded.last_lsn`);
@@ -363,7 +366,7 @@ export class SqliteCatalog implements Catalog, AccessStore {
   }
 
   async appendAudit(a: Omit<AuditRecord, 'seq'>): Promise<void> {
-    this.db.prepare(`INSERT INTO audit_log (time_utc, principal, role, via, method, route, entity, status, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.db.prepare('INSERT INTO audit_log (time_utc, principal, role, via, method, route, entity, status, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(a.timeUtc, a.principal, a.role, a.via, a.method, a.route, a.entity, a.status, a.outcome);
     // Trimmed now and then, not per call: the log is bounded without a delete per request.
     if (++this.auditAppends % 1000 === 0) {

@@ -42,7 +42,7 @@ export class Caller {
   async call<T>(method: 'GET' | 'POST', path: string, c: Call): Promise<T> {
     const version = c.version === 'backup' ? this.options.apiVersion ?? BACKUP_API_VERSION
       : c.version === 'query' ? this.options.queryApiVersion ?? QUERY_API_VERSION
-        : c.version === 'none' ? undefined : c.version.exactly;
+      : c.version === 'none' ? undefined : c.version.exactly;
     const params = new URLSearchParams();
     if (version !== undefined) params.set('api-version', version);
     for (const [k, v] of Object.entries(c.query ?? {})) if (v !== undefined) params.set(k, String(v));

@@ -207,8 +207,9 @@ const withSuspension = (state: ProtectionState, key: string, e: BackupEntity | u
  * stateless or volatile services — FABRIC_E_INVALID_FOR_STATELESS_SERVICES — needs the service's
  * description and is the service layer's check.)
  */
-export function enableBackup(state: ProtectionState, entity: BackupEntity, policyName: string, policies: PolicyNames):
-  Outcome<{ state: ProtectionState; replaced: string | undefined; changed: boolean }> {
+export function enableBackup(
+  state: ProtectionState, entity: BackupEntity, policyName: string, policies: PolicyNames,
+): Outcome<{ state: ProtectionState; replaced: string | undefined; changed: boolean }> {
   const unknown = policyNameRefusal(policies, policyName, 'enable');
   if (unknown) return unknown;
   const key = entityKey(entity);
@@ -264,8 +265,9 @@ export function suspendBackup(state: ProtectionState, entity: BackupEntity): Out
  * says where to resume instead. A suspension below the entity is not touched. Needs protection as
  * suspend does (FABRIC_E_BACKUP_NOT_ENABLED).
  */
-export function resumeBackup(state: ProtectionState, entity: BackupEntity):
-  Outcome<{ state: ProtectionState; changed: boolean; stillSuspendedFrom: BackupEntity | undefined }> {
+export function resumeBackup(
+  state: ProtectionState, entity: BackupEntity,
+): Outcome<{ state: ProtectionState; changed: boolean; stillSuspendedFrom: BackupEntity | undefined }> {
   if (!protectionAtOrBelow(state, entity)) return refuse('FABRIC_E_BACKUP_NOT_ENABLED', `Backup is not enabled for ${describe(entity)} or anything below it; there is nothing to resume.`);
   const key = entityKey(entity);
   const next = state.suspensions.has(key) ? withSuspension(state, key, undefined) : state;
@@ -279,8 +281,9 @@ export function resumeBackup(state: ProtectionState, entity: BackupEntity):
  * first, with the suspensions that were under this policy (`DeleteBackupPolicyOperation`). On
  * success the caller removes the policy itself and its retention state.
  */
-export function deletePolicy(state: ProtectionState, policyName: string, policies: PolicyNames, entityExists: (e: BackupEntity) => boolean):
-  Outcome<{ state: ProtectionState; removedMappings: ProtectionMapping[]; removedSuspensions: BackupEntity[] }> {
+export function deletePolicy(
+  state: ProtectionState, policyName: string, policies: PolicyNames, entityExists: (e: BackupEntity) => boolean,
+): Outcome<{ state: ProtectionState; removedMappings: ProtectionMapping[]; removedSuspensions: BackupEntity[] }> {
   const unknown = policyNameRefusal(policies, policyName, 'delete');
   if (unknown) return unknown;
   const mine = entitiesOfPolicy(state, policyName);

@@ -141,7 +141,9 @@ function checkObject(mismatch: string | undefined, repo: BackupRepository, locat
  * Starts reading the chain: the full backup streamed (openFullBackup), the incrementals
  * downloaded into folders, PARALLEL_DOWNLOADS at a time, in chain order; one promise per backup.
  */
-export function openChain(t: TransferContext, repo: BackupRepository, chain: readonly string[], scratch: string, signal: AbortSignal): { full: Promise<string | StreamedFullBackup>; incrementals: Array<Promise<string>> } {
+export function openChain(
+  t: TransferContext, repo: BackupRepository, chain: readonly string[], scratch: string, signal: AbortSignal,
+): { full: Promise<string | StreamedFullBackup>; incrementals: Array<Promise<string>> } {
   let free = PARALLEL_DOWNLOADS - 1; // one reads the full backup
   const queue: Array<() => void> = [];
   const slot = (): Promise<void> => (free > 0 ? (free--, Promise.resolve()) : new Promise((resolve) => queue.push(resolve)));

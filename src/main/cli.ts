@@ -129,7 +129,8 @@ program
   .option('--insecure-no-auth', 'turn authentication off: every caller is an admin. For local experiments only; refused on a non-loopback --bind')
   .action(async (o: {
     port: number; bind: string; dataDir: string; samplePort: number; sample: boolean; fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean;
-    tlsCert?: string; tlsKey?: string; clientCa?: string; clientCertRole: Map<string, Role>; allowedHosts: string[]; insecureNoAuth?: boolean; requireEncryptedRestores?: boolean; catalogKey?: string; storageEndpoints?: string[]; ambientCredentialEndpoints?: string[];
+    tlsCert?: string; tlsKey?: string; clientCa?: string; clientCertRole: Map<string, Role>; allowedHosts: string[]; insecureNoAuth?: boolean;
+    requireEncryptedRestores?: boolean; catalogKey?: string; storageEndpoints?: string[]; ambientCredentialEndpoints?: string[];
   }) => {
     process.umask(0o077); // what Lifeboat writes (catalog, partitions, backups, tokens, keys) is its own
     const keyring = keyringFrom(o.encryptionKeys);
@@ -185,7 +186,8 @@ program
   .option('--encryption-keys <file>', `${KEYS_HELP}; without it backups are not encrypted`, env.LIFEBOAT_ENCRYPTION_KEYS_FILE)
   .option('--no-direct-io', 'read a partition\'s database file for a backup, and write it in a restore, through the page cache (default: O_DIRECT where the file system takes it; env LIFEBOAT_DIRECT_IO=0)')
   .action(async (o: {
-    serviceUrl: string; hostId?: string; token?: string; dataDir: string; service: string; partitioning?: PartitionScheme; kvPort: number; fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean;
+    serviceUrl: string; hostId?: string; token?: string; dataDir: string; service: string; partitioning?: PartitionScheme; kvPort: number;
+    fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean;
     storageEndpoints?: string[]; ambientCredentialEndpoints?: string[];
   }) => {
     process.umask(0o077);

@@ -12,7 +12,8 @@ export class Health {
   /** GetPartitionHealth: the BackupRestore events of the partition (core/health.ts). */
   async partitionHealth(partitionId: string, eventsHealthStateFilter = 0): Promise<Record<string, unknown>> {
     const partition = await this.hierarchy.getPartition(partitionId);
-    const eff = effectivePolicy((await this.p.catalog.getProtection()).mappings, { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId: partition.id });
+    const ref = { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId: partition.id };
+    const eff = effectivePolicy((await this.p.catalog.getProtection()).mappings, ref);
     // latestEndedOperation answers only ended operations.
     const ended = (op: OperationRecord | undefined): EndedOperation | undefined => op && {
       state: op.state as EndedOperation['state'], updatedUtc: op.updatedUtc, failure: op.failure, auto: op.request.auto === true,

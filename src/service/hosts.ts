@@ -200,7 +200,10 @@ export class HostDesk implements HostChannel {
       await this.indexBackup(op, partition, b);
       await this.orders.apply(op, {
         type: 'HostSucceeded',
-        result: { BackupId: b.BackupId, BackupChainId: b.BackupChainId, BackupLocation: b.BackupLocation, EpochOfLastBackupRecord: b.EpochOfLastBackupRecord, LsnOfLastBackupRecord: b.LsnOfLastBackupRecord, TimeStampUtc: b.CreationTimeUtc },
+        result: {
+          BackupId: b.BackupId, BackupChainId: b.BackupChainId, BackupLocation: b.BackupLocation, EpochOfLastBackupRecord: b.EpochOfLastBackupRecord,
+          LsnOfLastBackupRecord: b.LsnOfLastBackupRecord, TimeStampUtc: b.CreationTimeUtc,
+        },
       }, now);
     } else if (op.kind === 'Restore' && r.Restored) {
       // As Service Fabric reports it: the restored backup's epoch and LSN (the partition itself

@@ -18,7 +18,7 @@ export type BackupReference = { BackupId?: unknown; BackupLocation?: unknown; Ba
  * given, as the backup index knows it (9.1).
  */
 export async function namedBackup(
-p: ServicePorts, partition: PartitionRecord, given: { BackupId?: unknown; BackupLocation?: unknown; BackupStorage?: unknown } | undefined, latest: boolean,
+  p: ServicePorts, partition: PartitionRecord, given: { BackupId?: unknown; BackupLocation?: unknown; BackupStorage?: unknown } | undefined, latest: boolean,
 ): Promise<{ storage: StorageDescription; repo: BackupRepository; target: StoredBackup }> {
   let body = given;
   if (body === undefined || body === null || latest) {

@@ -122,7 +122,7 @@ function keepMaskedSecrets(given: StorageDescription, stored: StorageDescription
   const s = stored as Record<string, unknown>;
   const masked = SECRET_FIELDS.filter((f) => g[f] === SECRET_MASK);
   if (masked.length === 0) return given;
-  const sendAgain = `send the secret again: the storage changed`;
+  const sendAgain = 'send the secret again: the storage changed';
   if (given.StorageKind !== stored.StorageKind) throw new LifeboatError('E_INVALIDARG', `${masked.join(', ')} is '${SECRET_MASK}' but the StorageKind is not the stored policy's: ${sendAgain}.`);
   const merged: Record<string, unknown> = { ...g };
   for (const f of masked) {

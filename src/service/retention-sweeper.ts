@@ -187,9 +187,9 @@ export class RetentionSweeper {
       const plan = planRetention(backups, retention, now);
       const interrupted: SweptBackup | undefined = state?.deleting && state.deleting.storageKey === storageKey
         ? {
-          backupId: state.deleting.backupId, backupChainId: state.deleting.backupChainId, parentBackupId: state.deleting.parentBackupId,
-          type: state.deleting.backupType, creationUtc: new Date(state.deleting.creationUtc), location: state.deleting.dataKey,
-        }
+            backupId: state.deleting.backupId, backupChainId: state.deleting.backupChainId, parentBackupId: state.deleting.parentBackupId,
+            type: state.deleting.backupType, creationUtc: new Date(state.deleting.creationUtc), location: state.deleting.dataKey,
+          }
         : undefined;
       const reasons = new Map(plan.delete.map((x) => [x.backup.backupId, x.reason]));
       for (const step of deletionSteps(plan.delete, interrupted)) {

@@ -89,7 +89,6 @@ function incrementalInfo(common: BackupCommon, base: LastBackup, lastLsn: bigint
   };
 }
 
-
 /**
  * Writes the backup into `folder` (re-created): a copy of the snapshot's database file, or the
  * change log after `parent`, each with its size and SHA-256, then `backup.metadata` (atomic).

@@ -120,7 +120,6 @@ function stagedChain(sources: readonly RestoreSource[]): ChainSource['next'] {
   };
 }
 
-
 /**
  * The chain to restore from backup folders: they are searched and the chain planned from all
  * their backups now, and `refuseUnlessSafe` is given its target before anything changes.

@@ -166,7 +166,6 @@ export class TransactionDictionary extends DictionaryReader {
   }
 }
 
-
 /** A transaction in progress. Valid only inside the function given to `Partition.transact`. */
 export class Transaction {
   private seq = 0;

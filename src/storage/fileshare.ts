@@ -20,9 +20,7 @@ import { type BlobStore, type ObjectInfo, type PutOptions, TEMP_MARK, checkKey, 
 /** Where they were first defined; they are the port's now. */
 export { TEMP_MARK, checkKey } from './port.ts';
 
-
 const READ_CHUNK = 1024 * 1024;
-
 
 async function fsyncDir(path: string): Promise<void> {
   const fh = await open(path, 'r');

@@ -102,4 +102,3 @@ export function isTransientCause(err: unknown): boolean {
   const status = e.statusCode ?? e.status ?? e.$metadata?.httpStatusCode;
   return typeof status === 'number' && TRANSIENT_STATUS.has(status);
 }
-

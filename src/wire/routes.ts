@@ -67,8 +67,8 @@ export function protectionRoute<L extends EntityLevelName, A extends ProtectionA
 /** The names of a template's `:parameters`. */
 export type PathParams<T extends string> =
   T extends `${string}:${infer P}/${infer Rest}` ? P | PathParams<`/${Rest}`>
-    : T extends `${string}:${infer P}` ? P
-      : never;
+  : T extends `${string}:${infer P}` ? P
+  : never;
 
 /**
  * The path of a template with its parameters filled in, each URI-encoded (a GUID, an id with `~`,

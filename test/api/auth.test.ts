@@ -120,7 +120,7 @@ describe('authentication and roles', () => {
     const lb = await startTestLifeboat(t);
     const r = await createToken(lb, { Role: 'reader', Name: 'ops-reader' });
     assert.match(r.Token, /^lbt_[A-Za-z0-9_-]{43}$/, 'a 256-bit token');
-    assertSuccess(await send(lb.url, { method: 'GET', path: `/Applications?api-version=6.0`, token: r.Token }), 200);
+    assertSuccess(await send(lb.url, { method: 'GET', path: '/Applications?api-version=6.0', token: r.Token }), 200);
     const list = assertSuccess(await send(lb.url, { method: 'GET', path: `/Lifeboat/$/Tokens?${V}` }), 200) as { Items: Array<Record<string, unknown>> };
     assert.deepEqual(list.Items.map((i) => [i.Name, i.Role]), [['ops-reader', 'reader']]);
     assert.ok(!JSON.stringify(list).includes(r.Token), 'the list holds no token');
@@ -131,7 +131,7 @@ describe('authentication and roles', () => {
     assert.deepEqual(me, { Name: 'ops-reader', Role: 'reader', Via: 'token' });
 
     assertSuccess(await send(lb.url, { method: 'POST', path: `/Lifeboat/$/Tokens/ops-reader/$/Revoke?${V}` }), 200);
-    assertFabricError(await send(lb.url, { method: 'GET', path: `/Applications?api-version=6.0`, token: r.Token }), 401, 'LIFEBOAT_E_UNAUTHENTICATED', 'a revoked token');
+    assertFabricError(await send(lb.url, { method: 'GET', path: '/Applications?api-version=6.0', token: r.Token }), 401, 'LIFEBOAT_E_UNAUTHENTICATED', 'a revoked token');
     assertFabricError(await send(lb.url, { method: 'POST', path: `/Lifeboat/$/Tokens/ops-reader/$/Revoke?${V}` }), 404, 'LIFEBOAT_E_TOKEN_NOT_FOUND');
     await lb.close();
     const { readFileSync } = await import('node:fs');
@@ -217,18 +217,18 @@ describe('cross-site and DNS-rebinding requests', () => {
       const crossSite = await rawRequest(lb.url, { method: 'POST', path, headers: { ...auth, host: `127.0.0.1:${port}`, origin, 'content-type': 'application/json' }, body });
       assertFabricError(crossSite, 403, 'E_ACCESSDENIED', `Origin ${origin}`);
     }
-    assertFabricError(await rawRequest(lb.url, { method: 'GET', path: `/Applications?api-version=6.0`, headers: { ...auth, host: `127.0.0.1:${port}`, 'sec-fetch-site': 'cross-site' } }), 403, 'E_ACCESSDENIED');
+    assertFabricError(await rawRequest(lb.url, { method: 'GET', path: '/Applications?api-version=6.0', headers: { ...auth, host: `127.0.0.1:${port}`, 'sec-fetch-site': 'cross-site' } }), 403, 'E_ACCESSDENIED');
     assert.deepEqual(await progress(), before, 'no backup was accepted');
 
     // The service's own origin and localhost pass.
-    const own = await rawRequest(lb.url, { method: 'GET', path: `/Applications?api-version=6.0`, headers: { ...auth, host: `localhost:${port}`, origin: `http://localhost:${port}` } });
+    const own = await rawRequest(lb.url, { method: 'GET', path: '/Applications?api-version=6.0', headers: { ...auth, host: `localhost:${port}`, origin: `http://localhost:${port}` } });
     assertSuccess(own, 200, 'own origin');
   });
 
   it('accepts a Host named by --allowed-hosts', async (t) => {
     const lb = await startTestLifeboat(t, { sample: false, auth: { allowedHosts: ['lifeboat.internal'] } });
     const port = new URL(lb.url).port;
-    const r = await rawRequest(lb.url, { method: 'GET', path: `/Applications?api-version=6.0`, headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, host: `lifeboat.internal:${port}` } });
+    const r = await rawRequest(lb.url, { method: 'GET', path: '/Applications?api-version=6.0', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, host: `lifeboat.internal:${port}` } });
     assertSuccess(r, 200);
   });
 });

@@ -172,10 +172,16 @@ describe('round trips', () => {
         }
         const v = await verifyArchive(chunked(enc.archive, 777), 'test', { ...read, workers: pool });
         assert.equal(v.framesSha256, enc.framesSha256);
-        assert.deepEqual({ files: v.files, contentsChecked: v.contentsChecked, authenticated: v.authenticated, encrypted: v.encrypted }, { files: 5, contentsChecked: true, authenticated: encrypted, encrypted });
+        assert.deepEqual(
+          { files: v.files, contentsChecked: v.contentsChecked, authenticated: v.authenticated, encrypted: v.encrypted },
+          { files: 5, contentsChecked: true, authenticated: encrypted, encrypted },
+        );
         if (encrypted) {
           const keyless = await verifyArchive(Readable.from([enc.archive]), 'test', { workers: 0 });
-          assert.deepEqual({ contentsChecked: keyless.contentsChecked, authenticated: keyless.authenticated, blocks: keyless.blocks }, { contentsChecked: false, authenticated: false, blocks: v.blocks });
+          assert.deepEqual(
+            { contentsChecked: keyless.contentsChecked, authenticated: keyless.authenticated, blocks: keyless.blocks },
+            { contentsChecked: false, authenticated: false, blocks: v.blocks },
+          );
           assert.equal(keyless.framesSha256, enc.framesSha256, 'without the key too');
         }
       });

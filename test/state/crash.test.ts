@@ -270,8 +270,8 @@ describe(`crash: SIGKILL during backup and restore (seed ${SEED})`, () => {
       const r = random();
       const delayMs = Math.round(10 * (kind === 'full' ? fullMs * 1.05 * r
         : kind === 'full-late' ? fullMs * (0.8 + 0.3 * r)
-          : kind === 'incremental' ? incMs * 1.3 * r
-            : (CALLBACK_MS + 2) * r)) / 10;
+        : kind === 'incremental' ? incMs * 1.3 * r
+        : (CALLBACK_MS + 2) * r)) / 10;
       const marker = kind === 'callback' ? 'backup-written' : 'backup-start';
       const ctxBase = `seed ${SEED}, backup kill #${k} (${delayMs} ms after ${marker} of backup ${target})`;
       const args = ['backup', dataDir, backupsDir, ...(kind === 'callback' ? [`--callback-ms=${CALLBACK_MS}`] : [])];
@@ -293,7 +293,7 @@ describe(`crash: SIGKILL during backup and restore (seed ${SEED})`, () => {
           : existsSync(join(folder, 'backup.metadata'))
             ? (child.events.some((e) => e.ev === 'backup-written' && e.n === lastStart.n) ? 'metadata written, in the callback or recording' : 'metadata written, callback not yet called')
             : readdirSync(folder).some((n) => n.startsWith('backup.metadata.tmp')) ? 'writing metadata'
-              : existsSync(join(folder, dataFile)) ? `writing ${dataFile}` : 'folder made, no file yet';
+            : existsSync(join(folder, dataFile)) ? `writing ${dataFile}` : 'folder made, no file yet';
       const phase = `${option} ${where}`;
       count(phases, phase);
       const ctx = `${ctxBase}, killed: ${phase}`;

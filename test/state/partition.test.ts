@@ -142,7 +142,7 @@ describe('replica backup', () => {
     p.transact((tx) => tx.dictionary('d').set('a', 1));
     await rejectsCode(p.backup({ folder: `${dir}/f`, callback: () => false }), 'LIFEBOAT_E_BACKUP_CALLBACK_FAILED');
     await rejectsCode(p.backup({ folder: `${dir}/f`, callback: () => Promise.reject(new Error('upload failed')) }), 'LIFEBOAT_E_BACKUP_CALLBACK_FAILED');
-    assert.equal(p.lastCompletedBackup === undefined, true, "no backup counts yet");
+    assert.equal(p.lastCompletedBackup === undefined, true, 'no backup counts yet');
     await rejectsCode(p.backup({ option: 'Incremental', folder: `${dir}/i` }), 'FABRIC_E_MISSING_FULL_BACKUP');
     const full = await p.backup({ folder: `${dir}/f` });
     await rejectsCode(p.backup({ option: 'Incremental', folder: `${dir}/i`, callback: () => false }), 'LIFEBOAT_E_BACKUP_CALLBACK_FAILED');
