@@ -8,6 +8,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { INT64_MAX, INT64_MIN } from '../core/partitioning.ts';
+import type { Clock } from '../core/clock.ts';
 import { isLifeboatError } from '../core/errors.ts';
 import type { PartitionScheme } from '../core/partitioning.ts';
 import { type DataLossHandler, StatefulService } from '../state/index.ts';
@@ -34,7 +35,7 @@ export interface KvAppOptions {
   readonly partitioning?: PartitionScheme;
   readonly onDataLoss?: DataLossHandler;
   /** The clock backups are dated by (tests inject one). */
-  readonly now?: () => number;
+  readonly clock?: Clock;
   /** Data loss found at open waits for `service.handlePendingDataLoss()` (see StatefulService). */
   readonly deferDataLoss?: boolean;
 }
@@ -45,7 +46,7 @@ export async function startSampleApp(o: KvAppOptions): Promise<SampleApp> {
     partitioning: o.partitioning ?? SAMPLE_PARTITIONING,
     dataDir: o.dataDir,
     ...(o.onDataLoss ? { onDataLoss: o.onDataLoss } : {}),
-    ...(o.now ? { now: o.now } : {}),
+    ...(o.clock ? { clock: o.clock } : {}),
     ...(o.deferDataLoss ? { deferDataLoss: true } : {}),
   });
   const server = createServer((req, res) => {

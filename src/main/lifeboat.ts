@@ -221,7 +221,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
   let sample: SampleApp | undefined;
   if (cfg.sample !== false) {
     sample = await startSampleApp({
-      dataDir: join(dataDir, 'hosts', 'local', 'SampleApp', 'MyStatefulService'), port: cfg.samplePort ?? 8080, onDataLoss: host.onDataLoss, now: () => clock.now().getTime(), deferDataLoss: true,
+      dataDir: join(dataDir, 'hosts', 'local', 'SampleApp', 'MyStatefulService'), port: cfg.samplePort ?? 8080, onDataLoss: host.onDataLoss, clock, deferDataLoss: true,
     });
     host.addService(sample.service);
   }

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
+import type { Clock } from '../core/clock.ts';
 import { type Epoch, INITIAL_EPOCH } from '../core/epoch.ts';
 import { mkdirPrivate, readJsonIfExists, writeFileAtomic } from './files.ts';
 import { type Durability, Store, initSchema, openDatabase } from './store.ts';
@@ -45,7 +46,7 @@ export interface OpenedGeneration {
  * Files of every other generation are removed.
  */
 export async function openCurrentGeneration(o: {
-  readonly dir: string; readonly partitionId: string; readonly durability: Durability; readonly existed: boolean; readonly now: () => number;
+  readonly dir: string; readonly partitionId: string; readonly durability: Durability; readonly existed: boolean; readonly clock: Clock;
 }): Promise<OpenedGeneration> {
   await mkdirPrivate(o.dir);
   const state = await readState(o.dir);
@@ -65,7 +66,7 @@ export async function openCurrentGeneration(o: {
       db = undefined;
       if (!isUnreadableDatabase(err)) throw err;
       lost = true;
-      await rename(file, `${file}.damaged-${o.now()}`).catch(() => undefined);
+      await rename(file, `${file}.damaged-${o.clock.now().getTime()}`).catch(() => undefined);
     }
   }
   if (lost) {

@@ -21,3 +21,4 @@ export type { Epoch, StateVersion } from '../core/epoch.ts';
 export type { PartitionInfo, PartitionKey, PartitionScheme } from '../core/partitioning.ts';
 export type { BackupOption, LastBackup } from '../core/backup-chain.ts';
 export { LifeboatError, isLifeboatError, type ErrorCode } from '../core/errors.ts';
+export type { Clock } from '../core/clock.ts';

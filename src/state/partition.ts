@@ -19,6 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
+import type { Clock } from '../core/clock.ts';
 import { type BackupOption, type LastBackup, incrementalRefusal, safeRestoreRefusal } from '../core/backup-chain.ts';
 import { type Epoch, INITIAL_EPOCH, compareEpochs, epochsEqual, maxBigint } from '../core/epoch.ts';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
@@ -56,8 +57,8 @@ export interface PartitionOpenOptions {
   /** An incremental is refused once the chain's change log would reach this many bytes. */
   readonly maxChainLogBytes?: number;
   readonly onDataLoss?: DataLossHandler;
-  /** Milliseconds since the epoch; injected so tests control time. */
-  readonly now?: () => number;
+  /** What backups are dated by; injected so tests control time (default the system's). */
+  readonly clock?: Clock;
 }
 
 export const DEFAULT_MAX_CHAIN_LOG_BYTES = 800 * 1024 * 1024;
@@ -74,7 +75,7 @@ export class Partition {
   private readonly durability: Durability;
   private readonly maxChainLogBytes: number;
   private readonly onDataLoss: DataLossHandler | undefined;
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   private store!: Store;
   private generation = 0;
@@ -103,7 +104,7 @@ export class Partition {
     this.durability = o.durability ?? 'full';
     this.maxChainLogBytes = o.maxChainLogBytes ?? DEFAULT_MAX_CHAIN_LOG_BYTES;
     this.onDataLoss = o.onDataLoss;
-    this.now = o.now ?? Date.now;
+    this.clock = o.clock ?? { now: () => new Date() };
   }
 
   /**
@@ -228,7 +229,7 @@ export class Partition {
     invalidArgUnless(options.writer === undefined || options.folder === undefined, 'Give a backup folder or a writer, not both.');
     const epoch = this.currentEpoch;
     const backupId = randomUUID();
-    const takenAtUtc = new Date(this.now()).toISOString();
+    const takenAtUtc = this.clock.now().toISOString();
     const common = { backupId, epoch, serviceName: this.serviceName, partitionId: this.id, partitionInfo: this.info, takenAtUtc };
     // What the backup reads: the current generation's database.
     const source: BackupSource = { partitionId: this.id, store: this.store, file: join(this.dir, dataFileName(this.generation)) };
@@ -441,7 +442,7 @@ export class Partition {
   }
 
   private async openFiles(existed: boolean): Promise<void> {
-    const { db, generation, epoch, lost } = await openCurrentGeneration({ dir: this.dir, partitionId: this.id, durability: this.durability, existed, now: this.now });
+    const { db, generation, epoch, lost } = await openCurrentGeneration({ dir: this.dir, partitionId: this.id, durability: this.durability, existed, clock: this.clock });
     this.generation = generation;
     this.attach(db);
     // state.json is written before the database on epoch changes: take the larger.

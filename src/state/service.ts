@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Clock } from '../core/clock.ts';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { parseServiceName } from '../core/names.ts';
 import {
@@ -39,7 +40,8 @@ export interface ServiceOptions {
    * The partitions concerned refuse writes until then.
    */
   readonly deferDataLoss?: boolean;
-  readonly now?: () => number;
+  /** What backups are dated by (default the system's clock). */
+  readonly clock?: Clock;
 }
 
 interface Manifest {
@@ -111,7 +113,7 @@ export class StatefulService {
           ...(o.durability ? { durability: o.durability } : {}),
           ...(o.maxChainLogBytes !== undefined ? { maxChainLogBytes: o.maxChainLogBytes } : {}),
           ...(o.onDataLoss ? { onDataLoss: o.onDataLoss } : {}),
-          ...(o.now ? { now: o.now } : {}),
+          ...(o.clock ? { clock: o.clock } : {}),
         };
         partitions.push(await Partition.open(opts));
       }

@@ -99,7 +99,7 @@ describe('transactions and dictionaries', () => {
 describe('replica backup', () => {
   it('takes a full backup, then incrementals that follow it', async (t) => {
     const dir = tempDir(t);
-    const { service, partition: p } = await openSingleton(dir, { now: () => Date.UTC(2026, 0, 2, 3, 4, 5) });
+    const { service, partition: p } = await openSingleton(dir, { clock: { now: () => new Date(Date.UTC(2026, 0, 2, 3, 4, 5)) } });
     for (let i = 0; i < 5; i++) p.transact((tx) => tx.dictionary('d').set(`k${i}`, i));
     const seen: string[] = [];
     const full = await p.backup({ option: 'Full', folder: `${dir}/b0`, callback: (info) => { seen.push(info.backupId); return true; } });
