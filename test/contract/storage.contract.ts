@@ -6,8 +6,10 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
+import { inspect } from 'node:util';
 import { isLifeboatError } from '../../src/core/errors.ts';
-import { type BlobStore, lendsChunks } from '../../src/storage/port.ts';
+import { type BlobStore, isTransient, lendsChunks } from '../../src/storage/port.ts';
+import type { RetryInfo, RetryOptions } from '../../src/storage/retry.ts';
 import { borrowAll } from '../support/lending.ts';
 
 export interface StorageContractOptions {
@@ -16,6 +18,23 @@ export interface StorageContractOptions {
   readonly create: (t: { after(fn: () => unknown): void }) => Promise<BlobStore>;
   /** Why the whole suite cannot run here (e.g. the server is missing), or undefined. */
   readonly skip?: string;
+  /**
+   * Faults of this backend that will not heal by themselves (a missing container, rejected
+   * credentials, a refused connection, a share under a file): each must fail at once, as
+   * LIFEBOAT_E_STORAGE_UNAVAILABLE not marked transient, so a RetryingStore does not wait on it.
+   * Required: every backend says what its permanent failures are.
+   */
+  readonly permanentFailures: (t: { after(fn: () => unknown): void }) => Promise<readonly PermanentFailureCase[]>;
+}
+
+/** One permanent failure of a backend, and the operations it is checked on. */
+export interface PermanentFailureCase {
+  readonly what: string;
+  /** The failing store, wrapped in a RetryingStore with these options (as openStorage builds it). */
+  readonly open: (retry: RetryOptions) => BlobStore;
+  /** What the message must say. */
+  readonly message: RegExp;
+  readonly ops: ReadonlyArray<'validate' | 'put' | 'get' | 'head' | 'list'>;
 }
 
 async function text(s: Readable): Promise<string> {
@@ -40,6 +59,27 @@ export function runStorageContract(o: StorageContractOptions): void {
     return;
   }
   describe(`${o.name}: storage contract`, { ...(o.skip ? { skip: o.skip } : {}) }, () => {
+    it('fails at once on permanent failures, not marked transient and not retried', async (t) => {
+      const cases = await o.permanentFailures(t);
+      assert.ok(cases.length > 0, 'a backend names at least one permanent failure');
+      for (const c of cases) {
+        const retries: RetryInfo[] = [];
+        const s = c.open({ sleep: async () => undefined, onRetry: (i) => { retries.push(i); } });
+        const run = {
+          validate: () => s.validate(), put: () => s.put('k', Buffer.from('x')), get: () => s.get('k'), head: () => s.head('k'), list: () => keys(s, ''),
+        };
+        for (const op of c.ops) {
+          await assert.rejects(run[op](), (e: unknown) => {
+            assert.ok(isLifeboatError(e, 'LIFEBOAT_E_STORAGE_UNAVAILABLE'), `${c.what}, ${op}: ${inspect(e)}`);
+            assert.equal(isTransient(e), false, `${c.what}, ${op}: marked transient: ${e.message}`);
+            assert.match(e.message, c.message, `${c.what}, ${op}`);
+            return true;
+          });
+        }
+        assert.deepEqual(retries, [], c.what);
+      }
+    });
+
     it('reads back what was put, whole and in ranges', async (t) => {
       const s = await o.create(t);
       await s.put('App/Svc/p1/a.lbk', Buffer.from('hello, world'));

@@ -14,9 +14,13 @@ import { FileShareStore } from '../../src/storage/fileshare.ts';
 import type { BlobStore } from '../../src/storage/port.ts';
 import { isTransient } from '../../src/storage/retry.ts';
 import { runStorageContract } from '../contract/storage.contract.ts';
+import { fileShareUnderAFile } from '../support/permanent-failures.ts';
 import { tempDir } from '../support/tmp.ts';
 
-runStorageContract({ name: 'FaultyStore without rules', create: async (t) => new FaultyStore(new FileShareStore(join(tempDir(t), 'share'))) });
+runStorageContract({
+  name: 'FaultyStore without rules', create: async (t) => new FaultyStore(new FileShareStore(join(tempDir(t), 'share'))),
+  permanentFailures: async (t) => fileShareUnderAFile(t, (s) => new FaultyStore(s)),
+});
 
 async function bytes(s: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -13,9 +13,10 @@ import { openStorage } from '../../src/storage/open.ts';
 import { isTransient } from '../../src/storage/retry.ts';
 import { runStorageContract } from '../contract/storage.contract.ts';
 import { borrowAll } from '../support/lending.ts';
+import { fileShareUnderAFile } from '../support/permanent-failures.ts';
 import { tempDir } from '../support/tmp.ts';
 
-runStorageContract({ name: 'FileShare', create: async (t) => new FileShareStore(join(tempDir(t), 'share')) });
+runStorageContract({ name: 'FileShare', create: async (t) => new FileShareStore(join(tempDir(t), 'share')), permanentFailures: async (t) => fileShareUnderAFile(t) });
 
 it('FileShare paths must be absolute and inside the allowed roots', (t) => {
   const root = tempDir(t);

@@ -16,6 +16,7 @@ import { backoffDelay, isTransient, isTransientCause, RetryingStore, transientSt
 import type { RetryInfo, RetryOptions } from '../../src/storage/retry.ts';
 import { runStorageContract } from '../contract/storage.contract.ts';
 import { borrowAll } from '../support/lending.ts';
+import { fileShareUnderAFile } from '../support/permanent-failures.ts';
 import { tempDir } from '../support/tmp.ts';
 
 const reset = transientFault('injected: connection reset');
@@ -42,6 +43,8 @@ runStorageContract({
     // Ten attempts: a seeded run must not hang on a streak of random faults.
     return new RetryingStore(faulty, { maxAttempts: 10, sleep: async () => undefined, random: () => 0.5 });
   },
+  // The random faults above are transient by design; the permanent failure is checked without them.
+  permanentFailures: async (t) => fileShareUnderAFile(t, (s) => new FaultyStore(s)),
 });
 
 it('the contract run above really met every kind of fault', () => {
