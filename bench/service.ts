@@ -6,10 +6,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { LifeboatClient } from '../src/client/lifeboat-client.ts';
+import type { StorageDescription } from '../src/core/storage-description.ts';
 
 export interface ServiceBenchResult {
   partitionMB: number;
@@ -41,23 +43,16 @@ async function startChild(dataDir: string): Promise<{ child: ChildProcess; api: 
   });
 }
 
-async function waitState(url: string, field: string): Promise<Record<string, unknown>> {
-  for (;;) {
-    const r = (await (await fetch(url)).json()) as Record<string, unknown>;
-    const s = String(r[field]);
-    if (s !== 'Accepted' && s !== 'BackupInProgress' && s !== 'RestoreInProgress') return r;
-    await new Promise((res) => setTimeout(res, 10));
-  }
-}
-
 export async function runServiceBench(scale = 1, log: (line: string) => void = console.log): Promise<ServiceBenchResult> {
   const dir = await mkdtemp(join(tmpdir(), 'lifeboat-bench-service-'));
   const share = join(dir, 'backups', 'share');
   const { child, api, kv } = await startChild(dir);
   try {
+    // Every route needs a credential: the bootstrap admin token the service made in its data dir.
+    const token = (await readFile(join(dir, 'admin.token'), 'utf8')).trim();
+    const lb = new LifeboatClient({ baseUrl: api, token });
     // Fill one partition: keys are hashed to partitions, so find keys of the first one.
-    const partitions = (await (await fetch(`${api}/Services/SampleApp~MyStatefulService/$/GetPartitions?api-version=6.4`)).json()) as { Items: Array<{ PartitionInformation: { Id: string } }> };
-    const pid = partitions.Items[0]?.PartitionInformation.Id as string;
+    const pid = (await lb.hierarchy.listPartitions('SampleApp~MyStatefulService')).Items[0]?.PartitionInformation.Id as string;
     const targetBytes = Math.round(100 * 1024 * 1024 * scale);
     const valueBytes = 512 * 1024;
     let written = 0;
@@ -78,25 +73,26 @@ export async function runServiceBench(scale = 1, log: (line: string) => void = c
     const copySeconds = (performance.now() - t0) / 1000;
     await rm(join(dir, 'copy.sqlite'));
 
-    const storage = { StorageKind: 'FileShare', Path: share };
+    const storage: StorageDescription = { StorageKind: 'FileShare', Path: share };
+    // Progress is read every 10 ms, so the figures are the operations' own time, not the polling's.
+    const wait = { timeoutMs: 3_600_000, intervalMs: 10 };
     t0 = performance.now();
-    let res = await fetch(`${api}/Partitions/${pid}/$/Backup?api-version=6.4`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ BackupStorage: storage }) });
-    if (res.status !== 202) throw new Error(`backup refused: ${await res.text()}`);
-    const backup = await waitState(`${api}/Partitions/${pid}/$/GetBackupProgress?api-version=6.4`, 'BackupState');
+    await lb.operations.backupPartition(pid, { storage });
+    const backup = await lb.operations.waitForBackup(pid, wait);
     const backupSeconds = (performance.now() - t0) / 1000;
     if (backup.BackupState !== 'Success') throw new Error(`backup ended ${JSON.stringify(backup)}`);
 
     t0 = performance.now();
-    res = await fetch(`${api}/Partitions/${pid}/$/Restore?api-version=6.4`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ BackupId: backup.BackupId, BackupLocation: backup.BackupLocation, BackupStorage: storage }),
-    });
-    if (res.status !== 202) throw new Error(`restore refused: ${await res.text()}`);
-    const restore = await waitState(`${api}/Partitions/${pid}/$/GetRestoreProgress?api-version=6.4`, 'RestoreState');
+    await lb.operations.restorePartition(pid, { backupId: backup.BackupId as string, backupLocation: backup.BackupLocation as string, storage });
+    const restore = await lb.operations.waitForRestore(pid, wait);
     const restoreSeconds = (performance.now() - t0) / 1000;
     if (restore.RestoreState !== 'Success') throw new Error(`restore ended ${JSON.stringify(restore)}`);
 
-    const load = await autocannon({ url: `${api}/Partitions/${pid}/$/GetBackupProgress?api-version=6.4`, connections: 10, duration: Math.max(3, Math.round(10 * Math.min(1, scale * 4))) });
+    const load = await autocannon({
+      url: `${api}/Partitions/${pid}/$/GetBackupProgress?api-version=6.4`, headers: { authorization: `Bearer ${token}` },
+      connections: 10, duration: Math.max(3, Math.round(10 * Math.min(1, scale * 4))),
+    });
+    if (load.non2xx > 0) throw new Error(`${load.non2xx} progress reads under load were refused`);
     const result: ServiceBenchResult = {
       partitionMB, backupSeconds, restoreSeconds, copySeconds,
       progressP50Ms: load.latency.p50, progressP99Ms: load.latency.p99, progressRequestsPerSecond: load.requests.average,
