@@ -4,20 +4,20 @@
  *
  * Contract every adapter keeps:
  * - Every method's effect is durable when its promise resolves.
- * - `insertOperation` is atomic with its check: it refuses (returns the conflicting operation)
+ * - `operations.insert` is atomic with its check: it refuses (returns the conflicting operation)
  *   when the partition already has an active (Accepted or InProgress) operation, so two
  *   concurrent requests for one partition never both succeed, whichever instance serves them.
- * - `updateOperation` changes an operation only while it is active; an update of a finished
+ * - `operations.update` changes an operation only while it is active; an update of a finished
  *   operation is ignored and returns false (a late report never rewrites a result).
  * - Lists come back in a stable order (given per method) so paging is deterministic.
- * - Policies: `insertPolicy` refuses an existing name atomically with its check (two concurrent
- *   creates of one name: exactly one succeeds); `updatePolicy` replaces an existing policy only,
+ * - Policies: `policies.insert` refuses an existing name atomically with its check (two concurrent
+ *   creates of one name: exactly one succeeds); `policies.update` replaces an existing policy only,
  *   with a new uniqueId. The stored policy holds secrets: it never leaves the service unmasked.
- * - Protection (mappings entity → policy, suspensions) changes only through `changeProtection` and
- *   `deletePolicy`, each one transaction: the state is read, the pure change (src/core/protection.ts)
+ * - Protection (mappings entity → policy, suspensions) changes only through `policies.changeProtection` and
+ *   `policies.delete`, each one transaction: the state is read, the pure change (src/core/protection.ts)
  *   decides on it, and its new state is written — or, on a refusal, nothing is. Concurrent changes
  *   never lose one another's effect.
- * - `deletePolicy` removes a policy only while no existing entity maps to it (protection.deletePolicy
+ * - `policies.delete` removes a policy only while no existing entity maps to it (protection.deletePolicy
  *   with the catalog's own services and partitions as the existing entities), in one transaction.
  */
 import type { FailureError, OperationKind, OperationState } from '../core/operation.ts';
@@ -179,9 +179,19 @@ export interface PolicyDeletion {
   readonly removedSuspensions: BackupEntity[];
 }
 
+/** The catalog in parts by record kind, over one store (one database: a part's transaction may read another's tables). */
 export interface Catalog {
+  readonly hierarchy: HierarchyStore;
+  readonly operations: OperationStore;
+  readonly backups: BackupIndex;
+  readonly policies: PolicyStore;
+  readonly schedules: ScheduleStore;
+  close(): Promise<void>;
+}
+
+/** Hosts, the services they serve and their partitions. */
+export interface HierarchyStore {
   upsertHost(id: string, nowUtc: string): Promise<void>;
-  /** Records a service a host serves, and its partitions, as served by that host. */
   /**
    * Records a host's service and the partitions it serves (taking over those other hosts served:
    * the service decides whether it may). Partitions of the service this host served and no longer
@@ -197,54 +207,61 @@ export interface Catalog {
   /** Partitions of a service, in scheme order. */
   listPartitions(serviceName: string): Promise<PartitionRecord[]>;
   getPartition(id: string): Promise<PartitionRecord | undefined>;
+}
 
+/** Backup and restore operations (their requests hold secrets). */
+export interface OperationStore {
   /** Inserts an Accepted operation, or returns the partition's active operation instead. */
-  insertOperation(op: OperationRecord): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }>;
-  updateOperation(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean>;
-  getOperation(id: string): Promise<OperationRecord | undefined>;
+  insert(op: OperationRecord): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }>;
+  update(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean>;
+  get(id: string): Promise<OperationRecord | undefined>;
   /** The newest operation of this kind on the partition. */
-  latestOperation(partitionId: string, kind: OperationKind): Promise<OperationRecord | undefined>;
+  latest(partitionId: string, kind: OperationKind): Promise<OperationRecord | undefined>;
   /** The newest operation of one of `kinds` on the partition that has ended (Success, Failure, Timeout). */
-  latestEndedOperation(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined>;
+  latestEnded(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined>;
   /** Active operations, oldest first; of one host's partitions when given. */
-  activeOperations(hostId?: string): Promise<OperationRecord[]>;
+  active(hostId?: string): Promise<OperationRecord[]>;
+}
 
-  insertBackup(b: BackupRecord): Promise<void>;
-  getBackup(backupId: string): Promise<BackupRecord | undefined>;
+/** The index of backups taken. */
+export interface BackupIndex {
+  insert(b: BackupRecord): Promise<void>;
+  get(backupId: string): Promise<BackupRecord | undefined>;
   /** Backups by (serviceName, partitionId, creationTimeUtc, backupId). */
-  listBackups(filter: BackupFilter): Promise<BackupRecord[]>;
-
+  list(filter: BackupFilter): Promise<BackupRecord[]>;
   /** Removes a backup from the index (deleting a missing one is not an error). */
-  deleteBackup(backupId: string): Promise<void>;
+  delete(backupId: string): Promise<void>;
+}
 
+/** Backup policies (they hold secrets) and protection: the two change together, in one transaction. */
+export interface PolicyStore {
   /** Inserts a new policy; false (and nothing written) when the name exists. */
-  insertPolicy(p: PolicyRecord): Promise<boolean>;
+  insert(p: PolicyRecord): Promise<boolean>;
   /** Replaces an existing policy (keeps createdUtc); false when there is none of that name. */
-  updatePolicy(p: Omit<PolicyRecord, 'createdUtc'>): Promise<boolean>;
-  getPolicy(name: string): Promise<PolicyRecord | undefined>;
+  update(p: Omit<PolicyRecord, 'createdUtc'>): Promise<boolean>;
+  get(name: string): Promise<PolicyRecord | undefined>;
   /** Policies by name. */
-  listPolicies(): Promise<PolicyRecord[]>;
+  list(): Promise<PolicyRecord[]>;
   /**
    * Deletes a policy unless an existing entity still maps to it (FABRIC_E_BACKUP_IS_ENABLED) or it
    * does not exist (FABRIC_E_BACKUP_POLICY_NOT_EXISTING); mappings of entities that no longer exist,
    * and the suspensions under the policy, go with it. One transaction.
    */
-  deletePolicy(name: string): Promise<Outcome<PolicyDeletion>>;
-
+  delete(name: string): Promise<Outcome<PolicyDeletion>>;
   /** The protection state as it is now. */
   getProtection(): Promise<ProtectionState>;
   /** Applies `change` to the current state in one transaction; writes its state when it is ok. */
   changeProtection<T extends { state: ProtectionState }>(change: ProtectionChange<T>): Promise<Outcome<T>>;
+}
 
+/** What the background loops remember per partition: the scheduler's and the retention sweeper's state. */
+export interface ScheduleStore {
   /** The scheduler's state of a partition. */
-  getPeriodicSchedule(partitionId: string): Promise<PeriodicScheduleRecord | undefined>;
+  getPeriodic(partitionId: string): Promise<PeriodicScheduleRecord | undefined>;
   /** Writes (replaces) the scheduler's state of a partition. */
-  putPeriodicSchedule(r: PeriodicScheduleRecord, updatedUtc: string): Promise<void>;
-
+  putPeriodic(r: PeriodicScheduleRecord, updatedUtc: string): Promise<void>;
   /** The retention sweeper's state of a partition. */
-  getRetentionState(partitionId: string): Promise<RetentionStateRecord | undefined>;
+  getRetention(partitionId: string): Promise<RetentionStateRecord | undefined>;
   /** Writes (replaces) the retention sweeper's state of a partition. */
-  putRetentionState(r: RetentionStateRecord, updatedUtc: string): Promise<void>;
-
-  close(): Promise<void>;
+  putRetention(r: RetentionStateRecord, updatedUtc: string): Promise<void>;
 }

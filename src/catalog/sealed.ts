@@ -18,8 +18,8 @@ import type { BackupPolicy } from '../core/policy.ts';
 import type { Outcome, ProtectionState } from '../core/protection.ts';
 import { SECRET_FIELDS, type StorageDescription } from '../core/storage-description.ts';
 import type {
-  BackupFilter, BackupRecord, Catalog, EpochWire, FailureError, OperationKind, OperationRecord, OperationState, PartitionRecord, PeriodicScheduleRecord,
-  PolicyDeletion, PolicyRecord, ProtectionChange, RetentionStateRecord, ServiceRecord,
+  BackupIndex, Catalog, FailureError, HierarchyStore, OperationKind, OperationRecord, OperationState, OperationStore, PolicyDeletion, PolicyRecord, PolicyStore,
+  ProtectionChange, ScheduleStore,
 } from './port.ts';
 
 export const SEALED_PREFIX = 'lbsealed:v1:';
@@ -125,185 +125,137 @@ function unsealError(field: string, why: string, cause?: unknown): LifeboatError
     cause === undefined ? undefined : { cause });
 }
 
-/** Seals the secrets of every storage description the catalog stores; opens them on every read. */
-export class SealedCatalog implements Catalog {
-  readonly #inner: Catalog;
-  readonly #sealer: SecretSealer;
+/** Seals what an operation's request and result carry; opens them on every read. */
+class SealedOperations implements OperationStore {
+  constructor(private readonly inner: OperationStore, private readonly sealer: SecretSealer) {}
 
-  /** `key`: the catalog key, 32 bytes (loadOrCreateCatalogKey). */
-  constructor(inner: Catalog, key: Buffer) {
-    this.#inner = inner;
-    this.#sealer = new SecretSealer(key);
+  #seal(op: OperationRecord): OperationRecord {
+    return { ...op, request: this.sealer.sealDeep(op.request), result: this.sealer.sealDeep(op.result) };
   }
 
-  // ---- sealing ----------------------------------------------------------------------------
+  #open(op: OperationRecord): OperationRecord;
+  #open(op: OperationRecord | undefined): OperationRecord | undefined;
+  #open(op: OperationRecord | undefined): OperationRecord | undefined {
+    return op && { ...op, request: this.sealer.unsealDeep(op.request), result: this.sealer.unsealDeep(op.result) };
+  }
 
-  #sealPolicy<T extends { policy: BackupPolicy }>(p: T, clearOnly = false): T {
-    const storage = clearOnly ? this.#sealer.sealClearDeep(p.policy.storage) : this.#sealer.sealDeep(p.policy.storage);
+  async insert(op: OperationRecord): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }> {
+    const out = await this.inner.insert(this.#seal(op));
+    return out.inserted ? out : { inserted: false, active: this.#open(out.active) };
+  }
+
+  update(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean> {
+    // A result (BackupId, location, epoch, LSN) holds no storage description today; sealed all
+    // the same should one ever carry a secret field (and opened on read).
+    return this.inner.update(id, patch.result === undefined ? patch : { ...patch, result: this.sealer.sealDeep(patch.result) });
+  }
+
+  async get(id: string): Promise<OperationRecord | undefined> {
+    return this.#open(await this.inner.get(id));
+  }
+
+  async latest(partitionId: string, kind: OperationKind): Promise<OperationRecord | undefined> {
+    return this.#open(await this.inner.latest(partitionId, kind));
+  }
+
+  async latestEnded(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined> {
+    return this.#open(await this.inner.latestEnded(partitionId, kinds));
+  }
+
+  async active(hostId?: string): Promise<OperationRecord[]> {
+    return (await this.inner.active(hostId)).map((op) => this.#open(op));
+  }
+}
+
+/** Seals the storage of a policy (it carries the secrets); opens it on every read. Protection holds policy names only. */
+class SealedPolicies implements PolicyStore {
+  constructor(private readonly inner: PolicyStore, private readonly sealer: SecretSealer) {}
+
+  /** `clearOnly`: seal only the secrets not sealed yet (a policy read as it is stored). */
+  seal<T extends { policy: BackupPolicy }>(p: T, clearOnly = false): T {
+    const storage = clearOnly ? this.sealer.sealClearDeep(p.policy.storage) : this.sealer.sealDeep(p.policy.storage);
     return { ...p, policy: { ...p.policy, storage } };
   }
 
-  #openPolicy(p: PolicyRecord): PolicyRecord;
-  #openPolicy(p: PolicyRecord | undefined): PolicyRecord | undefined;
-  #openPolicy(p: PolicyRecord | undefined): PolicyRecord | undefined {
-    return p && { ...p, policy: { ...p.policy, storage: this.#sealer.unsealDeep<StorageDescription>(p.policy.storage) } };
+  #open(p: PolicyRecord): PolicyRecord;
+  #open(p: PolicyRecord | undefined): PolicyRecord | undefined;
+  #open(p: PolicyRecord | undefined): PolicyRecord | undefined {
+    return p && { ...p, policy: { ...p.policy, storage: this.sealer.unsealDeep<StorageDescription>(p.policy.storage) } };
   }
 
-  #sealOperation(op: OperationRecord): OperationRecord {
-    return { ...op, request: this.#sealer.sealDeep(op.request), result: this.#sealer.sealDeep(op.result) };
+  insert(p: PolicyRecord): Promise<boolean> {
+    return this.inner.insert(this.seal(p));
   }
 
-  #openOperation(op: OperationRecord): OperationRecord;
-  #openOperation(op: OperationRecord | undefined): OperationRecord | undefined;
-  #openOperation(op: OperationRecord | undefined): OperationRecord | undefined {
-    return op && { ...op, request: this.#sealer.unsealDeep(op.request), result: this.#sealer.unsealDeep(op.result) };
+  update(p: Omit<PolicyRecord, 'createdUtc'>): Promise<boolean> {
+    return this.inner.update(this.seal(p));
+  }
+
+  async get(name: string): Promise<PolicyRecord | undefined> {
+    return this.#open(await this.inner.get(name));
+  }
+
+  async list(): Promise<PolicyRecord[]> {
+    return (await this.inner.list()).map((p) => this.#open(p));
+  }
+
+  delete(name: string): Promise<Outcome<PolicyDeletion>> {
+    return this.inner.delete(name);
+  }
+
+  getProtection(): Promise<ProtectionState> {
+    return this.inner.getProtection();
+  }
+
+  changeProtection<T extends { state: ProtectionState }>(change: ProtectionChange<T>): Promise<Outcome<T>> {
+    return this.inner.changeProtection(change);
+  }
+}
+
+/**
+ * Seals the secrets of every storage description the catalog stores; opens them on every read.
+ * Only operations and policies carry them: the hierarchy, the backup index (storageKey is
+ * storageIdentity: no secrets) and the schedules (policy names and storage keys only) are the
+ * inner catalog's own parts.
+ */
+export class SealedCatalog implements Catalog {
+  readonly hierarchy: HierarchyStore;
+  readonly operations: OperationStore;
+  readonly backups: BackupIndex;
+  readonly policies: PolicyStore;
+  readonly schedules: ScheduleStore;
+  readonly #inner: Catalog;
+  readonly #sealer: SecretSealer;
+  readonly #policies: SealedPolicies;
+
+  /** `key`: the catalog key, 32 bytes (loadOrCreateCatalogKey). */
+  constructor(inner: Catalog, key: Buffer) {
+    this.#sealer = new SecretSealer(key);
+    this.#inner = inner;
+    this.hierarchy = inner.hierarchy;
+    this.operations = new SealedOperations(inner.operations, this.#sealer);
+    this.backups = inner.backups;
+    this.#policies = new SealedPolicies(inner.policies, this.#sealer);
+    this.policies = this.#policies;
+    this.schedules = inner.schedules;
   }
 
   /**
    * Seals the clear secrets of a catalog written before sealing: every policy (rewritten through
-   * `updatePolicy` with its own uniqueId and updatedUtc, so the scheduler sees no change). Run it
+   * `policies.update` with its own uniqueId and updatedUtc, so the scheduler sees no change). Run it
    * at startup, before the service serves requests (a policy updated between its read and its
    * rewrite here would be overwritten). Operations' requests cannot be rewritten through the port;
    * the count of active ones still clear is reported (ended ones cannot be listed).
    */
   async sealExisting(): Promise<SealReport> {
     let policies = 0;
-    for (const p of await this.#inner.listPolicies()) {
+    for (const p of await this.#inner.policies.list()) {
       if (!this.#sealer.hasClear(p.policy.storage)) continue;
-      const sealed = this.#sealPolicy(p, true);
-      if (await this.#inner.updatePolicy({ name: sealed.name, policy: sealed.policy, uniqueId: sealed.uniqueId, updatedUtc: sealed.updatedUtc })) policies++;
+      const sealed = this.#policies.seal(p, true);
+      if (await this.#inner.policies.update({ name: sealed.name, policy: sealed.policy, uniqueId: sealed.uniqueId, updatedUtc: sealed.updatedUtc })) policies++;
     }
-    const operationsLeftClear = (await this.#inner.activeOperations()).filter((op) => this.#sealer.hasClear(op.request)).length;
+    const operationsLeftClear = (await this.#inner.operations.active()).filter((op) => this.#sealer.hasClear(op.request)).length;
     return { policies, operationsLeftClear };
-  }
-
-  // ---- hosts, services, partitions (no secrets) ---------------------------------------------
-
-  upsertHost(id: string, nowUtc: string): Promise<void> {
-    return this.#inner.upsertHost(id, nowUtc);
-  }
-
-  registerService(hostId: string, service: ServiceRecord, partitions: ReadonlyArray<Omit<PartitionRecord, 'hostId' | 'serviceName'>>): Promise<void> {
-    return this.#inner.registerService(hostId, service, partitions);
-  }
-
-  updatePartitionState(id: string, epoch: EpochWire, lastLsn: string): Promise<void> {
-    return this.#inner.updatePartitionState(id, epoch, lastLsn);
-  }
-
-  listApplications(): Promise<string[]> {
-    return this.#inner.listApplications();
-  }
-
-  listServices(application?: string): Promise<ServiceRecord[]> {
-    return this.#inner.listServices(application);
-  }
-
-  getService(name: string): Promise<ServiceRecord | undefined> {
-    return this.#inner.getService(name);
-  }
-
-  listPartitions(serviceName: string): Promise<PartitionRecord[]> {
-    return this.#inner.listPartitions(serviceName);
-  }
-
-  getPartition(id: string): Promise<PartitionRecord | undefined> {
-    return this.#inner.getPartition(id);
-  }
-
-  // ---- operations: the request carries the storage ----------------------------------------
-
-  async insertOperation(op: OperationRecord): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }> {
-    const out = await this.#inner.insertOperation(this.#sealOperation(op));
-    return out.inserted ? out : { inserted: false, active: this.#openOperation(out.active) };
-  }
-
-  updateOperation(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean> {
-    // A result (BackupId, location, epoch, LSN) holds no storage description today; sealed all
-    // the same should one ever carry a secret field (and opened on read).
-    return this.#inner.updateOperation(id, patch.result === undefined ? patch : { ...patch, result: this.#sealer.sealDeep(patch.result) });
-  }
-
-  async getOperation(id: string): Promise<OperationRecord | undefined> {
-    return this.#openOperation(await this.#inner.getOperation(id));
-  }
-
-  async latestOperation(partitionId: string, kind: OperationKind): Promise<OperationRecord | undefined> {
-    return this.#openOperation(await this.#inner.latestOperation(partitionId, kind));
-  }
-
-  async latestEndedOperation(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined> {
-    return this.#openOperation(await this.#inner.latestEndedOperation(partitionId, kinds));
-  }
-
-  async activeOperations(hostId?: string): Promise<OperationRecord[]> {
-    return (await this.#inner.activeOperations(hostId)).map((op) => this.#openOperation(op));
-  }
-
-  // ---- backup index (storageKey is storageIdentity: no secrets) ------------------------------
-
-  insertBackup(b: BackupRecord): Promise<void> {
-    return this.#inner.insertBackup(b);
-  }
-
-  getBackup(backupId: string): Promise<BackupRecord | undefined> {
-    return this.#inner.getBackup(backupId);
-  }
-
-  listBackups(filter: BackupFilter): Promise<BackupRecord[]> {
-    return this.#inner.listBackups(filter);
-  }
-
-  deleteBackup(backupId: string): Promise<void> {
-    return this.#inner.deleteBackup(backupId);
-  }
-
-  // ---- policies: the storage carries the secrets ------------------------------------------
-
-  insertPolicy(p: PolicyRecord): Promise<boolean> {
-    return this.#inner.insertPolicy(this.#sealPolicy(p));
-  }
-
-  updatePolicy(p: Omit<PolicyRecord, 'createdUtc'>): Promise<boolean> {
-    return this.#inner.updatePolicy(this.#sealPolicy(p));
-  }
-
-  async getPolicy(name: string): Promise<PolicyRecord | undefined> {
-    return this.#openPolicy(await this.#inner.getPolicy(name));
-  }
-
-  async listPolicies(): Promise<PolicyRecord[]> {
-    return (await this.#inner.listPolicies()).map((p) => this.#openPolicy(p));
-  }
-
-  deletePolicy(name: string): Promise<Outcome<PolicyDeletion>> {
-    return this.#inner.deletePolicy(name);
-  }
-
-  // ---- protection, scheduler and retention state (policy names and storage keys only) --------
-
-  getProtection(): Promise<ProtectionState> {
-    return this.#inner.getProtection();
-  }
-
-  changeProtection<T extends { state: ProtectionState }>(change: ProtectionChange<T>): Promise<Outcome<T>> {
-    return this.#inner.changeProtection(change);
-  }
-
-  getPeriodicSchedule(partitionId: string): Promise<PeriodicScheduleRecord | undefined> {
-    return this.#inner.getPeriodicSchedule(partitionId);
-  }
-
-  putPeriodicSchedule(r: PeriodicScheduleRecord, updatedUtc: string): Promise<void> {
-    return this.#inner.putPeriodicSchedule(r, updatedUtc);
-  }
-
-  getRetentionState(partitionId: string): Promise<RetentionStateRecord | undefined> {
-    return this.#inner.getRetentionState(partitionId);
-  }
-
-  putRetentionState(r: RetentionStateRecord, updatedUtc: string): Promise<void> {
-    return this.#inner.putRetentionState(r, updatedUtc);
   }
 
   close(): Promise<void> {

@@ -7,8 +7,8 @@ import {
   type BackupEntity, type Outcome, type PolicyNames, type ProtectionMapping, type ProtectionState, deletePolicy, entityKey,
 } from '../core/protection.ts';
 import type {
-  BackupFilter, BackupRecord, Catalog, FailureError, OperationKind, OperationRecord, OperationState, PartitionRecord, PeriodicScheduleRecord, PolicyDeletion, PolicyRecord, RetentionStateRecord,
-  ProtectionChange, ServiceRecord,
+  BackupFilter, BackupIndex, BackupRecord, Catalog, FailureError, HierarchyStore, OperationKind, OperationRecord, OperationState, OperationStore, PartitionRecord, PeriodicScheduleRecord,
+  PolicyDeletion, PolicyRecord, PolicyStore, ProtectionChange, RetentionStateRecord, ScheduleStore, ServiceRecord,
 } from './port.ts';
 import { AUDIT_KEEP, type AccessStore, type AuditRecord, type TokenRecord } from './access-port.ts';
 
@@ -88,32 +88,9 @@ function backup(r: BackupRow): BackupRecord {
 interface TokenRow { name: string; role: string; host_id: string | null; hash: string; created_utc: string }
 const token = (r: TokenRow): TokenRecord => ({ name: r.name, role: r.role as TokenRecord['role'], hostId: r.host_id ?? undefined, hash: r.hash, createdUtc: r.created_utc });
 
-export class SqliteCatalog implements Catalog, AccessStore {
-  private auditAppends = 0;
-
-  private readonly db: Database.Database;
-
-  constructor(file: string) {
-    this.db = new Database(file);
-    // Before WAL mode: SQLite gives the -wal and -shm files the database file's mode.
-    if (file !== ':memory:') chmodSync(file, 0o600);
-    this.db.pragma('journal_mode = WAL');
-    // Deleted rows (a replaced policy's sealed secret, a revoked token's hash) are zeroed, not left in free pages.
-    this.db.pragma('secure_delete = ON');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
-    this.migrate();
-  }
-
-  private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v] as string);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
-  }
+/** Hosts, services and partitions. */
+class SqliteHierarchy implements HierarchyStore {
+  constructor(private readonly db: Database.Database) {}
 
   async upsertHost(id: string, nowUtc: string): Promise<void> {
     this.db.prepare(`INSERT INTO hosts (id, registered_utc, last_seen_utc) VALUES (?, ?, ?)
@@ -164,8 +141,13 @@ export class SqliteCatalog implements Catalog, AccessStore {
     const r = this.db.prepare('SELECT * FROM partitions WHERE id = ?').get(id) as PartRow | undefined;
     return r && part(r);
   }
+}
 
-  async insertOperation(o: OperationRecord): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }> {
+/** Operations: one active per partition (a unique index), changed only while active. */
+class SqliteOperations implements OperationStore {
+  constructor(private readonly db: Database.Database) {}
+
+  async insert(o: OperationRecord): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }> {
     return this.db.transaction((): { inserted: true } | { inserted: false; active: OperationRecord } => {
       const active = this.db.prepare('SELECT * FROM operations WHERE partition_id = ? AND active = 1').get(o.partitionId) as OpRow | undefined;
       if (active) return { inserted: false, active: op(active) };
@@ -177,7 +159,7 @@ export class SqliteCatalog implements Catalog, AccessStore {
     }).immediate();
   }
 
-  async updateOperation(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean> {
+  async update(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean> {
     return this.db.transaction((): boolean => {
       const row = this.db.prepare('SELECT * FROM operations WHERE id = ? AND active = 1').get(id) as OpRow | undefined;
       if (!row) return false;
@@ -188,43 +170,48 @@ export class SqliteCatalog implements Catalog, AccessStore {
     }).immediate();
   }
 
-  async getOperation(id: string): Promise<OperationRecord | undefined> {
+  async get(id: string): Promise<OperationRecord | undefined> {
     const r = this.db.prepare('SELECT * FROM operations WHERE id = ?').get(id) as OpRow | undefined;
     return r && op(r);
   }
 
-  async latestOperation(partitionId: string, kind: 'Backup' | 'Restore'): Promise<OperationRecord | undefined> {
+  async latest(partitionId: string, kind: 'Backup' | 'Restore'): Promise<OperationRecord | undefined> {
     const r = this.db.prepare('SELECT * FROM operations WHERE partition_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1').get(partitionId, kind) as OpRow | undefined;
     return r && op(r);
   }
 
-  async latestEndedOperation(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined> {
+  async latestEnded(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined> {
     if (kinds.length === 0) return undefined;
     const r = this.db.prepare(`SELECT * FROM operations WHERE partition_id = ? AND active = 0 AND kind IN (${kinds.map(() => '?').join(', ')}) ORDER BY seq DESC LIMIT 1`)
       .get(partitionId, ...kinds) as OpRow | undefined;
     return r && op(r);
   }
 
-  async activeOperations(hostId?: string): Promise<OperationRecord[]> {
+  async active(hostId?: string): Promise<OperationRecord[]> {
     const rows = (hostId === undefined
       ? this.db.prepare('SELECT * FROM operations WHERE active = 1 ORDER BY seq').all()
       : this.db.prepare('SELECT o.* FROM operations o JOIN partitions p ON p.id = o.partition_id WHERE o.active = 1 AND p.host_id = ? ORDER BY o.seq').all(hostId)) as OpRow[];
     return rows.map(op);
   }
+}
 
-  async insertBackup(b: BackupRecord): Promise<void> {
+/** The backup index. */
+class SqliteBackups implements BackupIndex {
+  constructor(private readonly db: Database.Database) {}
+
+  async insert(b: BackupRecord): Promise<void> {
     this.db.prepare(`INSERT OR REPLACE INTO backups (backup_id, chain_id, parent_id, application_name, service_name, partition_id, partition_info, location,
       backup_type, dlv, cv, lsn, creation_utc, storage_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
       .run(b.backupId, b.backupChainId, b.parentBackupId, b.applicationName, b.serviceName, b.partitionId, JSON.stringify(partitionInfoToJson(b.partitionInfo)),
         b.backupLocation, b.backupType, b.epoch.DataLossVersion, b.epoch.ConfigurationVersion, b.lsn, b.creationTimeUtc, b.storageKey);
   }
 
-  async getBackup(backupId: string): Promise<BackupRecord | undefined> {
+  async get(backupId: string): Promise<BackupRecord | undefined> {
     const r = this.db.prepare('SELECT * FROM backups WHERE backup_id = ?').get(backupId) as BackupRow | undefined;
     return r && backup(r);
   }
 
-  async listBackups(f: BackupFilter): Promise<BackupRecord[]> {
+  async list(f: BackupFilter): Promise<BackupRecord[]> {
     const where: string[] = [];
     const args: string[] = [];
     if (f.applicationName !== undefined) { where.push('application_name = ?'); args.push(f.applicationName); }
@@ -236,28 +223,33 @@ export class SqliteCatalog implements Catalog, AccessStore {
     return (this.db.prepare(sql).all(...args) as BackupRow[]).map(backup);
   }
 
-  async deleteBackup(backupId: string): Promise<void> {
+  async delete(backupId: string): Promise<void> {
     this.db.prepare('DELETE FROM backups WHERE backup_id = ?').run(backupId);
   }
+}
 
-  async insertPolicy(p: PolicyRecord): Promise<boolean> {
+/** Policies and protection: changes of both, and deletes, each one transaction. */
+class SqlitePolicies implements PolicyStore {
+  constructor(private readonly db: Database.Database) {}
+
+  async insert(p: PolicyRecord): Promise<boolean> {
     const r = this.db.prepare(`INSERT INTO policies (name, policy, unique_id, created_utc, updated_utc) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (name) DO NOTHING`).run(p.name, JSON.stringify(p.policy), p.uniqueId, p.createdUtc, p.updatedUtc);
     return r.changes === 1;
   }
 
-  async updatePolicy(p: Omit<PolicyRecord, 'createdUtc'>): Promise<boolean> {
+  async update(p: Omit<PolicyRecord, 'createdUtc'>): Promise<boolean> {
     const r = this.db.prepare('UPDATE policies SET policy = ?, unique_id = ?, updated_utc = ? WHERE name = ?')
       .run(JSON.stringify(p.policy), p.uniqueId, p.updatedUtc, p.name);
     return r.changes === 1;
   }
 
-  async getPolicy(name: string): Promise<PolicyRecord | undefined> {
+  async get(name: string): Promise<PolicyRecord | undefined> {
     const r = this.db.prepare('SELECT * FROM policies WHERE name = ?').get(name) as PolicyRow | undefined;
     return r && policyRecord(r);
   }
 
-  async listPolicies(): Promise<PolicyRecord[]> {
+  async list(): Promise<PolicyRecord[]> {
     return (this.db.prepare('SELECT * FROM policies ORDER BY name').all() as PolicyRow[]).map(policyRecord);
   }
 
@@ -306,7 +298,7 @@ export class SqliteCatalog implements Catalog, AccessStore {
     }).immediate();
   }
 
-  async deletePolicy(name: string): Promise<Outcome<PolicyDeletion>> {
+  async delete(name: string): Promise<Outcome<PolicyDeletion>> {
     const exists = (e: BackupEntity): boolean => {
       switch (e.kind) {
         case 'Application': return this.db.prepare('SELECT 1 FROM services WHERE application = ? LIMIT 1').get(e.applicationName) !== undefined;
@@ -323,28 +315,38 @@ export class SqliteCatalog implements Catalog, AccessStore {
       return { ok: true, removedMappings: out.removedMappings, removedSuspensions: out.removedSuspensions };
     }).immediate();
   }
+}
 
-  async getPeriodicSchedule(partitionId: string): Promise<PeriodicScheduleRecord | undefined> {
+/** The scheduler's and the retention sweeper's state per partition. */
+class SqliteSchedules implements ScheduleStore {
+  constructor(private readonly db: Database.Database) {}
+
+  async getPeriodic(partitionId: string): Promise<PeriodicScheduleRecord | undefined> {
     const r = this.db.prepare('SELECT state FROM periodic_schedules WHERE partition_id = ?').get(partitionId) as { state: string } | undefined;
     return r && (JSON.parse(r.state) as PeriodicScheduleRecord);
   }
 
-  async putPeriodicSchedule(r: PeriodicScheduleRecord, updatedUtc: string): Promise<void> {
+  async putPeriodic(r: PeriodicScheduleRecord, updatedUtc: string): Promise<void> {
     this.db.prepare(`INSERT INTO periodic_schedules (partition_id, state, updated_utc) VALUES (?, ?, ?)
       ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`).run(r.partitionId, JSON.stringify(r), updatedUtc);
   }
 
-  async getRetentionState(partitionId: string): Promise<RetentionStateRecord | undefined> {
+  async getRetention(partitionId: string): Promise<RetentionStateRecord | undefined> {
     const r = this.db.prepare('SELECT state FROM retention_states WHERE partition_id = ?').get(partitionId) as { state: string } | undefined;
     return r && (JSON.parse(r.state) as RetentionStateRecord);
   }
 
-  async putRetentionState(r: RetentionStateRecord, updatedUtc: string): Promise<void> {
+  async putRetention(r: RetentionStateRecord, updatedUtc: string): Promise<void> {
     this.db.prepare(`INSERT INTO retention_states (partition_id, state, updated_utc) VALUES (?, ?, ?)
       ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`).run(r.partitionId, JSON.stringify(r), updatedUtc);
   }
+}
 
-  // ---- access: tokens and audit -------------------------------------------------------------
+/** API tokens and the audit log. */
+class SqliteAccess implements AccessStore {
+  private auditAppends = 0;
+
+  constructor(private readonly db: Database.Database) {}
 
   async insertToken(t: TokenRecord): Promise<boolean> {
     const r = this.db.prepare('INSERT INTO tokens (name, role, host_id, hash, created_utc) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
@@ -380,6 +382,46 @@ export class SqliteCatalog implements Catalog, AccessStore {
       seq: Number(r.seq), timeUtc: String(r.time_utc), principal: String(r.principal), role: String(r.role), via: String(r.via), method: String(r.method),
       route: String(r.route), entity: String(r.entity), status: Number(r.status), outcome: r.outcome as AuditRecord['outcome'],
     }));
+  }
+}
+
+/** The catalog's parts over one database, and the access store kept in it (`access`). */
+export class SqliteCatalog implements Catalog {
+  readonly hierarchy: HierarchyStore;
+  readonly operations: OperationStore;
+  readonly backups: BackupIndex;
+  readonly policies: PolicyStore;
+  readonly schedules: ScheduleStore;
+  readonly access: AccessStore;
+
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    // Before WAL mode: SQLite gives the -wal and -shm files the database file's mode.
+    if (file !== ':memory:') chmodSync(file, 0o600);
+    this.db.pragma('journal_mode = WAL');
+    // Deleted rows (a replaced policy's sealed secret, a revoked token's hash) are zeroed, not left in free pages.
+    this.db.pragma('secure_delete = ON');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    this.hierarchy = new SqliteHierarchy(this.db);
+    this.operations = new SqliteOperations(this.db);
+    this.backups = new SqliteBackups(this.db);
+    this.policies = new SqlitePolicies(this.db);
+    this.schedules = new SqliteSchedules(this.db);
+    this.access = new SqliteAccess(this.db);
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v] as string);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
   }
 
   async close(): Promise<void> {

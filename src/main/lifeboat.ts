@@ -186,7 +186,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     ? { token: cfg.auth.adminToken, file: undefined }
     : { token: await adminTokenFromDataDir(dataDir), file: join(dataDir, 'admin.token') };
   const access = new AccessService({
-    store: sqlite, clock, bootstrap: [{ name: 'bootstrap-admin', token: bootstrap.token }],
+    store: sqlite.access, clock, bootstrap: [{ name: 'bootstrap-admin', token: bootstrap.token }],
     ...(cfg.auth?.clientCertRoles ? { certificateRoles: cfg.auth.clientCertRoles } : {}),
   });
   const listening: { port?: number } = {};

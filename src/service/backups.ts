@@ -29,7 +29,7 @@ export class Backups {
 
   async backupProgress(partitionId: string): Promise<BackupProgress> {
     await this.hierarchy.getPartition(partitionId);
-    const op = await this.p.catalog.latestOperation(partitionId, 'Backup');
+    const op = await this.p.catalog.operations.latest(partitionId, 'Backup');
     if (!op) {
       return { BackupState: 'Invalid', TimeStampUtc: ZERO_TIME, BackupId: EMPTY_ID, BackupLocation: '', EpochOfLastBackupRecord: null, LsnOfLastBackupRecord: '0', FailureError: null };
     }

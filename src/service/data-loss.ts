@@ -26,7 +26,7 @@ export class DataLossDesk {
    * it go on with the replica's state.
    */
   async decide(hostId: string, partitionId: string): Promise<DataLossDecision> {
-    const partition = await this.p.catalog.getPartition(partitionId);
+    const partition = await this.p.catalog.hierarchy.getPartition(partitionId);
     if (!partition || partition.hostId !== hostId) return { Action: 'NotProtected' };
     const now = this.p.clock.now();
     const skip = this.skipAutoRestoreUntil.get(partitionId);
@@ -34,10 +34,10 @@ export class DataLossDesk {
       this.skipAutoRestoreUntil.delete(partitionId);
       if (skip > now) return { Action: 'Skip' };
     }
-    const eff = effectivePolicy((await this.p.catalog.getProtection()).mappings, { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId });
-    const record = eff && await this.p.catalog.getPolicy(eff.policyName);
+    const eff = effectivePolicy((await this.p.catalog.policies.getProtection()).mappings, { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId });
+    const record = eff && await this.p.catalog.policies.get(eff.policyName);
     if (!record) return { Action: 'NotProtected' };
-    const active = (await this.p.catalog.activeOperations(hostId)).find((o) => o.partitionId === partitionId && o.kind === 'Restore');
+    const active = (await this.p.catalog.operations.active(hostId)).find((o) => o.partitionId === partitionId && o.kind === 'Restore');
     if (active) return { Action: 'Wait', Reason: `restore ${active.id} is under way` };
     if (!record.policy.autoRestoreOnDataLoss) {
       return { Action: 'Wait', Reason: `policy '${record.name}' does not restore automatically: waiting for RestorePartition or SkipAutoRestore` };
@@ -62,9 +62,9 @@ export class DataLossDesk {
     const partition = await this.hierarchy.getPartition(partitionId);
     const now = this.p.clock.now();
     this.skipAutoRestoreUntil.set(partition.id, new Date(now.getTime() + minutes * 60_000));
-    const op = await this.p.catalog.latestOperation(partition.id, 'Restore');
+    const op = await this.p.catalog.operations.latest(partition.id, 'Restore');
     if (op && op.state === 'Accepted' && op.request.auto === true) {
-      const dropped = await this.p.catalog.updateOperation(op.id, {
+      const dropped = await this.p.catalog.operations.update(op.id, {
         state: 'Failure', updatedUtc: now.toISOString(),
         failure: { Code: 'E_ABORT', Message: 'The auto-restore was skipped (SkipAutoRestore): the partition keeps its replica\'s state.' },
       });

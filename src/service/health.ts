@@ -13,15 +13,15 @@ export class Health {
   async partitionHealth(partitionId: string, eventsHealthStateFilter = 0): Promise<Record<string, unknown>> {
     const partition = await this.hierarchy.getPartition(partitionId);
     const ref = { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId: partition.id };
-    const eff = effectivePolicy((await this.p.catalog.getProtection()).mappings, ref);
-    // latestEndedOperation answers only ended operations.
+    const eff = effectivePolicy((await this.p.catalog.policies.getProtection()).mappings, ref);
+    // operations.latestEnded answers only ended operations.
     const ended = (op: OperationRecord | undefined): EndedOperation | undefined => op && {
       state: op.state as EndedOperation['state'], updatedUtc: op.updatedUtc, failure: op.failure, auto: op.request.auto === true,
     };
     const events = backupRestoreHealthEvents({
       policyName: eff?.policyName,
-      lastBackup: ended(await this.p.catalog.latestEndedOperation(partition.id, ['Backup', 'PeriodicBackup'])),
-      lastRestore: ended(await this.p.catalog.latestEndedOperation(partition.id, ['Restore'])),
+      lastBackup: ended(await this.p.catalog.operations.latestEnded(partition.id, ['Backup', 'PeriodicBackup'])),
+      lastRestore: ended(await this.p.catalog.operations.latestEnded(partition.id, ['Restore'])),
     }, this.p.clock.now());
     const aggregated = aggregatedHealthState(events);
     return {

@@ -59,21 +59,21 @@ export class HostDesk implements HostChannel {
     // last one ended by a hang-up or long ago): a host token cannot steal a live host's partitions,
     // and with them its orders and their storage credentials.
     for (const { s, name, scheme } of services) {
-      const known = await catalog.getService(name.uri);
+      const known = await catalog.hierarchy.getService(name.uri);
       if (known && JSON.stringify(schemeToJson(known.scheme)) !== JSON.stringify(schemeToJson(scheme))) {
-        const others = (await catalog.listPartitions(name.uri)).filter((p) => p.hostId !== hostId && this.hostIsLive(p.hostId));
+        const others = (await catalog.hierarchy.listPartitions(name.uri)).filter((p) => p.hostId !== hostId && this.hostIsLive(p.hostId));
         if (others.length > 0) throw new LifeboatError('E_ACCESSDENIED', `Service ${name.uri} has another partitioning, and live host ${others[0]?.hostId ?? ''} serves it.`);
       }
       for (const p of s.Partitions) {
-        const owner = (await catalog.getPartition(p.Id))?.hostId;
+        const owner = (await catalog.hierarchy.getPartition(p.Id))?.hostId;
         if (owner !== undefined && owner !== hostId && this.hostIsLive(owner)) {
           throw new LifeboatError('E_ACCESSDENIED', `Partition ${p.Id} is served by host ${owner}, which is alive; a partition moves only when its host is gone.`);
         }
       }
     }
-    await catalog.upsertHost(hostId, this.p.clock.now().toISOString());
+    await catalog.hierarchy.upsertHost(hostId, this.p.clock.now().toISOString());
     for (const { s, name, scheme } of services) {
-      await catalog.registerService(hostId, { name: name.uri, application: name.application, scheme, hasPersistedState: s.HasPersistedState !== false },
+      await catalog.hierarchy.registerService(hostId, { name: name.uri, application: name.application, scheme, hasPersistedState: s.HasPersistedState !== false },
         s.Partitions.map((p) => ({ id: p.Id, info: partitionInfoFromJson(p.Info), epoch: p.Epoch, lastLsn: p.Lsn })));
     }
     this.orders.forgetHost(hostId);
@@ -120,7 +120,7 @@ export class HostDesk implements HostChannel {
     const nowMs = Date.now();
     const now = this.p.clock.now();
     let overdue = false;
-    for (const op of await this.p.catalog.activeOperations(hostId)) {
+    for (const op of await this.p.catalog.operations.active(hostId)) {
       if (new Date(op.deadlineUtc) <= now) {
         overdue = true;
         continue;
@@ -142,8 +142,8 @@ export class HostDesk implements HostChannel {
       throw new LifeboatError('E_INVALIDARG', `Report from host ${hostId} is not valid: ${(err as Error).message}.`);
     }
     const { catalog } = this.p;
-    const op = await catalog.getOperation(r.OperationId);
-    const partition = op && (await catalog.getPartition(op.partitionId));
+    const op = await catalog.operations.get(r.OperationId);
+    const partition = op && (await catalog.hierarchy.getPartition(op.partitionId));
     // One answer for an operation that does not exist and one of another host's partitions: a
     // host learns nothing of operations that are not its own.
     if (!op || !partition || partition.hostId !== hostId) throw new LifeboatError('E_INVALIDARG', `Host ${hostId} has no operation ${r.OperationId}.`);
@@ -155,7 +155,7 @@ export class HostDesk implements HostChannel {
       if (op.state === 'Timeout' && r.State === 'Success' && r.Backup && op.kind !== 'Restore') await this.indexBackup(op, partition, r.Backup);
       return;
     }
-    if ('Partition' in r && r.Partition) await catalog.updatePartitionState(op.partitionId, r.Partition.Epoch, r.Partition.Lsn);
+    if ('Partition' in r && r.Partition) await catalog.hierarchy.updatePartitionState(op.partitionId, r.Partition.Epoch, r.Partition.Lsn);
     if (r.State === 'InProgress') {
       await this.orders.apply(op, { type: 'HostStarted' }, now);
       return;
@@ -180,10 +180,10 @@ export class HostDesk implements HostChannel {
   private async indexBackup(op: OperationRecord, partition: PartitionRecord, b: StoredBackupSummary): Promise<void> {
     locationInPartition(partition.serviceName, partition.id, b.BackupLocation);
     const { catalog } = this.p;
-    const existing = await catalog.getBackup(b.BackupId);
+    const existing = await catalog.backups.get(b.BackupId);
     invalidArgUnless(!existing || existing.partitionId === partition.id, `Backup ${b.BackupId} is another partition's.`);
-    const service = await catalog.getService(partition.serviceName);
-    await catalog.insertBackup({
+    const service = await catalog.hierarchy.getService(partition.serviceName);
+    await catalog.backups.insert({
       backupId: b.BackupId, backupChainId: b.BackupChainId, parentBackupId: b.ParentBackupId, applicationName: service?.application ?? applicationOf(partition.serviceName),
       serviceName: partition.serviceName, partitionId: partition.id, partitionInfo: partition.info, backupLocation: b.BackupLocation, backupType: b.BackupType,
       epoch: b.EpochOfLastBackupRecord, lsn: b.LsnOfLastBackupRecord, creationTimeUtc: b.CreationTimeUtc, storageKey: storageIdentity(op.request.storage as StorageDescription),

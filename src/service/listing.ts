@@ -31,13 +31,13 @@ export class BackupListing {
     let rows: BackupRecord[];
     if (scope.kind === 'Application') {
       await this.hierarchy.getApplication(scope.name);
-      rows = await this.p.catalog.listBackups({ applicationName: scope.name, ...filter });
+      rows = await this.p.catalog.backups.list({ applicationName: scope.name, ...filter });
     } else if (scope.kind === 'Service') {
       await this.hierarchy.getService(scope.name);
-      rows = await this.p.catalog.listBackups({ serviceName: scope.name, ...filter });
+      rows = await this.p.catalog.backups.list({ serviceName: scope.name, ...filter });
     } else {
       await this.hierarchy.getPartition(scope.id);
-      rows = await this.p.catalog.listBackups({ partitionId: scope.id, ...filter });
+      rows = await this.p.catalog.backups.list({ partitionId: scope.id, ...filter });
     }
     const items = rows.map(backupToWire);
     return f.latest ? newestPerPartition(items) : items;

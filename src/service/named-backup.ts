@@ -26,7 +26,7 @@ export async function namedBackup(
       ? (await policyOfPartition(p.catalog, partition)).storage
       : parseStorageDescription(body.BackupStorage);
     const key = storageIdentity(storage);
-    const newest = (await p.catalog.listBackups({ partitionId: partition.id })).filter((b) => b.storageKey === key)
+    const newest = (await p.catalog.backups.list({ partitionId: partition.id })).filter((b) => b.storageKey === key)
       .sort((a, b) => (a.creationTimeUtc < b.creationTimeUtc ? -1 : a.creationTimeUtc > b.creationTimeUtc ? 1 : 0)).pop();
     if (!newest) throw new LifeboatError('LIFEBOAT_E_STORAGE_NOT_FOUND', `No backup of partition ${partition.id} is known in ${key}.`);
     body = { BackupId: newest.backupId, BackupLocation: newest.backupLocation, BackupStorage: storage };

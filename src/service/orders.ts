@@ -36,7 +36,7 @@ export class OrderBoard {
       id: this.p.newId(), kind, partitionId: partition.id, state: 'Accepted', acceptedUtc: now.toISOString(),
       deadlineUtc: new Date(now.getTime() + minutes * 60_000).toISOString(), updatedUtc: now.toISOString(), request, result: {}, failure: undefined,
     };
-    const res = await this.p.catalog.insertOperation(op);
+    const res = await this.p.catalog.operations.insert(op);
     if (!res.inserted) {
       const busy = res.active.kind === 'Restore' ? 'FABRIC_E_RESTORE_IN_PROGRESS' : 'FABRIC_E_BACKUP_IN_PROGRESS';
       throw new LifeboatError(busy, `A ${res.active.kind.toLowerCase()} of partition ${partition.id} is ${res.active.state}; one backup or restore per partition at a time.`);
@@ -49,7 +49,7 @@ export class OrderBoard {
   async apply(op: OperationRecord, event: OperationEvent, updatedUtc = this.p.clock.now().toISOString()): Promise<boolean> {
     const change = nextOperation(op.kind, op.state, event);
     if (!change) return false;
-    return this.p.catalog.updateOperation(op.id, { ...change, updatedUtc });
+    return this.p.catalog.operations.update(op.id, { ...change, updatedUtc });
   }
 
   /**
@@ -57,7 +57,7 @@ export class OrderBoard {
    * (their host's report went nowhere); Accepted ones stay queued and are handed out again.
    */
   async recoverAfterRestart(): Promise<void> {
-    for (const op of await this.p.catalog.activeOperations()) await this.apply(op, { type: 'CutByRestart' });
+    for (const op of await this.p.catalog.operations.active()) await this.apply(op, { type: 'CutByRestart' });
     // Accepted ones whose time ran out while Lifeboat was down end now, before any host sees them.
     await this.expireOperations();
   }
@@ -66,7 +66,7 @@ export class OrderBoard {
   async expireOperations(): Promise<number> {
     const now = this.p.clock.now();
     let n = 0;
-    for (const op of await this.p.catalog.activeOperations()) {
+    for (const op of await this.p.catalog.operations.active()) {
       if (new Date(op.deadlineUtc) > now) continue;
       if (await this.apply(op, { type: 'DeadlinePassed' }, now.toISOString())) n++;
       this.dispatched.delete(op.id);

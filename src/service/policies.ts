@@ -42,7 +42,7 @@ export class Policies {
     }
     await this.checkPolicyStorage(policy, validateConnection);
     const now = this.p.clock.now().toISOString();
-    const inserted = await this.p.catalog.insertPolicy({ name: policy.name, policy, uniqueId: this.p.newId(), createdUtc: now, updatedUtc: now });
+    const inserted = await this.p.catalog.policies.insert({ name: policy.name, policy, uniqueId: this.p.newId(), createdUtc: now, updatedUtc: now });
     if (!inserted) throw new LifeboatError('FABRIC_E_BACKUP_POLICY_ALREADY_EXISTING', `A backup policy named '${policy.name}' already exists.`);
     this.p.log.info({ policy: policy.name }, 'backup policy created');
     this.orders.events.emit('protection-changed');
@@ -56,11 +56,11 @@ export class Policies {
     checkPolicyName(name, 'backupPolicyName');
     const given = parseBackupPolicy(body);
     invalidArgUnless(given.name === name, `The Name in the body ('${given.name}') must be the policy's name in the path ('${name}'); a policy cannot be renamed.`);
-    const stored = await this.p.catalog.getPolicy(name);
+    const stored = await this.p.catalog.policies.get(name);
     if (!stored) throw notExisting(name);
     const policy: BackupPolicy = { ...given, storage: keepMaskedSecrets(given.storage, stored.policy.storage) };
     await this.checkPolicyStorage(policy, validateConnection);
-    const updated = await this.p.catalog.updatePolicy({ name, policy, uniqueId: this.p.newId(), updatedUtc: this.p.clock.now().toISOString() });
+    const updated = await this.p.catalog.policies.update({ name, policy, uniqueId: this.p.newId(), updatedUtc: this.p.clock.now().toISOString() });
     if (!updated) throw notExisting(name);
     this.p.log.info({ policy: name }, 'backup policy updated');
     this.orders.events.emit('protection-changed');
@@ -68,12 +68,12 @@ export class Policies {
 
   /** Policies by name, secrets masked. */
   async listPolicies(): Promise<Array<Record<string, unknown>>> {
-    return (await this.p.catalog.listPolicies()).map((p) => policyToWire(p.policy));
+    return (await this.p.catalog.policies.list()).map((p) => policyToWire(p.policy));
   }
 
   async getPolicy(name: string): Promise<Record<string, unknown>> {
     checkPolicyName(name, 'backupPolicyName');
-    const p = await this.p.catalog.getPolicy(name);
+    const p = await this.p.catalog.policies.get(name);
     if (!p) throw notExisting(name);
     return policyToWire(p.policy);
   }
@@ -81,7 +81,7 @@ export class Policies {
   /** DeleteBackupPolicy: refused with FABRIC_E_BACKUP_IS_ENABLED while an existing entity uses it. */
   async deletePolicy(name: string): Promise<void> {
     checkPolicyName(name, 'backupPolicyName');
-    const out = await this.p.catalog.deletePolicy(name);
+    const out = await this.p.catalog.policies.delete(name);
     if (!out.ok) throw refusalError(out);
     this.p.log.info({ policy: name, removedMappings: out.removedMappings.length }, 'backup policy deleted');
     this.orders.events.emit('protection-changed');
@@ -90,16 +90,16 @@ export class Policies {
   /** GetAllEntitiesBackedUpByPolicy: the entities mapped to the policy, by entity key. */
   async entitiesOfPolicy(name: string): Promise<Array<{ key: string; wire: Record<string, unknown> }>> {
     checkPolicyName(name, 'backupPolicyName');
-    if (!(await this.p.catalog.getPolicy(name))) throw notExisting(name);
-    return entitiesOfPolicy(await this.p.catalog.getProtection(), name).map((e) => ({ key: entityKey(e), wire: entityWire(e) }));
+    if (!(await this.p.catalog.policies.get(name))) throw notExisting(name);
+    return entitiesOfPolicy(await this.p.catalog.policies.getProtection(), name).map((e) => ({ key: entityKey(e), wire: entityWire(e) }));
   }
 }
 
 /** The policy that applies to a partition now, or FABRIC_E_BACKUP_NOT_ENABLED. */
 export async function policyOfPartition(catalog: Catalog, partition: PartitionRecord): Promise<BackupPolicy> {
-  const state = await catalog.getProtection();
+  const state = await catalog.policies.getProtection();
   const eff = effectivePolicy(state.mappings, { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId: partition.id });
-  const record = eff && await catalog.getPolicy(eff.policyName);
+  const record = eff && await catalog.policies.get(eff.policyName);
   if (!record) throw new LifeboatError('FABRIC_E_BACKUP_NOT_ENABLED', `Partition ${partition.id} has no backup policy; give BackupStorage in the request, or enable a policy for it.`);
   return record.policy;
 }

@@ -39,7 +39,7 @@ export class Protection {
     invalidArgUnless(body !== undefined, 'EnableBackup needs a body {"BackupPolicyName": …}.');
     const policyName = checkPolicyName(body.BackupPolicyName, 'BackupPolicyName');
     const entity = await this.protectionEntity(scope);
-    const out = await this.p.catalog.changeProtection((s, names) => enableBackup(s, entity, policyName, names));
+    const out = await this.p.catalog.policies.changeProtection((s, names) => enableBackup(s, entity, policyName, names));
     if (!out.ok) throw refusalError(out);
     this.p.log.info({ entity: entityKey(entity), policy: policyName, replaced: out.replaced }, 'backup enabled');
     this.orders.events.emit('protection-changed');
@@ -59,9 +59,9 @@ export class Protection {
     }
     const entity = await this.protectionEntity(scope);
     const partitions = clean ? await this.partitionsUnder(entity) : [];
-    const policies = new Map((clean ? await this.p.catalog.listPolicies() : []).map((p) => [p.name, p.policy]));
+    const policies = new Map((clean ? await this.p.catalog.policies.list() : []).map((p) => [p.name, p.policy]));
     let targets: CleanBackupTarget[] = [];
-    const out = await this.p.catalog.changeProtection((s) => {
+    const out = await this.p.catalog.policies.changeProtection((s) => {
       const r = disableBackup(s, entity);
       if (r.ok && clean) {
         targets = cleanBackupTargets(s, entity, partitions, (name) => {
@@ -82,14 +82,14 @@ export class Protection {
 
   async suspendBackup(scope: BackupScope): Promise<void> {
     const entity = await this.protectionEntity(scope);
-    const out = await this.p.catalog.changeProtection((s) => suspendBackup(s, entity));
+    const out = await this.p.catalog.policies.changeProtection((s) => suspendBackup(s, entity));
     if (!out.ok) throw refusalError(out);
     this.orders.events.emit('protection-changed');
   }
 
   async resumeBackup(scope: BackupScope): Promise<void> {
     const entity = await this.protectionEntity(scope);
-    const out = await this.p.catalog.changeProtection((s) => resumeBackup(s, entity));
+    const out = await this.p.catalog.policies.changeProtection((s) => resumeBackup(s, entity));
     if (!out.ok) throw refusalError(out);
     this.orders.events.emit('protection-changed');
   }
@@ -102,7 +102,7 @@ export class Protection {
    */
   async backupConfiguration(scope: BackupScope): Promise<Array<Record<string, unknown>>> {
     const entity = await this.protectionEntity(scope);
-    const state = await this.p.catalog.getProtection();
+    const state = await this.p.catalog.policies.getProtection();
     if (entity.kind === 'Partition') return [backupConfigurationWire(state, entity)];
     const below = overridesBelow(state, entity);
     const byKey = new Map<string, BackupEntity>();
@@ -115,11 +115,11 @@ export class Protection {
 
   private async partitionsUnder(entity: BackupEntity): Promise<PartitionRef[]> {
     const refs = async (serviceName: string): Promise<PartitionRef[]> =>
-      (await this.p.catalog.listPartitions(serviceName)).map((p) => ({ applicationName: applicationOf(serviceName), serviceName, partitionId: p.id }));
+      (await this.p.catalog.hierarchy.listPartitions(serviceName)).map((p) => ({ applicationName: applicationOf(serviceName), serviceName, partitionId: p.id }));
     switch (entity.kind) {
       case 'Application': {
         const out: PartitionRef[] = [];
-        for (const svc of await this.p.catalog.listServices(entity.applicationName)) if (svc.hasPersistedState) out.push(...await refs(svc.name));
+        for (const svc of await this.p.catalog.hierarchy.listServices(entity.applicationName)) if (svc.hasPersistedState) out.push(...await refs(svc.name));
         return out;
       }
       case 'Service': return refs(entity.serviceName);
@@ -133,8 +133,8 @@ export class Protection {
     for (const t of targets) {
       try {
         const n = await this.p.repositoryFor(storage).deleteAll({ kind: 'Partition', serviceName: t.partition.serviceName, partitionId: t.partition.partitionId });
-        for (const b of await this.p.catalog.listBackups({ partitionId: t.partition.partitionId })) {
-          if (b.storageKey === key) await this.p.catalog.deleteBackup(b.backupId);
+        for (const b of await this.p.catalog.backups.list({ partitionId: t.partition.partitionId })) {
+          if (b.storageKey === key) await this.p.catalog.backups.delete(b.backupId);
         }
         this.p.log.info({ partition: t.partition.partitionId, storage: key, backups: n, reason: t.reason }, 'CleanBackup: backups deleted');
       } catch (err) {

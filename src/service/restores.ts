@@ -44,7 +44,7 @@ export class Restores {
 
   async restoreProgress(partitionId: string): Promise<RestoreProgress> {
     await this.hierarchy.getPartition(partitionId);
-    const op = await this.p.catalog.latestOperation(partitionId, 'Restore');
+    const op = await this.p.catalog.operations.latest(partitionId, 'Restore');
     if (!op) return { RestoreState: 'Invalid', TimeStampUtc: ZERO_TIME, RestoredEpoch: null, RestoredLsn: '0', FailureError: null };
     const r = op.result as { RestoredEpoch?: RestoreProgress['RestoredEpoch']; RestoredLsn?: string };
     return {

@@ -96,7 +96,7 @@ export class RetentionSweeper {
   async preview(partitionId: string): Promise<RetentionPlanWire> {
     const target = await this.retentionTarget(partitionId);
     const now = this.d.clock.now();
-    const state = await this.d.catalog.getRetentionState(partitionId);
+    const state = await this.d.catalog.schedules.getRetention(partitionId);
     const retention = target.policy.retention as NonNullable<BackupPolicy['retention']>;
     const backups = await this.listBackups(new BackupRepository(this.d.openStorage(target.policy.storage)), target.partition);
     const plan = planRetention(backups, retention, now);
@@ -112,11 +112,11 @@ export class RetentionSweeper {
 
   private async retentionTarget(partitionId: string): Promise<{ partition: PartitionRecord; policy: BackupPolicy; uniqueId: string }> {
     const { catalog } = this.d;
-    const partition = await catalog.getPartition(partitionId);
+    const partition = await catalog.hierarchy.getPartition(partitionId);
     if (!partition) throw new LifeboatError('FABRIC_E_PARTITION_NOT_FOUND', `Partition ${partitionId} does not exist.`);
-    const eff = effectivePolicy((await catalog.getProtection()).mappings, { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId });
+    const eff = effectivePolicy((await catalog.policies.getProtection()).mappings, { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId });
     if (!eff) throw new LifeboatError('FABRIC_E_BACKUP_NOT_ENABLED', `Backup is not enabled for partition ${partitionId}, so no retention applies to it.`);
-    const record = await catalog.getPolicy(eff.policyName);
+    const record = await catalog.policies.get(eff.policyName);
     if (!record) throw new LifeboatError('FABRIC_E_BACKUP_POLICY_NOT_EXISTING', `Backup policy '${eff.policyName}' does not exist.`);
     if (!record.policy.retention) {
       throw new LifeboatError('E_INVALIDARG', `Backup policy '${eff.policyName}' of partition ${partitionId} has no retention policy: its backups are kept until deleted.`);
@@ -134,20 +134,20 @@ export class RetentionSweeper {
 
   private async runDueNow(): Promise<{ results: SweepResult[]; nextRunUtc: Date | undefined }> {
     const { catalog } = this.d;
-    const protection = await catalog.getProtection();
-    const policies = new Map((await catalog.listPolicies()).map((p) => [p.name, p]));
+    const protection = await catalog.policies.getProtection();
+    const policies = new Map((await catalog.policies.list()).map((p) => [p.name, p]));
     const results: SweepResult[] = [];
     let nextRunUtc: Date | undefined;
-    for (const svc of await catalog.listServices()) {
+    for (const svc of await catalog.hierarchy.listServices()) {
       if (!svc.hasPersistedState) continue;
-      for (const partition of await catalog.listPartitions(svc.name)) {
+      for (const partition of await catalog.hierarchy.listPartitions(svc.name)) {
         if (this.stopping) return { results, nextRunUtc };
         const eff = effectivePolicy(protection.mappings, { applicationName: applicationOf(svc.name), serviceName: svc.name, partitionId: partition.id });
         const record = eff && policies.get(eff.policyName);
         const retention = record?.policy.retention;
         if (!record || !retention) continue;
         const now = this.d.clock.now();
-        const state = await catalog.getRetentionState(partition.id);
+        const state = await catalog.schedules.getRetention(partition.id);
         const due = this.nextRun(state, record.uniqueId, retention.retentionMs, now);
         if (due > now) {
           if (!nextRunUtc || due < nextRunUtc) nextRunUtc = due;
@@ -155,7 +155,7 @@ export class RetentionSweeper {
         }
         const result = await this.sweep(partition, record.policy, record.uniqueId, state, now);
         results.push(result);
-        const after = this.nextRun(await catalog.getRetentionState(partition.id), record.uniqueId, retention.retentionMs, this.d.clock.now());
+        const after = this.nextRun(await catalog.schedules.getRetention(partition.id), record.uniqueId, retention.retentionMs, this.d.clock.now());
         if (!nextRunUtc || after < nextRunUtc) nextRunUtc = after;
       }
     }
@@ -196,15 +196,15 @@ export class RetentionSweeper {
         const b = step.backup;
         if (step.object === 'metadata') {
           const keys = repo.objectKeys(b.location);
-          await catalog.putRetentionState({
+          await catalog.schedules.putRetention({
             ...base, deleting: {
               storageKey, backupId: b.backupId, backupChainId: b.backupChainId, parentBackupId: b.parentBackupId, backupType: b.type,
               creationUtc: b.creationUtc.toISOString(), metadataKey: keys.metadata, dataKey: keys.data,
             },
           }, now.toISOString());
           // Out of every listing before anything is deleted: the index, then the metadata.
-          const indexed = await catalog.getBackup(b.backupId);
-          if (indexed?.storageKey === storageKey) await catalog.deleteBackup(b.backupId);
+          const indexed = await catalog.backups.get(b.backupId);
+          if (indexed?.storageKey === storageKey) await catalog.backups.delete(b.backupId);
           await repo.deleteMetadata(b.location);
         } else {
           await repo.deleteData(b.location);
@@ -215,7 +215,7 @@ export class RetentionSweeper {
           }, 'retention: backup deleted');
         }
       }
-      await catalog.putRetentionState({ ...base, consecutiveFailures: 0, lastRunUtc: now.toISOString() }, now.toISOString());
+      await catalog.schedules.putRetention({ ...base, consecutiveFailures: 0, lastRunUtc: now.toISOString() }, now.toISOString());
       if (plan.delete.length > 0 || interrupted) {
         log?.info({ partition: partition.id, policy: policy.name, deleted: deleted.length, kept: plan.keep.length, cutoff: plan.cutoffUtc.toISOString() }, 'retention: run done');
       }
@@ -224,8 +224,8 @@ export class RetentionSweeper {
       const message = err instanceof Error ? err.message : String(err);
       const failures = base.consecutiveFailures + 1;
       const giveUp = failures > MAX_RETRIES;
-      const current = await catalog.getRetentionState(partition.id);
-      await catalog.putRetentionState({
+      const current = await catalog.schedules.getRetention(partition.id);
+      await catalog.schedules.putRetention({
         ...base, deleting: current?.deleting, lastError: message,
         consecutiveFailures: giveUp ? 0 : failures,
         ...(giveUp ? { lastRunUtc: now.toISOString(), retryAtUtc: undefined } : { retryAtUtc: new Date(now.getTime() + RETRY_MS).toISOString() }),

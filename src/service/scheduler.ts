@@ -16,7 +16,7 @@ import { DEFAULT_JITTER_MS, type ForcedFullReason, afterBackupFailure, decideBac
 import { hashStringKey } from '../core/partitioning.ts';
 import type { ScheduleState } from '../core/schedule.ts';
 import type { BackupPolicy } from '../core/policy.ts';
-import type { Catalog, OperationRecord, PartitionRecord, PeriodicScheduleRecord } from '../catalog/port.ts';
+import type { Catalog, OperationRecord, OperationStore, PartitionRecord, PeriodicScheduleRecord, PolicyStore } from '../catalog/port.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
 import type { LifeboatService } from './lifeboat-service.ts';
@@ -95,12 +95,12 @@ export class Scheduler {
 
   /** The partition's schedule state as the catalog holds it (undefined until a tick saw a policy). */
   scheduleOf(partitionId: string): Promise<PeriodicScheduleRecord | undefined> {
-    return this.d.catalog.getPeriodicSchedule(partitionId);
+    return this.d.catalog.schedules.getPeriodic(partitionId);
   }
 
   /** Periodic operations still active (Accepted or in progress). */
   async activePeriodicOperations(): Promise<number> {
-    return (await this.d.catalog.activeOperations()).filter((o) => o.kind === 'PeriodicBackup').length;
+    return (await this.d.catalog.operations.active()).filter((o) => o.kind === 'PeriodicBackup').length;
   }
 
   start(): void {
@@ -128,12 +128,12 @@ export class Scheduler {
 
   private async tickNow(): Promise<TickResult> {
     const { catalog } = this.d;
-    const protection = await catalog.getProtection();
+    const protection = await catalog.policies.getProtection();
     const result: { started: TickResult['started']; busy: string[]; nextDueUtc: Date | undefined } = { started: [], busy: [], nextDueUtc: undefined };
-    const policies = new Map((await catalog.listPolicies()).map((p) => [p.name, p]));
-    for (const svc of await catalog.listServices()) {
+    const policies = new Map((await catalog.policies.list()).map((p) => [p.name, p]));
+    for (const svc of await catalog.hierarchy.listServices()) {
       if (!svc.hasPersistedState) continue;
-      for (const partition of await catalog.listPartitions(svc.name)) {
+      for (const partition of await catalog.hierarchy.listPartitions(svc.name)) {
         if (this.stopping) return result;
         try {
           const due = await this.tickPartition(partition, protection, policies, result);
@@ -149,19 +149,19 @@ export class Scheduler {
   /** Returns when the partition's next backup is due, if it is scheduled and not under way. */
   private async tickPartition(
     partition: PartitionRecord,
-    protection: Awaited<ReturnType<Catalog['getProtection']>>,
+    protection: Awaited<ReturnType<PolicyStore['getProtection']>>,
     policies: Map<string, { policy: BackupPolicy; uniqueId: string }>,
     result: { started: TickResult['started']; busy: string[] },
   ): Promise<Date | undefined> {
     const { catalog, service } = this.d;
     const now = this.d.clock.now();
     const nowIso = now.toISOString();
-    let s = await catalog.getPeriodicSchedule(partition.id);
+    let s = await catalog.schedules.getPeriodic(partition.id);
     const original = s;
 
     // 1. A periodic backup that ended since the last tick.
     if (s?.pending) {
-      const op = await catalog.getOperation(s.pending.operationId);
+      const op = await catalog.operations.get(s.pending.operationId);
       if (op && (op.state === 'Accepted' || op.state === 'BackupInProgress')) return undefined;
       s = this.settle(s, op, now);
     }
@@ -171,13 +171,13 @@ export class Scheduler {
     const record = run.run ? policies.get(run.policyName) : undefined;
     if (!run.run || !record) {
       if (s && s.active) s = { ...s, active: false };
-      if (s !== original && s) await catalog.putPeriodicSchedule(s, nowIso);
+      if (s !== original && s) await catalog.schedules.putPeriodic(s, nowIso);
       return undefined;
     }
     // The newest on-demand backup and restore: read only when a schedule starts or a backup is
     // due, so that a pass over many partitions with nothing due costs one read each.
     const latest = async (): Promise<{ onDemand: OperationRecord | undefined; restore: OperationRecord | undefined }> => ({
-      onDemand: await catalog.latestOperation(partition.id, 'Backup'), restore: await catalog.latestOperation(partition.id, 'Restore'),
+      onDemand: await catalog.operations.latest(partition.id, 'Backup'), restore: await catalog.operations.latest(partition.id, 'Restore'),
     });
     if (!s || !s.active || s.policyName !== record.policy.name || s.policyUniqueId !== record.uniqueId) {
       // A new schedule (enable, policy update, resume): the chain counter starts again (§2.6).
@@ -217,7 +217,7 @@ export class Scheduler {
       scheduled = missedSlots ? now : raw;
     }
     if (due > now) {
-      if (s !== original) await catalog.putPeriodicSchedule(s, nowIso);
+      if (s !== original) await catalog.schedules.putPeriodic(s, nowIso);
       return due;
     }
 
@@ -242,14 +242,14 @@ export class Scheduler {
     });
     if (!op) {
       result.busy.push(partition.id);
-      if (s !== original) await catalog.putPeriodicSchedule(s, nowIso);
+      if (s !== original) await catalog.schedules.putPeriodic(s, nowIso);
       return undefined;
     }
     const lag = Math.max(0, new Date(op.acceptedUtc).getTime() - due.getTime());
     this.lags.push(lag);
     if (this.lags.length > MAX_LAG_SAMPLES) this.lags.shift();
     s = { ...s, pending: { operationId: op.id, option: decision.option, chainCounterAfter: decision.chainCounterAfter, scheduledUtc: scheduled.toISOString() } };
-    await catalog.putPeriodicSchedule(s, nowIso);
+    await catalog.schedules.putPeriodic(s, nowIso);
     result.started.push({ partitionId: partition.id, operationId: op.id, option: decision.option, reason: decision.reason });
     this.d.log?.info({ partition: partition.id, operation: op.id, option: decision.option, reason: decision.reason, lagMs: lag }, 'periodic backup started');
     return undefined;
@@ -265,7 +265,7 @@ export class Scheduler {
   }
 
   /** The schedule state after the periodic operation `pending` ended (or vanished). */
-  private settle(s: PeriodicScheduleRecord, op: Awaited<ReturnType<Catalog['getOperation']>>, now: Date): PeriodicScheduleRecord {
+  private settle(s: PeriodicScheduleRecord, op: Awaited<ReturnType<OperationStore['get']>>, now: Date): PeriodicScheduleRecord {
     const pending = s.pending as NonNullable<PeriodicScheduleRecord['pending']>;
     const base: PeriodicScheduleRecord = { ...s, pending: undefined };
     if (op?.state === 'Success') {

@@ -111,7 +111,7 @@ describe('authentication and roles', () => {
     const app = Fastify();
     const dir = tempDir({ after: () => undefined });
     const catalog = new SqliteCatalog(join(dir, 'c.sqlite'));
-    installGate(app, { access: new AccessService({ store: catalog, clock: { now: () => new Date() } }), allowedHosts: [], port: () => 0, tls: false, log: { warn: () => undefined } });
+    installGate(app, { access: new AccessService({ store: catalog.access, clock: { now: () => new Date() } }), allowedHosts: [], port: () => 0, tls: false, log: { warn: () => undefined } });
     assert.throws(() => app.get('/Anything', async () => ({})), /no access decision/);
     void catalog.close();
   });

@@ -31,12 +31,12 @@ describe('fuzzing every route', () => {
     const lb = await startTestLifeboat(t);
     const routes = routeTable(lb.app);
     const snapshot = async (): Promise<string> => JSON.stringify({
-      partitions: (await lb.catalog.listPartitions(SERVICE_NAME)).map((p) => [p.id, p.hostId, p.info.kind]),
-      policies: (await lb.catalog.listPolicies()).map((p) => p.name),
+      partitions: (await lb.catalog.hierarchy.listPartitions(SERVICE_NAME)).map((p) => [p.id, p.hostId, p.info.kind]),
+      policies: (await lb.catalog.policies.list()).map((p) => p.name),
       tokens: (await lb.access.listTokens()).map((x) => x.Name),
     });
     const before = await snapshot();
-    const pids = (await lb.catalog.listPartitions(SERVICE_NAME)).map((p) => p.id);
+    const pids = (await lb.catalog.hierarchy.listPartitions(SERVICE_NAME)).map((p) => p.id);
 
     const segment = fc.oneof(fc.constantFrom(...pids, 'SampleApp', 'SampleApp~MyStatefulService', 'local', 'x', '%00', '..', '%2e%2e', 'a'.repeat(3000)), fc.string({ maxLength: 40 }));
     const queryValue = fc.oneof(fc.constantFrom('6.4', '6.0', '9.1', 'true', 'False', '-1', '99999999999', ''), fc.string({ maxLength: 20 }));

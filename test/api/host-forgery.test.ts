@@ -33,7 +33,7 @@ function registration(service: string, scheme: Record<string, unknown>, partitio
 const SINGLETON = { kind: 'Singleton' };
 
 async function samplePartitions(lb: TestLifeboat): Promise<Array<{ id: string; info: Record<string, string> }>> {
-  const parts = await lb.catalog.listPartitions(SERVICE_NAME);
+  const parts = await lb.catalog.hierarchy.listPartitions(SERVICE_NAME);
   return parts.map((p) => ({ id: p.id, info: partitionInfoToJson(p.info) }));
 }
 
@@ -44,22 +44,22 @@ describe('host protocol forgery', () => {
     const as = (method: string, path: string, body?: unknown): ReturnType<typeof send> => send(lb.url, { method, path, body, token });
     const sample = await samplePartitions(lb);
     const p0 = sample[0]?.id as string;
-    const before = json(await lb.catalog.listPartitions(SERVICE_NAME));
+    const before = json(await lb.catalog.hierarchy.listPartitions(SERVICE_NAME));
 
     // Its own service registers.
     const own = randomUUID();
     assertSuccess(await as('POST', '/Lifeboat/Hosts/evil/$/Register', registration('fabric:/Evil/Svc', SINGLETON, [{ id: own, info: { kind: 'Singleton' } }])), 200);
 
     // Stealing the live in-process host's partitions (and with them, their orders and credentials).
-    const sampleScheme = (await lb.catalog.getService(SERVICE_NAME))?.scheme;
+    const sampleScheme = (await lb.catalog.hierarchy.getService(SERVICE_NAME))?.scheme;
     assert.ok(sampleScheme);
     const schemeJson = schemeToJson(sampleScheme);
     assertFabricError(await as('POST', '/Lifeboat/Hosts/evil/$/Register', registration(SERVICE_NAME, schemeJson, sample)), 403, 'E_ACCESSDENIED', 'taking a live host\'s partitions');
     // Emptying its registration, or changing its scheme.
     assertSuccess(await as('POST', '/Lifeboat/Hosts/evil/$/Register', registration(SERVICE_NAME, schemeJson, [])), 200, 'a registration of no partitions of it');
     assertFabricError(await as('POST', '/Lifeboat/Hosts/evil/$/Register', registration(SERVICE_NAME, SINGLETON, [])), 403, 'E_ACCESSDENIED', 'another scheme for a live host\'s service');
-    assert.equal(json(await lb.catalog.listPartitions(SERVICE_NAME)), before, 'the sample partitions are still the local host\'s, unchanged');
-    assert.deepEqual((await lb.catalog.getService(SERVICE_NAME))?.scheme, sampleScheme);
+    assert.equal(json(await lb.catalog.hierarchy.listPartitions(SERVICE_NAME)), before, 'the sample partitions are still the local host\'s, unchanged');
+    assert.deepEqual((await lb.catalog.hierarchy.getService(SERVICE_NAME))?.scheme, sampleScheme);
 
     // Acting as the other host.
     for (const [method, path, body] of [
@@ -73,7 +73,7 @@ describe('host protocol forgery', () => {
 
     // The local host's backup: evil gets no order for it, and cannot report on it.
     assertSuccess(await send(lb.url, { method: 'POST', path: `/Partitions/${p0}/$/Backup?${V}`, body: { BackupStorage: lb.storage } }), 202);
-    const op = await lb.catalog.latestOperation(p0, 'Backup');
+    const op = await lb.catalog.operations.latest(p0, 'Backup');
     assert.ok(op);
     const evilOrders = jsonOf(await as('GET', '/Lifeboat/Hosts/evil/$/Orders?WaitMs=0')) as { Orders: unknown[] };
     assert.deepEqual(evilOrders.Orders, [], 'no order of another host\'s partition');
@@ -88,7 +88,7 @@ describe('host protocol forgery', () => {
     assertFabricError(await as('POST', '/Lifeboat/Hosts/evil/$/Report', { ...fake, OperationId: randomUUID() }), 400, 'E_INVALIDARG', 'an operation that does not exist');
     const done = await waitFor(async () => jsonOf(await send(lb.url, { method: 'GET', path: `/Partitions/${p0}/$/GetBackupProgress?${V}` })) as Record<string, unknown>, (p) => p.BackupState === 'Success', 30_000, 'the real backup');
     assert.notEqual(done.BackupId, fake.Backup.BackupId, 'the real host\'s result stands');
-    const real = await lb.catalog.getBackup(done.BackupId as string);
+    const real = await lb.catalog.backups.get(done.BackupId as string);
     assert.ok(real);
 
     // Evil's own backup: the order carries only its storage; its report may not touch p0's index.
@@ -104,16 +104,16 @@ describe('host protocol forgery', () => {
     assertFabricError(await as('POST', '/Lifeboat/Hosts/evil/$/Report', report({ ...summary, BackupId: randomUUID(), BackupLocation: real.backupLocation })), 400, 'E_INVALIDARG', 'indexing another partition\'s object');
     assertFabricError(await as('POST', '/Lifeboat/Hosts/evil/$/Report', report({ ...summary, BackupId: randomUUID(), BackupLocation: `${evilFolder}/../../../SampleApp/x.lbk` })), 400, 'E_INVALIDARG', 'a location that climbs out');
     assertFabricError(await as('POST', '/Lifeboat/Hosts/evil/$/Report', { ...(report({ ...summary, BackupId: randomUUID() }) as object), Partition: { Id: p0, Epoch: { DataLossVersion: '9', ConfigurationVersion: '9' }, Lsn: '99' } }), 400, 'E_INVALIDARG', 'another partition\'s state');
-    assert.deepEqual(await lb.catalog.getBackup(real.backupId), real, 'p0\'s index row is unchanged');
-    assert.equal((await lb.catalog.getPartition(p0))?.lastLsn, (JSON.parse(before) as Array<{ id: string; lastLsn: string }>).find((p) => p.id === p0)?.lastLsn);
+    assert.deepEqual(await lb.catalog.backups.get(real.backupId), real, 'p0\'s index row is unchanged');
+    assert.equal((await lb.catalog.hierarchy.getPartition(p0))?.lastLsn, (JSON.parse(before) as Array<{ id: string; lastLsn: string }>).find((p) => p.id === p0)?.lastLsn);
 
     // Its own, well-formed report is taken; a second one on the ended operation changes nothing.
     const mine = { ...summary, BackupId: randomUUID() };
     assertSuccess(await as('POST', '/Lifeboat/Hosts/evil/$/Report', report(mine)), 200);
-    const ended = await lb.catalog.getOperation(order.OperationId as string);
+    const ended = await lb.catalog.operations.get(order.OperationId as string);
     assert.equal(ended?.state, 'Success');
     assertSuccess(await as('POST', '/Lifeboat/Hosts/evil/$/Report', { OperationId: order.OperationId, State: 'Failure', Error: { Code: 'E_FAIL', Message: 'late' } }), 200);
-    assert.deepEqual(await lb.catalog.getOperation(order.OperationId as string), ended, 'a report on an ended operation changes nothing');
+    assert.deepEqual(await lb.catalog.operations.get(order.OperationId as string), ended, 'a report on an ended operation changes nothing');
   });
 
   it('holds registrations and order polls to their limits', async (t) => {
@@ -124,7 +124,7 @@ describe('host protocol forgery', () => {
     const dup = randomUUID();
     assertFabricError(await send(lb.url, { method: 'POST', path: '/Lifeboat/Hosts/big/$/Register', body: registration('fabric:/Big/Svc', SINGLETON, [{ id: dup, info: { kind: 'Singleton' } }, { id: dup, info: { kind: 'Singleton' } }]), token }), 400, 'E_INVALIDARG', 'a partition twice');
     assertFabricError(await send(lb.url, { method: 'POST', path: '/Lifeboat/Hosts/big/$/Register', raw: `{"Services":[],"x":"${'x'.repeat(5 * 1024 * 1024)}"}`, token }), 413, 'FABRIC_E_VALUE_TOO_LARGE');
-    assert.deepEqual(await lb.catalog.listApplications(), [], 'nothing registered');
+    assert.deepEqual(await lb.catalog.hierarchy.listApplications(), [], 'nothing registered');
 
     const polls = Array.from({ length: 4 }, () => send(lb.url, { method: 'GET', path: '/Lifeboat/Hosts/big/$/Orders?WaitMs=3000', token }));
     await new Promise((r) => setTimeout(r, 300));

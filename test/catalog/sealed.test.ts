@@ -85,34 +85,34 @@ describe('SealedCatalog', () => {
     const s3: StorageDescription = { StorageKind: 'S3', Bucket: 'b1', Region: 'eu-west-1', AccessKeyId: 'AKIAEXAMPLE', SecretAccessKey: s.s3 };
     const share: StorageDescription = { StorageKind: 'FileShare', Path: '/srv/share', PrimaryUserName: 'u1', PrimaryPassword: s.pw1, SecondaryUserName: 'u2', SecondaryPassword: s.pw2 };
     const policies = [policy('azure', azure), policy('s3', s3), policy('share', share)];
-    for (const p of policies) assert.equal(await sealed.insertPolicy(p), true);
-    assert.deepEqual(await sealed.listPolicies(), policies);
-    assert.deepEqual(await sealed.getPolicy('azure'), policies[0]);
+    for (const p of policies) assert.equal(await sealed.policies.insert(p), true);
+    assert.deepEqual(await sealed.policies.list(), policies);
+    assert.deepEqual(await sealed.policies.get('azure'), policies[0]);
     // The service computes identities on what it reads: opened descriptions.
-    assert.equal(storageIdentity((await sealed.getPolicy('azure'))!.policy.storage), 'AzureBlobStore:acct1/backups');
+    assert.equal(storageIdentity((await sealed.policies.get('azure'))!.policy.storage), 'AzureBlobStore:acct1/backups');
 
     const updated = policy('share', { ...share, PrimaryPassword: s.pw3 }, 'share-2');
-    assert.equal(await sealed.updatePolicy(updated), true);
-    assert.deepEqual(await sealed.getPolicy('share'), updated);
+    assert.equal(await sealed.policies.update(updated), true);
+    assert.deepEqual(await sealed.policies.get('share'), updated);
 
     const opStorage: StorageDescription = { ...azure, ConnectionString: azure.ConnectionString.replace(s.azure, s.op) };
     const request = { storage: opStorage, chain: ['a/b.lbk'], backupId: 'b1' };
-    assert.deepEqual(await sealed.insertOperation(operation('op1', request)), { inserted: true });
-    const again = await sealed.insertOperation(operation('op2', { storage: s3 }));
+    assert.deepEqual(await sealed.operations.insert(operation('op1', request)), { inserted: true });
+    const again = await sealed.operations.insert(operation('op2', { storage: s3 }));
     assert.equal(again.inserted, false);
     assert.deepEqual(!again.inserted && again.active.request, request);
-    assert.deepEqual((await sealed.getOperation('op1'))?.request, request);
-    assert.deepEqual((await sealed.activeOperations()).map((o) => o.request), [request]);
-    assert.deepEqual((await sealed.latestOperation(P1, 'Backup'))?.request, request);
-    assert.equal(await sealed.updateOperation('op1', { state: 'Success', updatedUtc: T0, result: { BackupId: 'b1' } }), true);
-    const ended = await sealed.latestEndedOperation(P1, ['Backup']);
+    assert.deepEqual((await sealed.operations.get('op1'))?.request, request);
+    assert.deepEqual((await sealed.operations.active()).map((o) => o.request), [request]);
+    assert.deepEqual((await sealed.operations.latest(P1, 'Backup'))?.request, request);
+    assert.equal(await sealed.operations.update('op1', { state: 'Success', updatedUtc: T0, result: { BackupId: 'b1' } }), true);
+    const ended = await sealed.operations.latestEnded(P1, ['Backup']);
     assert.deepEqual(ended?.request, request);
     assert.deepEqual(ended?.result, { BackupId: 'b1' });
 
     // Underneath, the catalog holds sealed values only.
-    const stored = (await raw.getPolicy('azure'))!.policy.storage as { ConnectionString: string };
+    const stored = (await raw.policies.get('azure'))!.policy.storage as { ConnectionString: string };
     assert.ok(stored.ConnectionString.startsWith(SEALED_PREFIX), stored.ConnectionString);
-    assert.ok(((await raw.getOperation('op1'))!.request.storage as { ConnectionString: string }).ConnectionString.startsWith(SEALED_PREFIX));
+    assert.ok(((await raw.operations.get('op1'))!.request.storage as { ConnectionString: string }).ConnectionString.startsWith(SEALED_PREFIX));
 
     const secrets = Object.values(s);
     const open = assertNowhere(dir, secrets); // while open: the WAL and shm are there
@@ -126,57 +126,57 @@ describe('SealedCatalog', () => {
     const reopened = new SealedCatalog(new SqliteCatalog(file), loadOrCreateCatalogKey(dir));
     t.after(() => reopened.close().catch(() => undefined));
     assert.ok(loadOrCreateCatalogKey(dir).equals(key));
-    assert.deepEqual(await reopened.getPolicy('s3'), policies[1]);
-    assert.deepEqual((await reopened.getOperation('op1'))?.request, request);
+    assert.deepEqual(await reopened.policies.get('s3'), policies[1]);
+    assert.deepEqual((await reopened.operations.get('op1'))?.request, request);
   });
 
   it('refuses to open secrets with another key, tampered, or moved into another field', async (t) => {
     const { file, raw, sealed } = world(t);
     const share: StorageDescription = { StorageKind: 'FileShare', Path: '/srv/share', PrimaryUserName: 'u1', PrimaryPassword: sentinel('p'), SecondaryUserName: 'u2', SecondaryPassword: sentinel('s') };
     const azure: StorageDescription = { StorageKind: 'AzureBlobStore', ContainerName: 'c', ConnectionString: `AccountName=a;AccountKey=${sentinel('k')}` };
-    await sealed.insertPolicy(policy('share', share));
-    await sealed.insertPolicy(policy('azure', azure));
+    await sealed.policies.insert(policy('share', share));
+    await sealed.policies.insert(policy('azure', azure));
 
     const other = new SealedCatalog(new SqliteCatalog(file), randomBytes(32));
     t.after(() => other.close().catch(() => undefined));
-    await rejectsSealed(other.getPolicy('share'), /PrimaryPassword sealed in the catalog cannot be opened: it does not authenticate/);
-    await rejectsSealed(other.listPolicies(), /cannot be opened/);
+    await rejectsSealed(other.policies.get('share'), /PrimaryPassword sealed in the catalog cannot be opened: it does not authenticate/);
+    await rejectsSealed(other.policies.list(), /cannot be opened/);
 
-    const rawShare = (await raw.getPolicy('share'))!;
+    const rawShare = (await raw.policies.get('share'))!;
     const rawStorage = rawShare.policy.storage as Record<string, string>;
     const rewrite = async (storage: Record<string, unknown>): Promise<void> => {
-      assert.equal(await raw.updatePolicy({ ...rawShare, policy: { ...rawShare.policy, storage: storage as StorageDescription } }), true);
+      assert.equal(await raw.policies.update({ ...rawShare, policy: { ...rawShare.policy, storage: storage as StorageDescription } }), true);
     };
 
     // One bit of the ciphertext flipped.
     const bytes = Buffer.from((rawStorage.PrimaryPassword as string).slice(SEALED_PREFIX.length), 'base64');
     bytes[14] = (bytes[14] as number) ^ 0x01;
     await rewrite({ ...rawStorage, PrimaryPassword: SEALED_PREFIX + bytes.toString('base64') });
-    await rejectsSealed(sealed.getPolicy('share'), /PrimaryPassword .*does not authenticate/);
+    await rejectsSealed(sealed.policies.get('share'), /PrimaryPassword .*does not authenticate/);
     // Truncated.
     await rewrite({ ...rawStorage, PrimaryPassword: `${SEALED_PREFIX}AAAA` });
-    await rejectsSealed(sealed.getPolicy('share'), /PrimaryPassword .*truncated/);
+    await rejectsSealed(sealed.policies.get('share'), /PrimaryPassword .*truncated/);
 
     // The sealed SecondaryPassword moved into PrimaryPassword, or the ConnectionString into it.
     await rewrite({ ...rawStorage, PrimaryPassword: rawStorage.SecondaryPassword });
-    await rejectsSealed(sealed.getPolicy('share'), /PrimaryPassword .*does not authenticate/);
-    const rawAzure = (await raw.getPolicy('azure'))!.policy.storage as { ConnectionString: string };
+    await rejectsSealed(sealed.policies.get('share'), /PrimaryPassword .*does not authenticate/);
+    const rawAzure = (await raw.policies.get('azure'))!.policy.storage as { ConnectionString: string };
     await rewrite({ ...rawStorage, PrimaryPassword: rawAzure.ConnectionString });
-    await rejectsSealed(sealed.getPolicy('share'), /PrimaryPassword .*does not authenticate/);
+    await rejectsSealed(sealed.policies.get('share'), /PrimaryPassword .*does not authenticate/);
 
     // Put back as it was, it opens again.
     await rewrite(rawStorage);
-    assert.deepEqual((await sealed.getPolicy('share'))?.policy.storage, share);
+    assert.deepEqual((await sealed.policies.get('share'))?.policy.storage, share);
   });
 
   it('seals a value that only looks sealed, so one copied from a catalog file is never opened for a caller', async (t) => {
     const { raw, sealed } = world(t);
     const share: StorageDescription = { StorageKind: 'FileShare', Path: '/srv/a', PrimaryUserName: 'u', PrimaryPassword: sentinel('p') };
-    await sealed.insertPolicy(policy('a', share));
-    const copied = ((await raw.getPolicy('a'))!.policy.storage as { PrimaryPassword: string }).PrimaryPassword;
+    await sealed.policies.insert(policy('a', share));
+    const copied = ((await raw.policies.get('a'))!.policy.storage as { PrimaryPassword: string }).PrimaryPassword;
     const planted: StorageDescription = { StorageKind: 'FileShare', Path: '/srv/elsewhere', PrimaryUserName: 'u', PrimaryPassword: copied };
-    await sealed.insertPolicy(policy('b', planted));
-    assert.equal(((await sealed.getPolicy('b'))!.policy.storage as { PrimaryPassword: string }).PrimaryPassword, copied);
+    await sealed.policies.insert(policy('b', planted));
+    assert.equal(((await sealed.policies.get('b'))!.policy.storage as { PrimaryPassword: string }).PrimaryPassword, copied);
   });
 
   it('reads an old clear catalog as it is, and sealExisting seals its policies in place', async (t) => {
@@ -184,20 +184,20 @@ describe('SealedCatalog', () => {
     const pw = sentinel('old');
     const key = sentinel('oldop');
     const old = policy('old', { StorageKind: 'S3', Bucket: 'b', AccessKeyId: 'id', SecretAccessKey: pw }, 'old-uid');
-    await raw.insertPolicy(old);
-    await raw.insertOperation(operation('op-old', { storage: { StorageKind: 'S3', Bucket: 'b', SecretAccessKey: key } }));
-    assert.deepEqual(await sealed.getPolicy('old'), old);
+    await raw.policies.insert(old);
+    await raw.operations.insert(operation('op-old', { storage: { StorageKind: 'S3', Bucket: 'b', SecretAccessKey: key } }));
+    assert.deepEqual(await sealed.policies.get('old'), old);
 
     assert.deepEqual(await sealed.sealExisting(), { policies: 1, operationsLeftClear: 1 });
-    const after = (await raw.getPolicy('old'))!;
+    const after = (await raw.policies.get('old'))!;
     assert.ok((after.policy.storage as { SecretAccessKey: string }).SecretAccessKey.startsWith(SEALED_PREFIX));
     assert.equal(after.uniqueId, 'old-uid', 'the policy version is unchanged: the scheduler sees no new policy');
     assert.equal(after.updatedUtc, T0);
-    assert.deepEqual(await sealed.getPolicy('old'), old);
+    assert.deepEqual(await sealed.policies.get('old'), old);
     // Nothing left to seal in policies the second time.
     assert.deepEqual(await sealed.sealExisting(), { policies: 0, operationsLeftClear: 1 });
     // The port cannot rewrite the clear operation request; it stays readable.
-    assert.deepEqual((await sealed.getOperation('op-old'))?.request, { storage: { StorageKind: 'S3', Bucket: 'b', SecretAccessKey: key } });
+    assert.deepEqual((await sealed.operations.get('op-old'))?.request, { storage: { StorageKind: 'S3', Bucket: 'b', SecretAccessKey: key } });
     void dir;
   });
 

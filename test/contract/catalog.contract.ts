@@ -31,8 +31,8 @@ function backupRecord(id: string, partitionId: string, serviceName: string, crea
 }
 
 async function seed(c: Catalog): Promise<void> {
-  await c.upsertHost('h1', '2026-01-01T00:00:00.000Z');
-  await c.registerService('h1', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Named', names: ['x', 'y'] }, hasPersistedState: true }, [
+  await c.hierarchy.upsertHost('h1', '2026-01-01T00:00:00.000Z');
+  await c.hierarchy.registerService('h1', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Named', names: ['x', 'y'] }, hasPersistedState: true }, [
     { id: P1, info: { kind: 'Named', name: 'x' }, epoch, lastLsn: '0' },
     { id: P2, info: { kind: 'Named', name: 'y' }, epoch, lastLsn: '0' },
   ]);
@@ -55,118 +55,118 @@ export function runCatalogContract(o: CatalogContractOptions): void {
     it('keeps services and their partitions in scheme order, and replaces them on re-registration', async (t) => {
       const c = await o.create(t);
       await seed(c);
-      assert.deepEqual(await c.listApplications(), ['fabric:/A']);
-      assert.deepEqual((await c.listPartitions('fabric:/A/S')).map((p) => p.id), [P1, P2]);
-      assert.equal((await c.getPartition(P2))?.hostId, 'h1');
-      await c.registerService('h2', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Singleton' }, hasPersistedState: true }, [
+      assert.deepEqual(await c.hierarchy.listApplications(), ['fabric:/A']);
+      assert.deepEqual((await c.hierarchy.listPartitions('fabric:/A/S')).map((p) => p.id), [P1, P2]);
+      assert.equal((await c.hierarchy.getPartition(P2))?.hostId, 'h1');
+      await c.hierarchy.registerService('h2', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Singleton' }, hasPersistedState: true }, [
         { id: P2, info: { kind: 'Singleton' }, epoch: { DataLossVersion: '3', ConfigurationVersion: '1' }, lastLsn: '9' },
       ]);
       // h2 took P2 over; P1 is still h1's: one host's registration never drops another's partitions.
-      const parts = await c.listPartitions('fabric:/A/S');
+      const parts = await c.hierarchy.listPartitions('fabric:/A/S');
       assert.deepEqual(parts.map((p) => [p.id, p.hostId, p.lastLsn, p.epoch.DataLossVersion]), [[P1, 'h1', '0', '1'], [P2, 'h2', '9', '3']]);
-      await c.registerService('h2', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Singleton' }, hasPersistedState: true }, []);
-      assert.equal((await c.listPartitions('fabric:/A/S')).length, 1, 'h2 no longer serving P2 removes it, and only it');
+      await c.hierarchy.registerService('h2', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Singleton' }, hasPersistedState: true }, []);
+      assert.equal((await c.hierarchy.listPartitions('fabric:/A/S')).length, 1, 'h2 no longer serving P2 removes it, and only it');
       // h1 registering the service again without P1: the partition is gone.
-      await c.registerService('h1', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Singleton' }, hasPersistedState: true }, [
+      await c.hierarchy.registerService('h1', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Singleton' }, hasPersistedState: true }, [
         { id: P2, info: { kind: 'Singleton' }, epoch: { DataLossVersion: '3', ConfigurationVersion: '1' }, lastLsn: '9' },
       ]);
-      assert.equal(await c.getPartition(P1), undefined);
-      await c.registerService('h2', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Singleton' }, hasPersistedState: true }, [
+      assert.equal(await c.hierarchy.getPartition(P1), undefined);
+      await c.hierarchy.registerService('h2', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Singleton' }, hasPersistedState: true }, [
         { id: P2, info: { kind: 'Singleton' }, epoch: { DataLossVersion: '3', ConfigurationVersion: '1' }, lastLsn: '9' },
       ]);
-      await c.updatePartitionState(P2, { DataLossVersion: '4', ConfigurationVersion: '2' }, '12');
-      assert.deepEqual((await c.getPartition(P2))?.epoch, { DataLossVersion: '4', ConfigurationVersion: '2' });
+      await c.hierarchy.updatePartitionState(P2, { DataLossVersion: '4', ConfigurationVersion: '2' }, '12');
+      assert.deepEqual((await c.hierarchy.getPartition(P2))?.epoch, { DataLossVersion: '4', ConfigurationVersion: '2' });
     });
 
     it('accepts one active operation per partition, even when asked at once', async (t) => {
       const c = await o.create(t);
       await seed(c);
-      const results = await Promise.all(['a', 'b', 'c', 'd'].map((id) => c.insertOperation(operation(id))));
+      const results = await Promise.all(['a', 'b', 'c', 'd'].map((id) => c.operations.insert(operation(id))));
       assert.equal(results.filter((r) => r.inserted).length, 1);
       const loser = results.find((r) => !r.inserted);
       assert.ok(loser && !loser.inserted && ['a', 'b', 'c', 'd'].includes(loser.active.id));
-      assert.equal((await c.insertOperation(operation('other-partition', P2))).inserted, true);
-      assert.equal((await c.activeOperations()).length, 2);
-      assert.deepEqual((await c.activeOperations('h1')).map((x) => x.partitionId).sort(), [P1, P2]);
+      assert.equal((await c.operations.insert(operation('other-partition', P2))).inserted, true);
+      assert.equal((await c.operations.active()).length, 2);
+      assert.deepEqual((await c.operations.active('h1')).map((x) => x.partitionId).sort(), [P1, P2]);
     });
 
     it('updates an operation only while it is active', async (t) => {
       const c = await o.create(t);
       await seed(c);
-      await c.insertOperation(operation('op1'));
-      assert.equal(await c.updateOperation('op1', { state: 'BackupInProgress', updatedUtc: '2026-01-01T00:00:01.000Z' }), true);
-      assert.equal(await c.updateOperation('op1', { state: 'Success', updatedUtc: '2026-01-01T00:00:02.000Z', result: { BackupId: 'b' } }), true);
-      assert.equal(await c.updateOperation('op1', { state: 'Failure', updatedUtc: '2026-01-01T00:00:03.000Z', failure: { Code: 'E_FAIL', Message: 'late' } }), false);
-      const got = await c.getOperation('op1');
+      await c.operations.insert(operation('op1'));
+      assert.equal(await c.operations.update('op1', { state: 'BackupInProgress', updatedUtc: '2026-01-01T00:00:01.000Z' }), true);
+      assert.equal(await c.operations.update('op1', { state: 'Success', updatedUtc: '2026-01-01T00:00:02.000Z', result: { BackupId: 'b' } }), true);
+      assert.equal(await c.operations.update('op1', { state: 'Failure', updatedUtc: '2026-01-01T00:00:03.000Z', failure: { Code: 'E_FAIL', Message: 'late' } }), false);
+      const got = await c.operations.get('op1');
       assert.equal(got?.state, 'Success');
       assert.deepEqual(got?.result, { BackupId: 'b' });
       assert.equal(got?.failure, undefined);
-      assert.equal((await c.insertOperation(operation('op2', P1, 'Restore'))).inserted, true, 'a finished operation no longer blocks');
-      assert.equal((await c.latestOperation(P1, 'Backup'))?.id, 'op1');
-      assert.equal((await c.latestOperation(P1, 'Restore'))?.id, 'op2');
-      assert.equal(await c.latestOperation(P2, 'Backup'), undefined);
+      assert.equal((await c.operations.insert(operation('op2', P1, 'Restore'))).inserted, true, 'a finished operation no longer blocks');
+      assert.equal((await c.operations.latest(P1, 'Backup'))?.id, 'op1');
+      assert.equal((await c.operations.latest(P1, 'Restore'))?.id, 'op2');
+      assert.equal(await c.operations.latest(P2, 'Backup'), undefined);
     });
 
     it('indexes backups, filtered by entity and time, in a stable order', async (t) => {
       const c = await o.create(t);
-      await c.insertBackup(backupRecord('b3', P2, 'fabric:/A/S', '2026-01-03T00:00:00.000Z'));
-      await c.insertBackup(backupRecord('b1', P1, 'fabric:/A/S', '2026-01-01T00:00:00.000Z'));
-      await c.insertBackup(backupRecord('b2', P1, 'fabric:/A/S', '2026-01-02T00:00:00.000Z'));
-      await c.insertBackup(backupRecord('b4', P1, 'fabric:/B/T', '2026-01-04T00:00:00.000Z'));
-      assert.deepEqual((await c.listBackups({ applicationName: 'fabric:/A' })).map((b) => b.backupId), ['b1', 'b2', 'b3']);
-      assert.deepEqual((await c.listBackups({ partitionId: P1 })).map((b) => b.backupId), ['b1', 'b2', 'b4']);
-      assert.deepEqual((await c.listBackups({ serviceName: 'fabric:/A/S', startUtc: '2026-01-02T00:00:00.000Z', endUtc: '2026-01-02T23:00:00.000Z' })).map((b) => b.backupId), ['b2']);
-      assert.deepEqual(await c.getBackup('b3'), backupRecord('b3', P2, 'fabric:/A/S', '2026-01-03T00:00:00.000Z'));
+      await c.backups.insert(backupRecord('b3', P2, 'fabric:/A/S', '2026-01-03T00:00:00.000Z'));
+      await c.backups.insert(backupRecord('b1', P1, 'fabric:/A/S', '2026-01-01T00:00:00.000Z'));
+      await c.backups.insert(backupRecord('b2', P1, 'fabric:/A/S', '2026-01-02T00:00:00.000Z'));
+      await c.backups.insert(backupRecord('b4', P1, 'fabric:/B/T', '2026-01-04T00:00:00.000Z'));
+      assert.deepEqual((await c.backups.list({ applicationName: 'fabric:/A' })).map((b) => b.backupId), ['b1', 'b2', 'b3']);
+      assert.deepEqual((await c.backups.list({ partitionId: P1 })).map((b) => b.backupId), ['b1', 'b2', 'b4']);
+      assert.deepEqual((await c.backups.list({ serviceName: 'fabric:/A/S', startUtc: '2026-01-02T00:00:00.000Z', endUtc: '2026-01-02T23:00:00.000Z' })).map((b) => b.backupId), ['b2']);
+      assert.deepEqual(await c.backups.get('b3'), backupRecord('b3', P2, 'fabric:/A/S', '2026-01-03T00:00:00.000Z'));
     });
 
     it('keeps policies by name, secrets included, and refuses a duplicate name atomically', async (t) => {
       const c = await o.create(t);
-      const results = await Promise.all([1, 2, 3].map((i) => c.insertPolicy(policyRecord('P', `u${i}`))));
+      const results = await Promise.all([1, 2, 3].map((i) => c.policies.insert(policyRecord('P', `u${i}`))));
       assert.equal(results.filter(Boolean).length, 1, 'exactly one create of a name succeeds');
-      assert.equal(await c.insertPolicy(policyRecord('A')), true);
-      assert.deepEqual((await c.listPolicies()).map((p) => p.name), ['A', 'P']);
-      const got = await c.getPolicy('A');
+      assert.equal(await c.policies.insert(policyRecord('A')), true);
+      assert.deepEqual((await c.policies.list()).map((p) => p.name), ['A', 'P']);
+      const got = await c.policies.get('A');
       assert.deepEqual(got, policyRecord('A'));
       assert.equal(got?.policy.storage.StorageKind === 'FileShare' ? got.policy.storage.PrimaryPassword : '', 'secret');
-      assert.equal(await c.getPolicy('Nope'), undefined);
+      assert.equal(await c.policies.get('Nope'), undefined);
       const updated = { ...policyRecord('A', 'A-2', '/t'), updatedUtc: '2026-01-02T00:00:00.000Z' };
-      assert.equal(await c.updatePolicy(updated), true);
-      const after = await c.getPolicy('A');
+      assert.equal(await c.policies.update(updated), true);
+      const after = await c.policies.get('A');
       assert.equal(after?.uniqueId, 'A-2');
       assert.equal(after?.createdUtc, '2026-01-01T00:00:00.000Z', 'created time is kept');
       assert.equal(after?.updatedUtc, '2026-01-02T00:00:00.000Z');
       assert.equal(after?.policy.storage.StorageKind === 'FileShare' ? after.policy.storage.Path : '', '/t');
-      assert.equal(await c.updatePolicy({ ...updated, name: 'Nope' }), false);
-      assert.equal(await c.getPolicy('Nope'), undefined, 'an update never creates');
+      assert.equal(await c.policies.update({ ...updated, name: 'Nope' }), false);
+      assert.equal(await c.policies.get('Nope'), undefined, 'an update never creates');
     });
 
     it('changes protection in one transaction, and writes nothing on a refusal', async (t) => {
       const c = await o.create(t);
       await seed(c);
-      await c.insertPolicy(policyRecord('P'));
-      await c.insertPolicy(policyRecord('Q'));
-      assert.equal((await c.getProtection()).mappings.size, 0);
-      const refused = await c.changeProtection((s, names) => enableBackup(s, APP, 'Nope', names));
+      await c.policies.insert(policyRecord('P'));
+      await c.policies.insert(policyRecord('Q'));
+      assert.equal((await c.policies.getProtection()).mappings.size, 0);
+      const refused = await c.policies.changeProtection((s, names) => enableBackup(s, APP, 'Nope', names));
       assert.equal(refused.ok, false);
       assert.equal(!refused.ok && refused.code, 'FABRIC_E_BACKUP_POLICY_NOT_EXISTING');
-      assert.equal((await c.changeProtection((s, names) => enableBackup(s, APP, 'P', names))).ok, true);
-      assert.equal((await c.changeProtection((s, names) => enableBackup(s, PART1, 'Q', names))).ok, true);
-      assert.equal((await c.changeProtection((s) => suspendBackup(s, SVC))).ok, true);
-      let st = await c.getProtection();
+      assert.equal((await c.policies.changeProtection((s, names) => enableBackup(s, APP, 'P', names))).ok, true);
+      assert.equal((await c.policies.changeProtection((s, names) => enableBackup(s, PART1, 'Q', names))).ok, true);
+      assert.equal((await c.policies.changeProtection((s) => suspendBackup(s, SVC))).ok, true);
+      let st = await c.policies.getProtection();
       assert.deepEqual([...st.mappings.entries()].map(([k, m]) => [k, m.policyName]).sort(), [[P1, 'Q'], ['fabric:/A', 'P']]);
       assert.deepEqual(st.mappings.get(P1)?.entity, PART1);
       assert.deepEqual([...st.suspensions.values()], [SVC]);
       // Concurrent enables of different entities: none is lost.
       await Promise.all([
-        c.changeProtection((s, names) => enableBackup(s, SVC, 'Q', names)),
-        c.changeProtection((s, names) => enableBackup(s, { kind: 'Partition', serviceName: 'fabric:/A/S', partitionId: P2 }, 'P', names)),
+        c.policies.changeProtection((s, names) => enableBackup(s, SVC, 'Q', names)),
+        c.policies.changeProtection((s, names) => enableBackup(s, { kind: 'Partition', serviceName: 'fabric:/A/S', partitionId: P2 }, 'P', names)),
       ]);
-      assert.equal((await c.getProtection()).mappings.size, 4);
-      const disabled = await c.changeProtection((s) => disableBackup(s, APP));
+      assert.equal((await c.policies.getProtection()).mappings.size, 4);
+      const disabled = await c.policies.changeProtection((s) => disableBackup(s, APP));
       assert.equal(disabled.ok, true);
-      const again = await c.changeProtection((s) => disableBackup(s, APP));
+      const again = await c.policies.changeProtection((s) => disableBackup(s, APP));
       assert.equal(!again.ok && again.code, 'FABRIC_E_BACKUP_NOT_ENABLED');
-      st = await c.getProtection();
+      st = await c.policies.getProtection();
       assert.equal(st.mappings.has('fabric:/A'), false);
       assert.equal(st.mappings.size, 3);
     });
@@ -174,105 +174,105 @@ export function runCatalogContract(o: CatalogContractOptions): void {
     it('deletes a policy only while no existing entity uses it', async (t) => {
       const c = await o.create(t);
       await seed(c);
-      await c.insertPolicy(policyRecord('P'));
-      await c.insertPolicy(policyRecord('Q'));
-      const missing = await c.deletePolicy('Nope');
+      await c.policies.insert(policyRecord('P'));
+      await c.policies.insert(policyRecord('Q'));
+      const missing = await c.policies.delete('Nope');
       assert.equal(!missing.ok && missing.code, 'FABRIC_E_BACKUP_POLICY_NOT_EXISTING');
-      await c.changeProtection((s, names) => enableBackup(s, SVC, 'P', names));
-      await c.changeProtection((s) => suspendBackup(s, SVC));
+      await c.policies.changeProtection((s, names) => enableBackup(s, SVC, 'P', names));
+      await c.policies.changeProtection((s) => suspendBackup(s, SVC));
       // A mapping on a partition that does not exist (any more) does not block the delete.
       const gone: BackupEntity = { kind: 'Partition', serviceName: 'fabric:/A/S', partitionId: '33333333-3333-4333-8333-333333333333' };
-      await c.changeProtection((s, names) => enableBackup(s, gone, 'Q', names));
-      await c.changeProtection((s) => suspendBackup(s, gone));
-      const blocked = await c.deletePolicy('P');
+      await c.policies.changeProtection((s, names) => enableBackup(s, gone, 'Q', names));
+      await c.policies.changeProtection((s) => suspendBackup(s, gone));
+      const blocked = await c.policies.delete('P');
       assert.equal(!blocked.ok && blocked.code, 'FABRIC_E_BACKUP_IS_ENABLED');
-      assert.ok(await c.getPolicy('P'), 'still there');
-      const q = await c.deletePolicy('Q');
+      assert.ok(await c.policies.get('P'), 'still there');
+      const q = await c.policies.delete('Q');
       assert.equal(q.ok, true);
       assert.equal(q.ok && q.removedMappings.length, 1);
       assert.deepEqual(q.ok && q.removedSuspensions, [gone]);
-      assert.equal(await c.getPolicy('Q'), undefined);
-      assert.equal((await c.getProtection()).suspensions.size, 1, 'the suspension under the deleted policy went with it');
-      await c.changeProtection((s) => disableBackup(s, SVC));
-      const p = await c.deletePolicy('P');
+      assert.equal(await c.policies.get('Q'), undefined);
+      assert.equal((await c.policies.getProtection()).suspensions.size, 1, 'the suspension under the deleted policy went with it');
+      await c.policies.changeProtection((s) => disableBackup(s, SVC));
+      const p = await c.policies.delete('P');
       assert.equal(p.ok, true);
-      const st = await c.getProtection();
+      const st = await c.policies.getProtection();
       assert.equal(st.mappings.size, 0);
       assert.deepEqual([...st.suspensions.values()], [SVC], 'a suspension under no policy stays (as Service Fabric keeps it)');
-      assert.deepEqual(await c.listPolicies(), []);
+      assert.deepEqual(await c.policies.list(), []);
     });
 
     it('removes a backup from the index', async (t) => {
       const c = await o.create(t);
-      await c.insertBackup(backupRecord('b1', P1, 'fabric:/A/S', '2026-01-01T00:00:00.000Z'));
-      await c.deleteBackup('b1');
-      await c.deleteBackup('b1');
-      assert.equal(await c.getBackup('b1'), undefined);
+      await c.backups.insert(backupRecord('b1', P1, 'fabric:/A/S', '2026-01-01T00:00:00.000Z'));
+      await c.backups.delete('b1');
+      await c.backups.delete('b1');
+      assert.equal(await c.backups.get('b1'), undefined);
     });
 
     it('finds the newest ended operation of given kinds, skipping active ones', async (t) => {
       const c = await o.create(t);
       await seed(c);
-      assert.equal(await c.latestEndedOperation(P1, ['Backup', 'PeriodicBackup']), undefined);
-      await c.insertOperation({ ...operation('b1'), kind: 'Backup' });
-      await c.updateOperation('b1', { state: 'Success', updatedUtc: '2026-01-01T00:01:00.000Z' });
-      await c.insertOperation({ ...operation('p1'), kind: 'PeriodicBackup' });
-      await c.updateOperation('p1', { state: 'Failure', updatedUtc: '2026-01-01T00:02:00.000Z', failure: { Code: 'E_FAIL', Message: 'x' } });
-      await c.insertOperation({ ...operation('b2'), kind: 'Backup' }); // still Accepted
-      assert.equal((await c.latestEndedOperation(P1, ['Backup', 'PeriodicBackup']))?.id, 'p1');
-      assert.equal((await c.latestEndedOperation(P1, ['Backup']))?.id, 'b1');
-      assert.equal(await c.latestEndedOperation(P1, ['Restore']), undefined);
-      assert.equal(await c.latestEndedOperation(P1, []), undefined);
+      assert.equal(await c.operations.latestEnded(P1, ['Backup', 'PeriodicBackup']), undefined);
+      await c.operations.insert({ ...operation('b1'), kind: 'Backup' });
+      await c.operations.update('b1', { state: 'Success', updatedUtc: '2026-01-01T00:01:00.000Z' });
+      await c.operations.insert({ ...operation('p1'), kind: 'PeriodicBackup' });
+      await c.operations.update('p1', { state: 'Failure', updatedUtc: '2026-01-01T00:02:00.000Z', failure: { Code: 'E_FAIL', Message: 'x' } });
+      await c.operations.insert({ ...operation('b2'), kind: 'Backup' }); // still Accepted
+      assert.equal((await c.operations.latestEnded(P1, ['Backup', 'PeriodicBackup']))?.id, 'p1');
+      assert.equal((await c.operations.latestEnded(P1, ['Backup']))?.id, 'b1');
+      assert.equal(await c.operations.latestEnded(P1, ['Restore']), undefined);
+      assert.equal(await c.operations.latestEnded(P1, []), undefined);
     });
 
     it('keeps the scheduler\'s state per partition, replacing it whole', async (t) => {
       const c = await o.create(t);
-      assert.equal(await c.getPeriodicSchedule(P1), undefined);
+      assert.equal(await c.schedules.getPeriodic(P1), undefined);
       const first = { partitionId: P1, active: true, policyName: 'P', policyUniqueId: 'u1', policyAppliedUtc: '2026-01-01T00:00:00.000Z', chainCounter: 0, consecutiveFailures: 0, forceFull: 'PolicyChanged' };
-      await c.putPeriodicSchedule(first, '2026-01-01T00:00:00.000Z');
-      assert.deepEqual(await c.getPeriodicSchedule(P1), first);
+      await c.schedules.putPeriodic(first, '2026-01-01T00:00:00.000Z');
+      assert.deepEqual(await c.schedules.getPeriodic(P1), first);
       const second = {
         partitionId: P1, active: true, policyName: 'P', policyUniqueId: 'u1', policyAppliedUtc: '2026-01-01T00:00:00.000Z', chainCounter: 1, consecutiveFailures: 0,
         pending: { operationId: 'op', option: 'Incremental' as const, chainCounterAfter: 2, scheduledUtc: '2026-01-01T00:01:00.000Z' },
       };
-      await c.putPeriodicSchedule(second, '2026-01-01T00:01:00.000Z');
-      assert.deepEqual(await c.getPeriodicSchedule(P1), second, 'replaced whole: forceFull is gone');
-      assert.equal(await c.getPeriodicSchedule(P2), undefined);
+      await c.schedules.putPeriodic(second, '2026-01-01T00:01:00.000Z');
+      assert.deepEqual(await c.schedules.getPeriodic(P1), second, 'replaced whole: forceFull is gone');
+      assert.equal(await c.schedules.getPeriodic(P2), undefined);
     });
 
     it('keeps the retention sweeper\'s state per partition, with the backup being deleted', async (t) => {
       const c = await o.create(t);
-      assert.equal(await c.getRetentionState(P1), undefined);
+      assert.equal(await c.schedules.getRetention(P1), undefined);
       const deleting = {
         storageKey: 'FileShare:/x', backupId: 'b1', backupChainId: 'b1', parentBackupId: '', backupType: 'Full' as const,
         creationUtc: '2026-01-01T00:00:00.000Z', metadataKey: 'A/S/p/x.bkmetadata', dataKey: 'A/S/p/x.lbk',
       };
-      await c.putRetentionState({ partitionId: P1, policyUniqueId: 'u1', consecutiveFailures: 0, deleting }, '2026-01-02T00:00:00.000Z');
-      assert.deepEqual((await c.getRetentionState(P1))?.deleting, deleting);
-      await c.putRetentionState({ partitionId: P1, policyUniqueId: 'u1', consecutiveFailures: 0, lastRunUtc: '2026-01-02T00:00:00.000Z' }, '2026-01-02T00:00:00.000Z');
-      const after = await c.getRetentionState(P1);
+      await c.schedules.putRetention({ partitionId: P1, policyUniqueId: 'u1', consecutiveFailures: 0, deleting }, '2026-01-02T00:00:00.000Z');
+      assert.deepEqual((await c.schedules.getRetention(P1))?.deleting, deleting);
+      await c.schedules.putRetention({ partitionId: P1, policyUniqueId: 'u1', consecutiveFailures: 0, lastRunUtc: '2026-01-02T00:00:00.000Z' }, '2026-01-02T00:00:00.000Z');
+      const after = await c.schedules.getRetention(P1);
       assert.equal(after?.deleting, undefined);
       assert.equal(after?.lastRunUtc, '2026-01-02T00:00:00.000Z');
-      assert.equal(await c.getRetentionState(P2), undefined);
+      assert.equal(await c.schedules.getRetention(P2), undefined);
     });
 
     if (o.reopen) {
       it('keeps everything across a reopen', async (t) => {
         const c = await o.create(t);
         await seed(c);
-        await c.insertOperation(operation('op1'));
-        await c.insertBackup(backupRecord('b1', P1, 'fabric:/A/S', '2026-01-01T00:00:00.000Z'));
+        await c.operations.insert(operation('op1'));
+        await c.backups.insert(backupRecord('b1', P1, 'fabric:/A/S', '2026-01-01T00:00:00.000Z'));
         await c.close();
         const again = await (o.reopen as NonNullable<typeof o.reopen>)(t);
-        assert.equal((await again.getOperation('op1'))?.state, 'Accepted');
-        assert.equal((await again.getBackup('b1'))?.backupId, 'b1');
-        assert.equal((await again.listPartitions('fabric:/A/S')).length, 2);
-        await again.insertPolicy(policyRecord('P'));
-        await again.changeProtection((s, names) => enableBackup(s, SVC, 'P', names));
+        assert.equal((await again.operations.get('op1'))?.state, 'Accepted');
+        assert.equal((await again.backups.get('b1'))?.backupId, 'b1');
+        assert.equal((await again.hierarchy.listPartitions('fabric:/A/S')).length, 2);
+        await again.policies.insert(policyRecord('P'));
+        await again.policies.changeProtection((s, names) => enableBackup(s, SVC, 'P', names));
         await again.close();
         const third = await (o.reopen as NonNullable<typeof o.reopen>)(t);
-        assert.equal((await third.getPolicy('P'))?.uniqueId, 'P-1');
-        assert.equal((await third.getProtection()).mappings.get('fabric:/A/S')?.policyName, 'P');
+        assert.equal((await third.policies.get('P'))?.uniqueId, 'P-1');
+        assert.equal((await third.policies.getProtection()).mappings.get('fabric:/A/S')?.policyName, 'P');
       });
     }
   });

@@ -128,10 +128,10 @@ it('after a restart, ends operations that were in progress with E_ABORT and carr
     [ids.backupRunning, p0, 'Backup', { storage: lb1.storage }], [ids.backupQueued, p1, 'Backup', { storage: lb1.storage }],
     [ids.restoreRunning, p2, 'Restore', restoreRequest], [ids.restoreQueued, p3, 'Restore', restoreRequest],
   ] as const) {
-    assert.deepEqual(await catalog.insertOperation(op(id, pid, kind, req)), { inserted: true });
+    assert.deepEqual(await catalog.operations.insert(op(id, pid, kind, req)), { inserted: true });
   }
-  await catalog.updateOperation(ids.backupRunning, { state: 'BackupInProgress', updatedUtc: new Date(now - 4000).toISOString() });
-  await catalog.updateOperation(ids.restoreRunning, { state: 'RestoreInProgress', updatedUtc: new Date(now - 4000).toISOString() });
+  await catalog.operations.update(ids.backupRunning, { state: 'BackupInProgress', updatedUtc: new Date(now - 4000).toISOString() });
+  await catalog.operations.update(ids.restoreRunning, { state: 'RestoreInProgress', updatedUtc: new Date(now - 4000).toISOString() });
   await catalog.close();
 
   const lb2 = await startTestLifeboat(t, {}, dir);
@@ -174,7 +174,7 @@ it('ends an Accepted operation whose deadline passed while Lifeboat was down wit
   const catalog = new SqliteCatalog(join(dir, 'catalog.sqlite'));
   const now = Date.now();
   const id = randomUUID();
-  await catalog.insertOperation({
+  await catalog.operations.insert({
     id, kind: 'Backup', partitionId: p0, state: 'Accepted', acceptedUtc: new Date(now - 11 * 60_000).toISOString(),
     deadlineUtc: new Date(now - 60_000).toISOString(), updatedUtc: new Date(now - 11 * 60_000).toISOString(),
     request: { storage: lb1.storage }, result: {}, failure: undefined,

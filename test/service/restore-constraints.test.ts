@@ -29,7 +29,7 @@ it('refuses a restore from another service\'s backup unless AllowCrossServiceRes
   const refused = await send(lb.url, { method: 'POST', path: `/Partitions/${other}/$/Restore?${V}`, body });
   assertFabricError(refused, 400, 'FABRIC_E_RESTORE_SOURCE_TARGET_PARTITION_MISMATCH');
   assert.match(refused.text, /AllowCrossServiceRestore/);
-  assert.equal((await lb.catalog.latestOperation(other, 'Restore')), undefined, 'nothing accepted');
+  assert.equal((await lb.catalog.operations.latest(other, 'Restore')), undefined, 'nothing accepted');
   assertFabricError(await send(lb.url, { method: 'POST', path: `/Partitions/${other}/$/Restore?${V}`, body: { ...body, AllowCrossServiceRestore: 'yes' } }), 400, 'E_INVALIDARG');
   assertSuccess(await send(lb.url, { method: 'POST', path: `/Partitions/${other}/$/Restore?${V}`, body: { ...body, AllowCrossServiceRestore: true } }), 202, 'said so: accepted');
 });

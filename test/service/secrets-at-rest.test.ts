@@ -49,7 +49,7 @@ if (skip && process.env.LIFEBOAT_REQUIRE_ALL_BACKENDS === '1') {
       s3: { StorageKind: 'S3', Bucket: bucket, Endpoint: s3.server().endpoint, Region: 'us-east-1', AccessKeyId: S3RVER_KEY, SecretAccessKey: s3Secret, ForcePathStyle: true },
       share: { ...lb.storage, PrimaryUserName: 'backup', PrimaryPassword: sharePassword },
     };
-    const pids = (await lb.catalog.listPartitions(SERVICE_NAME)).map((p) => p.id);
+    const pids = (await lb.catalog.hierarchy.listPartitions(SERVICE_NAME)).map((p) => p.id);
     const backupWithPolicy = async (pid: string): Promise<void> => {
       assertSuccess(await send(lb.url, { method: 'POST', path: `/Partitions/${pid}/$/Backup?${V}` }), 202);
       const done = await waitFor(async () => jsonOf(await send(lb.url, { method: 'GET', path: `/Partitions/${pid}/$/GetBackupProgress?${V}` })) as Record<string, unknown>,

@@ -43,7 +43,7 @@ async function refused(p: Promise<unknown>, pattern: RegExp): Promise<void> {
 }
 
 async function storedStorage(catalog: SealedCatalog, name: string): Promise<Record<string, unknown>> {
-  return (await catalog.getPolicy(name))!.policy.storage as Record<string, unknown>;
+  return (await catalog.policies.get(name))!.policy.storage as Record<string, unknown>;
 }
 
 describe('policy secrets through the service', () => {
@@ -61,11 +61,11 @@ describe('policy secrets through the service', () => {
     assert.equal((got.Storage as Record<string, unknown>).PrimaryPassword, '****');
     assert.deepEqual((await service.policies.listPolicies()).map((p) => Object.entries(p.Storage as Record<string, unknown>).filter(([, v]) => v === '****').map(([k]) => k)),
       [['ConnectionString'], ['SecretAccessKey'], ['PrimaryPassword']]);
-    const before = (await catalog.getPolicy('share'))!.uniqueId;
+    const before = (await catalog.policies.get('share'))!.uniqueId;
 
     // What GET answered, with one change, goes back: the password is kept, the change is made.
     await service.policies.updatePolicy('share', { ...got, MaxIncrementalBackups: 7 }, false);
-    const after = (await catalog.getPolicy('share'))!;
+    const after = (await catalog.policies.get('share'))!;
     assert.equal((after.policy.storage as Record<string, unknown>).PrimaryPassword, pw);
     assert.equal(after.policy.maxIncrementalBackups, 7);
     assert.notEqual(after.uniqueId, before);

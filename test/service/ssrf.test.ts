@@ -30,7 +30,7 @@ it('contacts no endpoint a request names unless it is allow-listed, and says not
   });
   // The default allow-list: public cloud suffixes only.
   const lb = await startTestLifeboat(t, { storageEndpoints: PUBLIC_CLOUD_SUFFIXES });
-  const pid = (await lb.catalog.listPartitions(SERVICE_NAME))[0]?.id as string;
+  const pid = (await lb.catalog.hierarchy.listPartitions(SERVICE_NAME))[0]?.id as string;
   const storages = (p: number): Array<Record<string, unknown>> => [
     { StorageKind: 'AzureBlobStore', ConnectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:${p}/devstoreaccount1;`, ContainerName: 'ccc' },
     { StorageKind: 'ManagedIdentityAzureBlobStore', ManagedIdentityType: 'VMSS', BlobServiceUri: `https://127.0.0.1:${p}/`, ContainerName: 'ccc' },
@@ -60,5 +60,5 @@ it('contacts no endpoint a request names unless it is allow-listed, and says not
   }
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(connections, 0, 'the listener was never contacted');
-  assert.equal((await lb.catalog.listPolicies()).length, 0);
+  assert.equal((await lb.catalog.policies.list()).length, 0);
 });

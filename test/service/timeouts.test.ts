@@ -115,7 +115,7 @@ it('ends a backup nobody carried out with Timeout after BackupTimeout; a late re
   await w.service.hosts.report(HOST, lateBackupSuccess(w, op.id));
   await w.service.hosts.report(HOST, { OperationId: op.id, State: 'Failure', Error: { Code: 'E_FAIL', Message: 'late' } });
   assert.deepEqual(await w.service.backups.backupProgress(w.pid), timedOut, 'late reports change nothing');
-  assert.equal((await w.catalog.getOperation(op.id))?.state, 'Timeout');
+  assert.equal((await w.catalog.operations.get(op.id))?.state, 'Timeout');
 
   // The partition is free again.
   const next = await w.service.backups.backupPartition(w.pid, { BackupStorage: w.storage }, 1);
