@@ -24,10 +24,11 @@ const PARALLEL_DOWNLOADS = 3;
  * Downloads one backup of a chain into `folder`: its `.bkmetadata` (for the wrapped data key,
  * size and SHA-256), then its data, decoded (version 1 or 2) and checked block by block and
  * against the metadata. Any damage is LIFEBOAT_E_BACKUP_CORRUPT naming the object and where.
+ * `known`: the metadata, when the caller has read it already.
  */
-async function download(t: TransferContext, repo: BackupRepository, location: string, folder: string, signal: AbortSignal): Promise<string> {
+async function download(t: TransferContext, repo: BackupRepository, location: string, folder: string, signal: AbortSignal, known?: StoredBackupMetadata): Promise<string> {
   const where = repo.where(location);
-  const meta = await storedMetadata(t, repo, location);
+  const meta = known ?? await storedMetadata(t, repo, location);
   if (signal.aborted) throw new LifeboatError('E_ABORT', 'The restore ended before this backup was downloaded.');
   const source = await repo.openData(location);
   const stop = (): void => { source.destroy(new LifeboatError('E_ABORT', 'The restore ended before this backup was downloaded.')); };
@@ -72,7 +73,7 @@ async function openFullBackup(t: TransferContext, repo: BackupRepository, locati
     throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} is damaged: it is ${object.size} bytes, its metadata records ${meta.DataSize}.`);
   }
   const version = archiveVersion(await readAll(await repo.openData(location, { start: 0, end: Math.min(5, object.size) })));
-  if (version !== 2) return download(t, repo, location, folder, signal);
+  if (version !== 2) return download(t, repo, location, folder, signal, meta);
 
   const data = new Handoff();
   // The decoder hashes data.sqlite to check it against the archive's trailer: the partition takes that digest.

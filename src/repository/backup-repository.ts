@@ -85,12 +85,13 @@ export class BackupRepository {
 
   /** The backup at `location`; LIFEBOAT_E_STORAGE_NOT_FOUND when none is committed there. */
   async at(location: string): Promise<StoredBackup> {
-    const key = metadataKeyOf(location);
+    const normalized = normalizeLocation(location);
+    const key = metadataKeyOf(normalized);
     const bytes = await this.readMetadata(key).catch((err: unknown) => {
-      if (isLifeboatError(err, 'LIFEBOAT_E_STORAGE_NOT_FOUND')) throw new LifeboatError('LIFEBOAT_E_STORAGE_NOT_FOUND', `No backup at ${location} in ${this.store.description}.`);
+      if (isLifeboatError(err, 'LIFEBOAT_E_STORAGE_NOT_FOUND')) throw new LifeboatError('LIFEBOAT_E_STORAGE_NOT_FOUND', `No backup at ${normalized} in ${this.store.description}.`);
       throw err;
     });
-    return { location: normalizeLocation(location), metadata: decodeBkMetadata(bytes, this.where(key)) };
+    return { location: normalized, metadata: decodeBkMetadata(bytes, this.where(key)) };
   }
 
   /** The `.bkmetadata` of the backup at `location`, as messages name it. */

@@ -4,7 +4,7 @@
  * one DataLossVersion, LSNs that continue. The first problem is thrown, naming the backup and where.
  */
 import { type ChainLink, planRestoreChain } from '../core/backup-chain.ts';
-import { metadataKeyOf, normalizeLocation } from '../core/backup-layout.ts';
+import { normalizeLocation } from '../core/backup-layout.ts';
 import { LifeboatError, isLifeboatError } from '../core/errors.ts';
 import type { BackupRepository, StoredBackup } from './backup-repository.ts';
 
@@ -57,7 +57,7 @@ function linkOf(repo: BackupRepository, e: StoredBackup): ChainLink & { entry: S
       firstLsn: BigInt(m.FirstLsn), lastLsn: BigInt(m.LsnOfLastBackupRecord),
     };
   } catch {
-    throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup metadata ${repo.where(metadataKeyOf(e.location))} is damaged: an epoch or LSN is not a number.`);
+    throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup metadata ${repo.metadataWhere(e.location)} is damaged: an epoch or LSN is not a number.`);
   }
 }
 

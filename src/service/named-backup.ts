@@ -1,5 +1,4 @@
 /** The backup a RestorePartition or VerifyBackup body names (or the newest one), checked against the partition. */
-import { normalizeLocation } from '../core/backup-layout.ts';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { partitionInfoToJson, samePartitionInfo } from '../core/partitioning.ts';
 import { type StorageDescription, parseStorageDescription, storageIdentity } from '../core/storage-description.ts';
@@ -37,7 +36,7 @@ export async function namedBackup(
     ? (await policyOfPartition(p.catalog, partition)).storage
     : parseStorageDescription(body.BackupStorage);
   const repo = p.repositoryFor(storage);
-  const target = await repo.at(normalizeLocation(body.BackupLocation));
+  const target = await repo.at(body.BackupLocation);
   const m = target.metadata;
   if (m.BackupId.toLowerCase() !== body.BackupId.toLowerCase()) {
     throw new LifeboatError('E_INVALIDARG', `The backup at ${target.location} is ${m.BackupId}, not ${body.BackupId}.`);
