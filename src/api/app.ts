@@ -18,6 +18,8 @@ import { fabricError } from '../wire/errors.ts';
 import { applicationWire, partitionWire, serviceWire } from '../wire/hierarchy.ts';
 import { type EntityLevelName, ROUTES, protectionRoute } from '../wire/routes.ts';
 import { type GateOptions, installGate } from './auth.ts';
+import { registerExplorer } from './explorer.ts';
+import { type OperatorOptions, registerOperatorRoutes } from './operator.ts';
 import { boolParam, checkApiVersion, dateRange, intParam, page, query, sendError } from './http.ts';
 
 /** A host's registration: services and partitions, never megabytes (a 10,000-partition host needs ~3 MB). */
@@ -34,6 +36,8 @@ export interface AppOptions {
   readonly logger?: boolean | object;
   /** Largest request body of the public API, in bytes. */
   readonly bodyLimit?: number;
+  /** /metrics, /healthz, /readyz. */
+  readonly operator?: OperatorOptions;
 }
 
 type Req = FastifyRequest<{ Params: Record<string, string> }>;
@@ -314,6 +318,8 @@ export function buildApp(o: AppOptions): FastifyInstance {
     };
   }));
 
+  registerOperatorRoutes(app, o.operator);
+  registerExplorer(app);
   return app;
 }
 

@@ -7,7 +7,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Access, type Principal, authorize } from '../core/access.ts';
+import { ACCESSES, type Access, type Principal, authorize } from '../core/access.ts';
 import type { AccessService } from '../service/access.ts';
 import { sendError } from './http.ts';
 import type { Logger } from '../core/logger.ts';
@@ -82,7 +82,7 @@ export function installGate(app: FastifyInstance, o: GateOptions): void {
   routeTables.set(app, table);
   app.addHook('onRoute', (route) => {
     const access = route.config?.access;
-    if (access !== 'read' && access !== 'admin' && access !== 'host' && access !== 'any') {
+    if (access === undefined || !ACCESSES.includes(access)) {
       throw new Error(`Route ${String(route.method)} ${route.url} has no access decision (config.access).`);
     }
     for (const method of [route.method].flat()) if (method !== 'HEAD') table.push({ method, url: route.url, access });
@@ -106,7 +106,8 @@ export function installGate(app: FastifyInstance, o: GateOptions): void {
     if (origin !== undefined || req.headers['sec-fetch-site'] === 'cross-site') {
       if (!sameOrigin(origin, hosts, o.tls ? 'https:' : 'http:', o.port())) return deny(req, reply, 403, 'Requests from other sites are refused.');
     }
-    // 3. Who is it?
+    // 3. Who is it? A public route (liveness, the explorer's static files) does not ask.
+    if (req.routeOptions.config?.access === 'public') return undefined;
     const principal = o.noAuth ? INSECURE : await authenticate(req, o.access);
     if (!principal) {
       req.principal = ANONYMOUS;
@@ -124,7 +125,7 @@ export function installGate(app: FastifyInstance, o: GateOptions): void {
 
   app.addHook('onResponse', async (req, reply) => {
     const config = req.routeOptions.config;
-    const audited = config?.access !== undefined && (config.audit ?? (config.access !== 'read' && config.access !== 'any' && req.method !== 'GET'));
+    const audited = config?.access !== undefined && (config.audit ?? (!['read', 'any', 'metrics', 'public'].includes(config.access) && req.method !== 'GET'));
     if (!audited) return;
     const p = req.principal ?? ANONYMOUS;
     const status = reply.statusCode;

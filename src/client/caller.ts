@@ -8,7 +8,7 @@ import { callLifeboat } from './http.ts';
 export interface LifeboatClientOptions {
   /** The service, e.g. http://127.0.0.1:19080. */
   readonly baseUrl: string;
-  /** A bearer token (admin, reader or host, as the routes called need). */
+  /** A bearer token (admin, reader, host or metrics, as the routes called need). */
   readonly token?: string | undefined;
   /** Time limit of each call, in milliseconds (default 30 s; an order poll adds its wait). */
   readonly timeoutMs?: number;

@@ -267,7 +267,7 @@ async function withService<T>(o: ServiceCallOptions, call: (client: LifeboatClie
 const tokens = program.command('token').description('API tokens of the running service (admin): create, list, revoke');
 withServiceOptions(tokens.command('create'))
   .description('make a token; prints what it is, then the token itself as the last line (shown once: only its hash is kept)')
-  .requiredOption('--role <role>', 'admin, reader (reads only) or host (the host protocol, as one host)')
+  .requiredOption('--role <role>', 'admin, reader (reads only), host (the host protocol, as one host) or metrics (scrapes /metrics only)')
   .option('--name <name>', 'its name, for list and revoke (default: <role>-<random>)')
   .option('--host-id <id>', 'for --role host: the host id it may act as')
   .option('--json', 'print the whole answer as JSON')

@@ -84,7 +84,7 @@ export class AccessService {
 
   async createToken(body: Record<string, unknown> | undefined): Promise<CreatedToken> {
     invalidArgUnless(body, 'CreateToken needs a JSON body: {"Role": "admin" | "reader" | "host", "Name"?, "HostId"?}.');
-    invalidArgUnless(isRole(body.Role), 'Role must be admin, reader or host.');
+    invalidArgUnless(isRole(body.Role), 'Role must be admin, reader, host or metrics.');
     const role = body.Role;
     const name = body.Name === undefined || body.Name === null ? `${role}-${randomBytes(4).toString('hex')}` : body.Name;
     invalidArgUnless(typeof name === 'string' && TOKEN_NAME.test(name), 'Name is 1 to 64 letters, digits, dots, dashes or underscores.');

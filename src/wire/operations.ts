@@ -36,6 +36,14 @@ export interface BackupProgress {
   EpochOfLastBackupRecord: EpochWire | null;
   LsnOfLastBackupRecord: string;
   FailureError: FailureErrorWire | null;
+  /**
+   * Lifeboat's extensions: bytes of the partition read into the backup so far, and the total the
+   * host expects to read (a full backup: the database file; an incremental: the change log), as
+   * the host reports them while it streams (about once a second). Absent before the host starts
+   * or when it does not know; at Success BytesTransferred is the total read.
+   */
+  BytesTransferred?: number;
+  TotalBytes?: number;
 }
 
 export interface RestoreProgress {
@@ -44,6 +52,9 @@ export interface RestoreProgress {
   RestoredEpoch: EpochWire | null;
   RestoredLsn: string;
   FailureError: FailureErrorWire | null;
+  /** Lifeboat's extensions: stored bytes of the chain read so far, and the chain's stored size (as for BackupProgress). */
+  BytesTransferred?: number;
+  TotalBytes?: number;
 }
 
 /** What VerifyBackup found of one backup of the chain. */

@@ -44,6 +44,12 @@ export const ROUTES = {
   revokeToken: '/Lifeboat/$/Tokens/:tokenName/$/Revoke',
   me: '/Lifeboat/$/Me',
   auditLog: '/Lifeboat/$/AuditLog',
+  // operators (Lifeboat's own): Prometheus metrics, liveness and readiness, the web explorer
+  metrics: '/metrics',
+  healthz: '/healthz',
+  readyz: '/readyz',
+  explorer: '/explorer',
+  explorerFiles: '/explorer/*',
 } as const;
 
 /** Where each entity level's protection routes hang. */

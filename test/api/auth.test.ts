@@ -38,8 +38,9 @@ async function partitionIds(lb: TestLifeboat): Promise<string[]> {
 function pathOf(url: string, ids: { partition: string; host: string }): string {
   const filled = url
     .replace(':partitionId', ids.partition).replace(':applicationId', APP_ID).replace(':serviceId', SERVICE_ID)
-    .replace(':backupPolicyName', 'no-such-policy').replace(':tokenName', 'no-such-token').replace(':hostId', ids.host);
+    .replace(':backupPolicyName', 'no-such-policy').replace(':tokenName', 'no-such-token').replace(':hostId', ids.host).replace('/*', '/index.html');
   assert.ok(!filled.includes(':'), `a parameter of ${url} is not filled`);
+  if (!url.startsWith('/Lifeboat/') && !/^\/(Applications|Services|Partitions|BackupRestore)\b/.test(url)) return filled;
   const q = url.startsWith('/Lifeboat/Hosts/') ? (url.endsWith('/Orders') ? '?WaitMs=0' : '') : (url.startsWith('/Applications') && !url.includes('$/') ? '?api-version=6.0' : `?${V}`);
   return filled + q;
 }
@@ -48,6 +49,8 @@ function pathOf(url: string, ids: { partition: string; host: string }): string {
 function expectedAccess(method: string, url: string): string {
   if (url.startsWith('/Lifeboat/Hosts/:hostId/')) return 'host';
   if (url === '/Lifeboat/$/Me') return 'any';
+  if (url === '/metrics') return 'metrics';
+  if (url === '/healthz' || url === '/readyz' || url === '/explorer' || url.startsWith('/explorer/')) return 'public';
   if (url.startsWith('/Lifeboat/$/')) return 'admin';
   if (method === 'GET') return 'read';
   // The POSTs that only query: readers may use them.
@@ -63,6 +66,7 @@ describe('authentication and roles', () => {
     const [pid] = await partitionIds(lb);
     const reader = await createToken(lb, { Role: 'reader', Name: 'r1' });
     const host = await createToken(lb, { Role: 'host', Name: 'h1', HostId: 'h1' });
+    const scraper = await createToken(lb, { Role: 'metrics', Name: 'm1' });
     const routes = routeTable(lb.app);
     assert.ok(routes.length >= 40, `the table covers every route (${routes.length})`);
     for (const must of ['POST /Partitions/:partitionId/$/Restore', 'POST /Lifeboat/Hosts/:hostId/$/Report', 'GET /Lifeboat/$/AuditLog', 'POST /Applications/:applicationId/$/DisableBackup']) {
@@ -75,13 +79,23 @@ describe('authentication and roles', () => {
       const base = { method: r.method, path };
 
       const none = await send(lb.url, { ...base, token: null });
+      if (r.access === 'public') {
+        // No credential asked, and nothing told: no id, no name of what Lifeboat protects.
+        assert.ok(!refused(none) && none.status < 500, `${what} without a token: ${none.status}`);
+        assert.ok(!none.text.includes(pid as string) && !none.text.includes('SampleApp'), `${what}: a public answer reveals nothing`);
+        continue;
+      }
       assertFabricError(none, 401, 'LIFEBOAT_E_UNAUTHENTICATED', `${what} without a token`);
       assert.ok(!none.text.includes(pid as string) && !none.text.includes('SampleApp'), `${what}: a 401 reveals nothing`);
       assert.match(none.headers.get('www-authenticate') ?? '', /^Bearer/);
       assertFabricError(await send(lb.url, { ...base, token: 'lbt_not-a-token-anyone-made-0000000000' }), 401, 'LIFEBOAT_E_UNAUTHENTICATED', `${what} with an unknown token`);
 
+      const asScraper = await send(lb.url, { ...base, token: scraper.Token });
+      if (r.access === 'metrics' || r.access === 'any') assert.ok(!refused(asScraper) && asScraper.status < 500, `${what} as metrics: ${asScraper.status} ${asScraper.text}`);
+      else assertFabricError(asScraper, 403, 'E_ACCESSDENIED', `${what} as a metrics token`);
+
       const asReader = await send(lb.url, { ...base, token: reader.Token });
-      if (r.access === 'read' || r.access === 'any') assert.ok(!refused(asReader) && asReader.status < 500, `${what} as reader: ${asReader.status} ${asReader.text}`);
+      if (r.access === 'read' || r.access === 'metrics' || r.access === 'any') assert.ok(!refused(asReader) && asReader.status < 500, `${what} as reader: ${asReader.status} ${asReader.text}`);
       else assertFabricError(asReader, 403, 'E_ACCESSDENIED', `${what} as reader`);
 
       const asHost = await send(lb.url, { ...base, token: host.Token });
