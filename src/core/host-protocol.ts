@@ -70,9 +70,24 @@ export interface StoredBackupSummary {
   readonly CreationTimeUtc: string;
 }
 
+/**
+ * How far a transfer is: bytes moved so far, the total expected when known. A backup counts the
+ * partition's bytes read (TotalBytes: the database file of a full; unknown for an incremental's
+ * change log); a restore the stored bytes of the chain read (TotalBytes: the chain's objects).
+ * StoredBytes: a backup's bytes written to storage so far.
+ */
+export interface TransferProgress {
+  readonly BytesTransferred: number;
+  readonly TotalBytes?: number;
+  readonly StoredBytes?: number;
+}
+
 export type Report =
-  | { readonly OperationId: string; readonly State: 'InProgress' }
-  | { readonly OperationId: string; readonly State: 'Success'; readonly Partition: PartitionState; readonly Backup?: StoredBackupSummary; readonly Restored?: { readonly Epoch: EpochWire; readonly Lsn: string } }
+  | { readonly OperationId: string; readonly State: 'InProgress'; readonly Progress?: TransferProgress }
+  | {
+    readonly OperationId: string; readonly State: 'Success'; readonly Partition: PartitionState; readonly Backup?: StoredBackupSummary;
+    readonly Restored?: { readonly Epoch: EpochWire; readonly Lsn: string }; readonly Progress?: TransferProgress;
+  }
   | { readonly OperationId: string; readonly State: 'Failure'; readonly Error: { readonly Code: string; readonly Message: string }; readonly Partition?: PartitionState };
 
 /** The service's side of the conversation, as a host sees it. */
@@ -134,6 +149,24 @@ function partitionStateOf(v: unknown, where: string): PartitionState {
   return { Id: p.Id.toLowerCase(), Epoch: epochOf(p.Epoch, where), Lsn: p.Lsn };
 }
 
+const byteCount = (v: unknown, where: string): number => {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new TypeError(`${where} must be a whole number of bytes`);
+  return v;
+};
+
+function progressOf(v: unknown): { Progress?: TransferProgress } {
+  if (v === undefined || v === null) return {};
+  const p = v as Record<string, unknown>;
+  if (typeof p !== 'object') throw new TypeError('Progress must be {BytesTransferred, TotalBytes?, StoredBytes?}');
+  return {
+    Progress: {
+      BytesTransferred: byteCount(p.BytesTransferred, 'Progress.BytesTransferred'),
+      ...(p.TotalBytes !== undefined ? { TotalBytes: byteCount(p.TotalBytes, 'Progress.TotalBytes') } : {}),
+      ...(p.StoredBytes !== undefined ? { StoredBytes: byteCount(p.StoredBytes, 'Progress.StoredBytes') } : {}),
+    },
+  };
+}
+
 /** Checks a report received from a host; throws TypeError with what is wrong. */
 export function parseReport(value: unknown): Report {
   const r = value as Record<string, unknown> | null;
@@ -141,7 +174,7 @@ export function parseReport(value: unknown): Report {
   const OperationId = str(r.OperationId, 'OperationId');
   switch (r.State) {
     case 'InProgress':
-      return { OperationId, State: 'InProgress' };
+      return { OperationId, State: 'InProgress', ...progressOf(r.Progress) };
     case 'Failure': {
       const e = r.Error as Record<string, unknown> | null;
       if (!e || typeof e !== 'object') throw new TypeError('A Failure report needs Error {Code, Message}');
@@ -157,7 +190,7 @@ export function parseReport(value: unknown): Report {
         const created = str(b.CreationTimeUtc, 'Backup.CreationTimeUtc');
         if (Number.isNaN(new Date(created).getTime())) throw new TypeError('Backup.CreationTimeUtc must be a date-time');
         return {
-          OperationId, State: 'Success', Partition,
+          OperationId, State: 'Success', Partition, ...progressOf(r.Progress),
           Backup: {
             BackupId: str(b.BackupId, 'Backup.BackupId'), BackupChainId: str(b.BackupChainId, 'Backup.BackupChainId'), ParentBackupId: String(b.ParentBackupId ?? ''),
             BackupLocation: str(b.BackupLocation, 'Backup.BackupLocation'), BackupType: type, EpochOfLastBackupRecord: epochOf(b.EpochOfLastBackupRecord, 'Backup'),
@@ -168,7 +201,7 @@ export function parseReport(value: unknown): Report {
       if (r.Restored) {
         const x = r.Restored as Record<string, unknown>;
         if (typeof x.Lsn !== 'string' || !INT64.test(x.Lsn)) throw new TypeError('Restored.Lsn must be a decimal string');
-        return { OperationId, State: 'Success', Partition, Restored: { Epoch: epochOf(x.Epoch, 'Restored'), Lsn: x.Lsn } };
+        return { OperationId, State: 'Success', Partition, Restored: { Epoch: epochOf(x.Epoch, 'Restored'), Lsn: x.Lsn }, ...progressOf(r.Progress) };
       }
       throw new TypeError('A Success report carries Backup or Restored');
     }

@@ -19,6 +19,8 @@ export interface FailureError {
 /** What can happen to an operation. */
 export type OperationEvent =
   | { readonly type: 'HostStarted' }
+  /** The host reports how far it is (bytes); the operation is in progress. */
+  | { readonly type: 'HostProgressed'; readonly progress: Record<string, unknown> }
   | { readonly type: 'HostSucceeded'; readonly result: Record<string, unknown> }
   | { readonly type: 'HostFailed'; readonly error: FailureError }
   /** Its deadline passed before it ended. */
@@ -76,6 +78,7 @@ export function nextOperation(kind: OperationKind, state: OperationState, event:
   const what = kind.toLowerCase();
   switch (event.type) {
     case 'HostStarted': return { state: kind === 'Restore' ? 'RestoreInProgress' : 'BackupInProgress' };
+    case 'HostProgressed': return { state: kind === 'Restore' ? 'RestoreInProgress' : 'BackupInProgress', result: event.progress };
     case 'HostSucceeded': return { state: 'Success', result: event.result };
     case 'HostFailed': return { state: 'Failure', failure: event.error };
     case 'DeadlinePassed': return { state: 'Timeout', failure: { Code: 'FABRIC_E_TIMEOUT', Message: `The request of ${what} has timed out.` } };

@@ -21,6 +21,7 @@ import { BackupRepository } from '../repository/backup-repository.ts';
 import type { DataLossHandler, Partition, RestoreContext, RestoreResult, RestoreSource, StatefulService } from '../state/index.ts';
 import type { BlobStore } from '../storage/port.ts';
 import { type BackupOrder, type TransferContext, backupToStorage } from './backup-transfer.ts';
+import { ProgressReports } from './progress-reports.ts';
 import { openChain } from './restore-transfer.ts';
 
 export interface HostOptions {
@@ -53,6 +54,8 @@ export interface HostOptions {
    * what the cache holds costs more than the copies.
    */
   readonly directIo?: boolean;
+  /** Least time between two progress reports of one operation (default 1 s; 0: one per block). */
+  readonly progressIntervalMs?: number;
 }
 
 /** A restore order handed to a partition's data-loss handler. */
@@ -304,8 +307,10 @@ export class Host {
   private async backup(order: BackupOrder): Promise<void> {
     const { service, partition } = this.partition(order.PartitionId);
     const repo = new BackupRepository(this.o.openStorage(order.Storage));
-    const backup = await backupToStorage(this.transfer(), repo, service, partition, order);
-    await this.send({ OperationId: order.OperationId, State: 'Success', Partition: stateOf(partition), Backup: backup });
+    const reports = this.progressReports(order.OperationId);
+    const { backup, progress } = await backupToStorage({ ...this.transfer(), onBackupProgress: (p) => reports.update(p) }, repo, service, partition, order);
+    await reports.drain();
+    await this.send({ OperationId: order.OperationId, State: 'Success', Partition: stateOf(partition), Backup: backup, Progress: progress });
   }
 
   /** What the transfer pipelines take from this host. */
@@ -313,12 +318,23 @@ export class Host {
     return { hostId: this.id, clock: this.clock, workers: this.pool(), keyring: this.o.keyring, compression: this.o.compression, directIo: this.o.directIo, log: this.o.log };
   }
 
+  /** InProgress reports of one operation's byte counts (a lost one is not retried: the next says more). */
+  private progressReports(operationId: string): ProgressReports {
+    return new ProgressReports((p) => this.o.channel.report(this.id, { OperationId: operationId, State: 'InProgress', Progress: p }), this.o.progressIntervalMs ?? 1000);
+  }
+
   private async restore(order: Extract<Order, { Kind: 'Restore' }>, scratch: string): Promise<void> {
     const { partition } = this.partition(order.PartitionId);
     const repo = new BackupRepository(this.o.openStorage(order.Storage));
     const ended = new AbortController();
     let result: RestoreResult | undefined;
-    const { full, incrementals } = openChain(this.transfer(), repo, order.Chain, scratch, ended.signal);
+    // The chain's stored size, for the progress total (a missing object fails the chain's read itself).
+    const sizes = await Promise.all(order.Chain.map((location) => repo.dataInfo(location).catch(() => undefined)));
+    const total = sizes.reduce((n, o) => n + (o?.size ?? 0), 0);
+    const reports = this.progressReports(order.OperationId);
+    let read = 0;
+    const counted = { ...this.transfer(), onStoredBytesRead: (n: number) => reports.update({ BytesTransferred: read += n, TotalBytes: total }) };
+    const { full, incrementals } = openChain(counted, repo, order.Chain, scratch, ended.signal);
     const reading: Array<PromiseLike<unknown>> = [full, ...incrementals];
     try {
       // What can be checked of the full backup before its data is read (its metadata, the key, its
@@ -351,8 +367,9 @@ export class Host {
     }
     const r = result;
     if (!r) throw new LifeboatError('E_FAIL', `Partition ${partition.id} did not restore during data loss.`);
+    await reports.drain();
     await this.send({
-      OperationId: order.OperationId, State: 'Success', Partition: stateOf(partition),
+      OperationId: order.OperationId, State: 'Success', Partition: stateOf(partition), Progress: { BytesTransferred: read, TotalBytes: total },
       Restored: { Epoch: { DataLossVersion: r.restoredEpoch.dataLossVersion.toString(), ConfigurationVersion: r.restoredEpoch.configurationVersion.toString() }, Lsn: r.restoredLsn.toString() },
     });
   }

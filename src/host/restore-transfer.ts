@@ -38,7 +38,7 @@ async function download(t: TransferContext, repo: BackupRepository, location: st
   let summary: ArchiveSummary;
   try {
     await mkdir(folder);
-    summary = await decodeToFolder(check.stream, folder, where, { encryption: meta.Encryption, keyring: t.keyring, workers: t.workers });
+    summary = await decodeToFolder(check.stream, folder, where, { encryption: meta.Encryption, keyring: t.keyring, workers: t.workers, ...readCounter(t) });
   } finally {
     signal.removeEventListener('abort', stop);
     source.destroy(); // read to the end already, unless the decoder stopped early
@@ -46,6 +46,8 @@ async function download(t: TransferContext, repo: BackupRepository, location: st
   checkObject(check.mismatch(summary), repo, location);
   return folder;
 }
+
+const readCounter = (t: TransferContext): { onStoredBytes?: (bytes: number) => void } => (t.onStoredBytesRead ? { onStoredBytes: t.onStoredBytesRead } : {});
 
 /** The backup's `.bkmetadata`, checked to be readable with this host's keys. */
 async function storedMetadata(t: TransferContext, repo: BackupRepository, location: string): Promise<StoredBackupMetadata> {
@@ -110,7 +112,7 @@ async function openFullBackup(t: TransferContext, repo: BackupRepository, locati
       },
     };
     try {
-      const summary = await decodeFiles(check.stream, where, sink, { encryption: meta.Encryption, keyring: t.keyring, workers: t.workers });
+      const summary = await decodeFiles(check.stream, where, sink, { encryption: meta.Encryption, keyring: t.keyring, workers: t.workers, ...readCounter(t) });
       checkObject(check.mismatch(summary), repo, location);
       for (const name of [FULL_DATA_FILE, METADATA_FILE]) {
         if (!seen.has(name)) throw new LifeboatError('LIFEBOAT_E_BACKUP_CORRUPT', `Backup data ${where} has no ${name}: it is not a full backup.`);

@@ -9,7 +9,7 @@ import type { Hierarchy } from './hierarchy.ts';
 import type { OrderBoard } from './orders.ts';
 import { policyOfPartition } from './policies.ts';
 import { type ServicePorts, timeoutMinutes } from './ports.ts';
-import { type BackupProgress, EMPTY_ID, ZERO_TIME, wireTime } from '../wire/index.ts';
+import { type BackupProgress, EMPTY_ID, ZERO_TIME, progressBytes, wireTime } from '../wire/index.ts';
 
 export class Backups {
   constructor(private readonly p: ServicePorts, private readonly hierarchy: Hierarchy, private readonly orders: OrderBoard) {}
@@ -42,6 +42,7 @@ export class Backups {
       EpochOfLastBackupRecord: r.EpochOfLastBackupRecord ?? null,
       LsnOfLastBackupRecord: r.LsnOfLastBackupRecord ?? '0',
       FailureError: op.failure ?? null,
+      ...progressBytes(op.result),
     };
   }
 

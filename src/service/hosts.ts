@@ -6,7 +6,7 @@
 import { HOST_ID } from '../core/access.ts';
 import { locationInPartition } from '../core/backup-layout.ts';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
-import { type DataLossDecision, type HostChannel, type Order, type Registration, type Report, type StoredBackupSummary, parseRegistration, parseReport } from '../core/host-protocol.ts';
+import { type DataLossDecision, type HostChannel, type Order, type Registration, type Report, type StoredBackupSummary, type TransferProgress, parseRegistration, parseReport } from '../core/host-protocol.ts';
 import { applicationOf } from '../core/ids.ts';
 import { parseServiceName } from '../core/names.ts';
 import { isActive } from '../core/operation.ts';
@@ -157,7 +157,7 @@ export class HostDesk implements HostChannel {
     }
     if ('Partition' in r && r.Partition) await catalog.hierarchy.updatePartitionState(op.partitionId, r.Partition.Epoch, r.Partition.Lsn);
     if (r.State === 'InProgress') {
-      await this.orders.apply(op, { type: 'HostStarted' }, now);
+      await this.orders.apply(op, r.Progress ? { type: 'HostProgressed', progress: progressResult(r.Progress) } : { type: 'HostStarted' }, now);
       return;
     }
     this.orders.forgetDispatch(op.id);
@@ -202,7 +202,7 @@ export class HostDesk implements HostChannel {
         type: 'HostSucceeded',
         result: {
           BackupId: b.BackupId, BackupChainId: b.BackupChainId, BackupLocation: b.BackupLocation, EpochOfLastBackupRecord: b.EpochOfLastBackupRecord,
-          LsnOfLastBackupRecord: b.LsnOfLastBackupRecord, TimeStampUtc: b.CreationTimeUtc,
+          LsnOfLastBackupRecord: b.LsnOfLastBackupRecord, TimeStampUtc: b.CreationTimeUtc, ...progressResult(r.Progress),
         },
       }, now);
     } else if (op.kind === 'Restore' && r.Restored) {
@@ -210,12 +210,20 @@ export class HostDesk implements HostChannel {
       // is now in a newer epoch, shown by GET /Partitions/{id}).
       await this.orders.apply(op, {
         type: 'HostSucceeded',
-        result: { RestoredEpoch: op.request.backupEpoch ?? r.Restored.Epoch, RestoredLsn: r.Restored.Lsn, PartitionEpoch: r.Restored.Epoch, TimeStampUtc: now },
+        result: {
+          RestoredEpoch: op.request.backupEpoch ?? r.Restored.Epoch, RestoredLsn: r.Restored.Lsn, PartitionEpoch: r.Restored.Epoch, TimeStampUtc: now, ...progressResult(r.Progress),
+        },
       }, now);
     } else {
       throw new LifeboatError('E_INVALIDARG', `A successful ${op.kind.toLowerCase()} report must carry its result.`);
     }
   }
+}
+
+/** A report's byte counts as the operation's result keeps them (GetBackupProgress and GetRestoreProgress show them). */
+function progressResult(p: TransferProgress | undefined): Record<string, number> {
+  if (!p) return {};
+  return { BytesTransferred: p.BytesTransferred, ...(p.TotalBytes !== undefined ? { TotalBytes: p.TotalBytes } : {}), ...(p.StoredBytes !== undefined ? { StoredBytes: p.StoredBytes } : {}) };
 }
 
 /** The order a host gets for an operation. */

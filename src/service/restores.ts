@@ -6,7 +6,7 @@ import type { Hierarchy } from './hierarchy.ts';
 import { type BackupReference, namedBackup } from './named-backup.ts';
 import type { OrderBoard } from './orders.ts';
 import { type ServicePorts, timeoutMinutes } from './ports.ts';
-import { type RestoreProgress, ZERO_TIME, wireTime } from '../wire/index.ts';
+import { type RestoreProgress, ZERO_TIME, progressBytes, wireTime } from '../wire/index.ts';
 
 export class Restores {
   constructor(private readonly p: ServicePorts, private readonly hierarchy: Hierarchy, private readonly orders: OrderBoard) {}
@@ -49,7 +49,7 @@ export class Restores {
     const r = op.result as { RestoredEpoch?: RestoreProgress['RestoredEpoch']; RestoredLsn?: string };
     return {
       RestoreState: op.state, TimeStampUtc: wireTime(new Date(op.updatedUtc)), RestoredEpoch: r.RestoredEpoch ?? null,
-      RestoredLsn: r.RestoredLsn ?? '0', FailureError: op.failure ?? null,
+      RestoredLsn: r.RestoredLsn ?? '0', FailureError: op.failure ?? null, ...progressBytes(op.result),
     };
   }
 }

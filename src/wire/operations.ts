@@ -57,6 +57,12 @@ export interface RestoreProgress {
   TotalBytes?: number;
 }
 
+/** The byte counts an operation's result holds, as the progress answers show them (absent ones are left out). */
+export function progressBytes(result: Readonly<Record<string, unknown>>): Pick<BackupProgress, 'BytesTransferred' | 'TotalBytes'> {
+  const n = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  return { ...(n(result.BytesTransferred) ? { BytesTransferred: result.BytesTransferred } : {}), ...(n(result.TotalBytes) ? { TotalBytes: result.TotalBytes } : {}) };
+}
+
 /** What VerifyBackup found of one backup of the chain. */
 export interface CheckedBackupWire {
   readonly BackupId: string;

@@ -22,7 +22,8 @@ export class ByteReader {
   private carries: [Buffer, Buffer] = [Buffer.alloc(0), Buffer.alloc(0)];
   private carry = 0;
 
-  constructor(source: AsyncIterable<unknown>) {
+  /** `onRead`: told each chunk's size as it arrives from the source (progress of a download). */
+  constructor(source: AsyncIterable<unknown>, private readonly onRead?: (bytes: number) => void) {
     const borrowed = lendsChunks(source) ? source.borrowChunks() : undefined;
     this.lent = borrowed !== undefined;
     this.it = (borrowed ?? source)[Symbol.asyncIterator]();
@@ -61,6 +62,7 @@ export class ByteReader {
       }
       const b = chunkOf(r.value);
       if (b.length) {
+        this.onRead?.(b.length);
         this.chunks.push(b);
         this.buffered += b.length;
       }
@@ -115,7 +117,11 @@ export class ByteReader {
       this.offset += c.length;
       yield this.lent ? Buffer.from(c) : c;
     }
-    for (let r = await this.it.next(); !r.done; r = await this.it.next()) yield this.lent ? Buffer.from(chunkOf(r.value)) : chunkOf(r.value);
+    for (let r = await this.it.next(); !r.done; r = await this.it.next()) {
+      const c = chunkOf(r.value);
+      this.onRead?.(c.length);
+      yield this.lent ? Buffer.from(c) : c;
+    }
   }
 
   /** Stops reading the source (it is destroyed). */

@@ -29,6 +29,8 @@ export interface ReadOptions {
   readonly keyring?: Keyring | undefined;
   readonly workers?: number | BlockRunner;
   readonly zstdModule?: string;
+  /** Told the size of each chunk read from `source` as it arrives (a restore's progress). */
+  readonly onStoredBytes?: (bytes: number) => void;
 }
 
 export interface ArchiveSummary {
@@ -305,7 +307,7 @@ export async function versionOf(reader: ByteReader, where: string): Promise<1 | 
  */
 export async function decodeToFolder(source: Readable, folder: string, where: string, options: ReadOptions = {}): Promise<ArchiveSummary> {
   invalidArgUnless((await readdir(folder)).length === 0, `The folder to decode ${where} into is not empty: ${folder}.`);
-  const reader = new ByteReader(source);
+  const reader = new ByteReader(source, options.onStoredBytes);
   try {
     if ((await versionOf(reader, where)) === 1) {
       if (options.encryption) throw corrupt(where, 'its metadata names a wrapped data key, but the archive is version 1 (never encrypted)');
@@ -354,7 +356,7 @@ export async function decodeToFolder(source: Readable, folder: string, where: st
  * refused with E_INVALIDARG (decodeToFolder reads them): callers fall back to it.
  */
 export async function decodeFiles(source: Readable, where: string, sink: ArchiveSink, options: ReadOptions = {}): Promise<ArchiveSummary> {
-  const reader = new ByteReader(source);
+  const reader = new ByteReader(source, options.onStoredBytes);
   try {
     if ((await versionOf(reader, where)) === 1) throw new LifeboatError('E_INVALIDARG', `Backup data ${where} is a version 1 archive; decode it into a folder.`);
     return await readV2(reader, where, options, { requireContents: true, sink });

@@ -36,6 +36,11 @@ export interface EncodeOptions {
    * second copy and the service's cached pages stay (src/fs/direct-io.ts). false: through the cache.
    */
   readonly directRead?: boolean;
+  /**
+   * Told, as each block goes out, the plaintext bytes read so far and the archive's bytes so far
+   * (a backup's progress). Called on the encoding path: it must be cheap and must not throw.
+   */
+  readonly onProgress?: (p: { readonly plainBytes: number; readonly storedBytes: number }) => void;
 }
 
 export interface EncodeResult {
@@ -282,6 +287,11 @@ export async function encodeFiles(files: readonly ArchiveInput[], options: Encod
         buffers.give(p);
         return emit(copy, i === 0);
       });
+      if (options.onProgress) {
+        let plainBytes = 0;
+        for (const c of counts) plainBytes += c.bytes;
+        options.onProgress({ plainBytes, storedBytes: offset });
+      }
       return { chunks, lent };
     };
     // Reads, hashes and hands blocks to the pool while the frames before them are sealed and
