@@ -211,6 +211,11 @@ describe('the web explorer in Chromium', () => {
       await page.getByRole('status').filter({ hasText: `Policy azure-daily applied to Service ${SERVICE_NAME}` }).waitFor(WAIT);
       await row.filter({ hasText: `Service ${SERVICE_NAME}` }).waitFor(WAIT);
       assert.equal((await lb.client.protection.partitionConfiguration(pid)).PolicyName, 'azure-daily');
+      // A policy in use cannot be deleted: the confirmation, then the service's refusal, shown.
+      page.once('dialog', (d) => void d.accept());
+      await page.getByRole('button', { name: 'Delete policy azure-daily' }).click();
+      await page.getByRole('alert').filter({ hasText: 'FABRIC_E_BACKUP_IS_ENABLED' }).waitFor(WAIT);
+      assert.equal((await lb.client.policies.list()).Items.length, 1);
       const stored = (await lb.client.policies.get('azure-daily')).Storage as { ConnectionString: string };
       assert.equal(stored.ConnectionString, '****', 'the service reads the secret back masked');
       await screenshot(page, 'policies');
@@ -238,7 +243,10 @@ describe('the web explorer in Chromium', () => {
       const created = assertSuccess(await send(lb.url, { method: 'POST', path: '/Lifeboat/$/Tokens/$/Create?api-version=6.4', body: { Role: 'reader', Name: 'explorer-reader' } }), 201) as { Token: string };
       const reader = await newContext(browser, lb);
       const rp = reader.page;
-      await signInByPasting(rp, lb, created.Token);
+      // By keyboard this time: the form submits on Enter.
+      await rp.goto(`${lb.url}/explorer`);
+      await rp.getByLabel('Access token').fill(created.Token);
+      await rp.getByLabel('Access token').press('Enter');
       await rp.getByText('(reader: read only)').waitFor(WAIT);
       assert.equal(await navLink(rp, 'Audit log').count(), 0, 'no audit log link for a reader');
       await until('4 partition rows', async () => (await rp.locator('table.partitions tbody tr').count()) === 4);
