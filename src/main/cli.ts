@@ -17,6 +17,15 @@ import { startSampleApp } from '../host/sample-app.ts';
 import { BackupRepository } from '../repository/backup-repository.ts';
 import { DEFAULT_ENDPOINT_RULES, checkEndpointEntries } from '../storage/endpoints.ts';
 import { StorageRegistry } from '../storage/open.ts';
+import { registerBackups } from '../cli/backups.ts';
+import { type CliContext, type CommonOptions, runAction, withCommonOptions } from '../cli/common.ts';
+import { registerExplorer } from '../cli/explorer.ts';
+import { registerLs } from '../cli/ls.ts';
+import { registerOperations } from '../cli/operations.ts';
+import { EXIT } from '../cli/output.ts';
+import { registerPolicy } from '../cli/policy.ts';
+import { registerProtection } from '../cli/protection.ts';
+import { allPages } from '../cli/resolve.ts';
 import { startLifeboat } from './lifeboat.ts';
 
 function port(value: string): number {
@@ -77,7 +86,10 @@ function onSignal(stop: () => Promise<void>): void {
 }
 
 const env = process.env;
-const program: Command = new Command('lifeboat').description('Backup and restore for partitioned stateful services');
+const program: Command = new Command('lifeboat').description('Backup and restore for partitioned stateful services')
+  .addHelpText('after', '\nExit codes: 0 success, 1 operation failed or timed out, 2 usage, 3 busy (409), 4 not found, 5 auth (401/403), 130 detached with Ctrl-C. docs/cli.md has every command.');
+// Usage mistakes exit 2; program.error's own exit codes (1 unless given) and help (0) stay as they are.
+program.exitOverride((err) => process.exit(err.code === 'commander.error' || err.exitCode === 0 ? err.exitCode : EXIT.usage));
 
 const KEYS_HELP = 'JSON file of encryption keys, {"current":"<id>","keys":{"<id>":"<base64 of 32 bytes>"}} (env LIFEBOAT_ENCRYPTION_KEYS_FILE)';
 
@@ -161,6 +173,7 @@ program
       throw err;
     }
     console.log(`Lifeboat REST API: ${running.url} (Service Fabric BackupRestore API, api-version 6.4)`);
+    console.log(o.insecureNoAuth ? `web explorer: ${running.url}/explorer` : `web explorer: ${running.url}/explorer (sign in with the admin token; \`lifeboat explorer\` prints a sign-in link)`);
     if (o.insecureNoAuth) console.log('WARNING: authentication is off (--insecure-no-auth): anyone who can reach the port controls every backup.');
     else if (running.adminTokenFile) console.log(`admin token in ${running.adminTokenFile}: curl -H "Authorization: Bearer $(cat ${running.adminTokenFile})" ${running.url}/...; the lifeboat CLI reads it from there`);
     else console.log('admin token: the one in LIFEBOAT_ADMIN_TOKEN');
@@ -232,77 +245,50 @@ program
     });
   });
 
-// ---- tokens: talk to the running service ---------------------------------------------------------
+// ---- the operator commands (src/cli): talk to the running service ------------------------------
 
-interface ServiceCallOptions { serviceUrl: string; token?: string; dataDir: string }
-
-function withServiceOptions(c: Command): Command {
-  return c
-    .option('--service-url <url>', 'the Lifeboat service (env LIFEBOAT_URL)', env.LIFEBOAT_URL ?? 'http://127.0.0.1:19080')
-    .option('--token <token>', 'an admin token (env LIFEBOAT_TOKEN; default: <data-dir>/admin.token)', env.LIFEBOAT_TOKEN)
-    .option('--data-dir <dir>', 'the service\'s data dir, where admin.token is (env LIFEBOAT_DATA_DIR)', env.LIFEBOAT_DATA_DIR ?? './.lifeboat');
-}
-
-/** The token to call with: --token, LIFEBOAT_TOKEN, or the bootstrap one in the data dir. */
-function callerToken(o: ServiceCallOptions): string {
-  if (o.token) return o.token;
-  const file = join(resolve(o.dataDir), 'admin.token');
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    program.error(`error: no token: give --token or LIFEBOAT_TOKEN, or run where ${file} is readable.`);
-  }
-}
-
-/** What `call` answers, with the service's refusal or unreachability ending the command with a message. */
-async function withService<T>(o: ServiceCallOptions, call: (client: LifeboatClient) => Promise<T>): Promise<T> {
-  try {
-    return await call(new LifeboatClient({ baseUrl: o.serviceUrl, token: callerToken(o) }));
-  } catch (err) {
-    if (isLifeboatError(err)) program.error(`error: ${err.message}`);
-    program.error(`error: cannot reach the Lifeboat service at ${o.serviceUrl}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : String(err)}`);
-  }
-}
+const ctx: CliContext = { term: { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env }, env };
 
 const tokens = program.command('token').description('API tokens of the running service (admin): create, list, revoke');
-withServiceOptions(tokens.command('create'))
+withCommonOptions(tokens.command('create'), ctx)
   .description('make a token; prints what it is, then the token itself as the last line (shown once: only its hash is kept)')
   .requiredOption('--role <role>', 'admin, reader (reads only), host (the host protocol, as one host) or metrics (scrapes /metrics only)')
   .option('--name <name>', 'its name, for list and revoke (default: <role>-<random>)')
   .option('--host-id <id>', 'for --role host: the host id it may act as')
-  .option('--json', 'print the whole answer as JSON')
-  .action(async (o: ServiceCallOptions & { role: string; name?: string; hostId?: string; json?: boolean }) => {
+  .action((o: CommonOptions & { role: string; name?: string; hostId?: string }) => runAction(ctx, o, async (lb, out) => {
     // The role goes as given: the service says what it takes.
-    const r = await withService(o, (lb) => lb.access.createToken({
+    const r = await lb.access.createToken({
       Role: o.role as Role, ...(o.name !== undefined ? { Name: o.name } : {}), ...(o.hostId !== undefined ? { HostId: o.hostId } : {}),
-    }));
-    if (o.json) {
-      console.log(JSON.stringify(r));
+    });
+    if (out.json) {
+      out.data(r);
       return;
     }
-    console.log(`token '${r.Name}' (role ${r.Role}${r.HostId !== undefined ? `, host ${r.HostId}` : ''}); send it as Authorization: Bearer <token>:`);
-    console.log(r.Token);
-  });
-withServiceOptions(tokens.command('list'))
+    out.line(`token '${r.Name}' (role ${r.Role}${r.HostId !== undefined ? `, host ${r.HostId}` : ''}); send it as Authorization: Bearer <token>:`);
+    out.line(r.Token);
+  }));
+withCommonOptions(tokens.command('list'), ctx)
   .description('the tokens (names, roles, hosts, when made; never the tokens themselves)')
-  .option('--json', 'print JSON')
-  .action(async (o: ServiceCallOptions & { json?: boolean }) => {
-    const r = await withService(o, (lb) => lb.access.listTokens());
-    if (o.json) {
-      console.log(JSON.stringify(r.Items));
-      return;
-    }
-    const rows = [['NAME', 'ROLE', 'HOST', 'CREATED'], ...r.Items.map((t) => [t.Name, t.Role, t.HostId ?? '', t.CreatedUtc])];
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-    for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
-  });
-withServiceOptions(tokens.command('revoke'))
+  .action((o: CommonOptions) => runAction(ctx, o, async (lb, out) => {
+    const items = await allPages((t) => lb.access.listTokens(t ? { continuationToken: t } : {}));
+    if (out.json) out.data(items);
+    else out.table(['NAME', 'ROLE', 'HOST', 'CREATED'], items.map((t) => [t.Name, t.Role, t.HostId ?? '', t.CreatedUtc]));
+  }));
+withCommonOptions(tokens.command('revoke'), ctx)
   .description('revoke a token by name: requests with it are refused at once')
   .argument('<name>', 'the token\'s name')
-  .action(async (name: string, o: ServiceCallOptions) => {
-    await withService(o, (lb) => lb.access.revokeToken(name));
-    console.log(`token '${name}' revoked`);
-  });
+  .action((name: string, o: CommonOptions) => runAction(ctx, o, async (lb, out) => {
+    await lb.access.revokeToken(name);
+    if (out.json) out.data({ Name: name, Revoked: true });
+    else out.line(`token '${name}' revoked`);
+  }));
+
+registerLs(program, ctx);
+registerOperations(program, ctx);
+registerBackups(program, ctx);
+registerPolicy(program, ctx);
+registerProtection(program, ctx);
+registerExplorer(program, ctx);
 
 const keys = program.command('keys').description('encryption keys of stored backups');
 keys
