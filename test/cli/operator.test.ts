@@ -6,6 +6,7 @@
  * without a terminal, and the progress bar under a pseudo-terminal.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -16,6 +17,7 @@ import type { LsApplication } from '../../src/cli/ls.ts';
 import { TEST_ADMIN_TOKEN } from '../support/api-http.ts';
 import { ANSI_ESCAPE, type CliResult, cliEnv, lifeboatCli, lifeboatCliInTerminal } from '../support/cli.ts';
 import { startTestLifeboat } from '../support/lifeboat.ts';
+import { Children, REPO_ROOT, startHostProcess } from '../support/process-children.ts';
 import { APP_NAME, SERVICE_NAME, UNKNOWN_PID } from '../support/sample.ts';
 import { tempDir } from '../support/tmp.ts';
 
@@ -213,14 +215,50 @@ describe('lifeboat operator commands', () => {
     await t.test('at a terminal: a progress bar (escapes, a percentage), colour; NO_COLOR turns both off', async () => {
       const r = await lifeboatCliInTerminal(['backup', SERVICE_NAME, '--partition-key', 'hello', '--storage', storage], env);
       assert.equal(r.code, 0, r.stdout);
-      assert.match(r.stdout, /\u001b\[\?25l/, 'cli-progress hides the cursor while it draws');
-      assert.match(r.stdout, /\u001b\[0K/, 'and redraws the line');
+      assert.ok(r.stdout.includes('\u001b[?25l'), 'cli-progress hides the cursor while it draws');
+      assert.ok(r.stdout.includes('\u001b[0K'), 'and redraws the line');
       assert.match(r.stdout, /backup [0-9a-f]{8} █+░* 100% \| [\d.]+ KiB \/ [\d.]+ KiB \| .* \| ETA \S+ \| Success/, 'the bar by bytes, full at the end');
-      assert.match(r.stdout, /\u001b\[32m✓/, 'a green tick');
+      assert.ok(r.stdout.includes('\u001b[32m✓'), 'a green tick');
       const plain = await lifeboatCliInTerminal(['backup', SERVICE_NAME, '--partition-key', 'hello', '--storage', storage], { ...env, NO_COLOR: '1' });
       assert.equal(plain.code, 0, plain.stdout);
       assert.doesNotMatch(plain.stdout, ANSI_ESCAPE);
       assert.match(plain.stdout, /: Success/);
     });
+  });
+
+  it('busy (409) exits 3; Ctrl-C without a terminal detaches at once and exits 130, the backup going on', async (t) => {
+    // Children first: their kill hooks run before the in-process service closes.
+    const children = new Children(t);
+    const lb = await startTestLifeboat(t, { sample: false });
+    const env = cliEnv(lb.url);
+    const host = await startHostProcess(children, { serviceUrl: lb.url, hostId: 'gone', dataDir: tempDir(t), service: 'fabric:/HostApp/KvService', partitioning: 'singleton' });
+    const pid = host.info.partitions[0]!;
+    // With its host gone, a backup stays Accepted: nobody takes the order.
+    await host.child.kill('SIGKILL');
+
+    const waiting = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', 'backup', 'fabric:/HostApp/KvService', '--storage', `fileshare:${lb.share}`], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => {
+      if (waiting.exitCode === null) waiting.kill('SIGKILL');
+    });
+    let stderr = '';
+    const accepted = new Promise<void>((resolve) => {
+      waiting.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        if (/: Accepted/.test(stderr)) resolve();
+      });
+    });
+    const exited = new Promise<number | null>((resolve) => waiting.once('exit', (code) => resolve(code)));
+    await Promise.race([accepted, exited.then(() => assert.fail(`the waiting backup ended: ${stderr}`))]);
+
+    const busy = await lifeboatCli(['backup', pid, '--storage', `fileshare:${lb.share}`, '--no-wait'], env);
+    assert.equal(busy.code, 3, busy.stderr);
+    assert.match(busy.stderr, /409 FABRIC_E_BACKUP_IN_PROGRESS/);
+    assert.match(busy.stderr, /^hint: Wait for the running backup/m);
+
+    waiting.kill('SIGINT');
+    assert.equal(await exited, 130, stderr);
+    assert.match(stderr, new RegExp(`detached: the backup goes on in the service; follow it with \`lifeboat progress ${pid}\``));
+    const progress = JSON.parse((await lifeboatCli(['progress', pid, '--json'], env)).stdout) as { BackupProgress: BackupProgress };
+    assert.equal(progress.BackupProgress.BackupState, 'Accepted', 'detaching did not end the backup');
   });
 });
