@@ -49,7 +49,7 @@ it('lifeboat token create, list and revoke against a running service, with the b
 
   // A reader may not make tokens.
   const denied = await lifeboat(['token', 'create', '--role', 'admin', ...common], { ...NO_TOKENS, LIFEBOAT_TOKEN: token });
-  assert.equal(denied.code, 1);
+  assert.equal(denied.code, 5, 'auth refusals exit 5');
   assert.match(denied.stderr, /403 E_ACCESSDENIED/);
 
   const revoked = await lifeboat(['token', 'revoke', 'ci-reader', ...common]);
@@ -57,6 +57,7 @@ it('lifeboat token create, list and revoke against a running service, with the b
   assert.equal((await send(svc.url, { method: 'GET', path: '/Applications?api-version=6.0', token })).status, 401);
   const again = await lifeboat(['token', 'revoke', 'ci-reader', ...common]);
   assert.match(again.stderr, /404 LIFEBOAT_E_TOKEN_NOT_FOUND/);
+  assert.equal(again.code, 4);
 
   // A host token names its host: a host process takes its id from it, and may not act as another.
   const hostTok = (await lifeboat(['token', 'create', '--role', 'host', '--host-id', 'edge-1', ...common])).stdout.trim().split('\n').pop() as string;
