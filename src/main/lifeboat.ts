@@ -1,12 +1,15 @@
 /**
  * Composition root of the embedded default: the catalog on SQLite, the service, the REST API, the
- * operation timer, and one host in the same process serving the sample application.
+ * operation timer, and one host in the same process serving the sample application; the metrics
+ * (src/api/metrics.ts) hear the service's events and meter its storage, and the operator routes
+ * serve them with /healthz and /readyz.
  */
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/app.ts';
+import { LifeboatMetrics } from '../api/metrics.ts';
 import type { Catalog } from '../catalog/port.ts';
 import { loadOrCreateCatalogKey, readCatalogKey } from '../catalog/catalog-key.ts';
 import { SealedCatalog } from '../catalog/sealed.ts';
@@ -134,6 +137,10 @@ export interface RunningLifeboat {
   readonly catalog: Catalog;
   /** Where the bootstrap admin token was written, when it came from the data dir (not from config). */
   readonly adminTokenFile: string | undefined;
+  /** The Prometheus metrics /metrics serves. */
+  readonly metrics: LifeboatMetrics;
+  /** What /readyz answers: the catalog answers, the scheduler and the retention sweeper run, a host registered or polled. */
+  ready(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -151,17 +158,20 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     allowed: cfg.storageEndpoints ?? DEFAULT_ENDPOINT_RULES.allowed, ambient: cfg.ambientCredentialEndpoints ?? DEFAULT_ENDPOINT_RULES.ambient,
   };
   checkEndpointEntries([...endpoints.allowed, ...endpoints.ambient]);
+  const catalogFile = join(dataDir, 'catalog.sqlite');
+  // The catalog's figures are read when Prometheus scrapes (service is made below, before any scrape).
+  const metrics: LifeboatMetrics = new LifeboatMetrics({ inventory: () => service.inventory.snapshot(), catalogBytes: () => fileBytes([catalogFile, `${catalogFile}-wal`]) });
   // One registry for the service, the retention sweeper and the in-process host: it keeps their
-  // cloud stores between requests and closes them at shutdown.
+  // cloud stores between requests and closes them at shutdown; every request is metered.
   const stores = new StorageRegistry({
-    fileShareRoots, endpoints,
+    fileShareRoots, endpoints, meter: metrics.storage,
     retry: { onRetry: (r) => log.warn({ key: r.key, operation: r.operation, attempt: r.attempt, delayMs: r.delayMs }, `storage: retrying after a transient failure: ${r.reason}`) },
   });
   const storage = (d: Parameters<StorageRegistry['open']>[0]): BlobStore => {
     const store = stores.open(d);
     return cfg.wrapStorage ? cfg.wrapStorage(store) : store;
   };
-  const sqlite = new SqliteCatalog(join(dataDir, 'catalog.sqlite'));
+  const sqlite = new SqliteCatalog(catalogFile);
   // Storage secrets are sealed under a key kept out of the catalog: a copy of catalog.sqlite
   // (a backup of Lifeboat itself, a stolen disk image of it) holds no usable secret.
   const catalogKey = cfg.catalogKeyFile !== undefined ? readCatalogKey(cfg.catalogKeyFile) : loadOrCreateCatalogKey(dataDir);
@@ -176,7 +186,9 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     info: (obj: unknown, msg?: string) => api.log.info(obj, msg),
   };
   const clock = cfg.clock ?? systemClock;
-  const service = new LifeboatService({ catalog, clock, openStorage: storage, log, keyring: cfg.encryptionKeys, requireEncryptedRestores: cfg.requireEncryptedRestores === true });
+  const service: LifeboatService = new LifeboatService({
+    catalog, clock, openStorage: storage, log, keyring: cfg.encryptionKeys, requireEncryptedRestores: cfg.requireEncryptedRestores === true, events: metrics,
+  });
   await service.orders.recoverAfterRestart();
   const retention = new RetentionSweeper({
     catalog, clock, openStorage: storage, log,
@@ -190,6 +202,14 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     ...(cfg.auth?.clientCertRoles ? { certificateRoles: cfg.auth.clientCertRoles } : {}),
   });
   const listening: { port?: number } = {};
+  // Ready: the catalog answers, both background loops run (the scheduler is made below: until
+  // then reading it throws, which /readyz takes for not ready; a manual scheduler, driven by a
+  // test, has no loop), and a host registered or polled since the start.
+  const ready = async (): Promise<boolean> => {
+    if (service.orders.isShuttingDown || !scheduler.isRunning || !retention.isRunning || service.orders.hostsSeen === 0) return false;
+    await service.inventory.probe();
+    return true;
+  };
   const api = buildApp({
     service, retention, access, logger: cfg.logger ?? false,
     gate: {
@@ -197,6 +217,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
       port: () => listening.port, tls: cfg.tls !== undefined,
     },
     ...(cfg.tls ? { https: { key: cfg.tls.key, cert: cfg.tls.cert, ...(cfg.tls.clientCa ? { ca: cfg.tls.clientCa } : {}) } } : {}),
+    operator: { metrics: () => metrics.metrics(), ready },
   });
   await api.listen({ port: cfg.port ?? 19080, host: bind });
   const address = api.server.address();
@@ -240,7 +261,7 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     retention.start();
   }
   return {
-    url, app: api, service, host, scheduler, retention, sample, fileShareRoots, access, catalog, adminTokenFile: bootstrap.file,
+    url, app: api, service, host, scheduler, retention, sample, fileShareRoots, access, catalog, adminTokenFile: bootstrap.file, metrics, ready,
     close: async () => {
       await scheduler.stop();
       await retention.stop();
@@ -257,4 +278,11 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
       await catalog.close();
     },
   };
+}
+
+/** The bytes of the files that exist among `files`. */
+async function fileBytes(files: readonly string[]): Promise<number> {
+  let n = 0;
+  for (const f of files) n += await stat(f).then((st) => st.size, () => 0);
+  return n;
 }

@@ -46,6 +46,7 @@ export class HostDesk implements HostChannel {
 
   async register(hostId: string, value: Registration): Promise<void> {
     invalidArgUnless(typeof hostId === 'string' && HOST_ID.test(hostId), 'A host id is 1 to 128 letters, digits, dots, dashes or underscores.');
+    this.orders.hostSeen(hostId);
     let registration: Registration;
     try {
       registration = parseRegistration(value);
@@ -92,6 +93,7 @@ export class HostDesk implements HostChannel {
    * the asking host has gone (its connection closed), so no order is handed to nobody.
    */
   async pollOrders(hostId: string, waitMs: number, signal?: AbortSignal): Promise<Order[]> {
+    this.orders.hostSeen(hostId); // readiness: a host that polls is one the service can reach
     const h = this.polls.get(hostId) ?? { open: 0, lastEndMs: 0, hungUp: false };
     if (h.open >= MAX_POLLS_PER_HOST) throw new LifeboatError('LIFEBOAT_E_BUSY', `Host ${hostId} has ${h.open} order polls open already; one at a time is enough.`);
     h.open++;

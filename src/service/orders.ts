@@ -2,12 +2,14 @@
  * The operations board: accepting a backup or restore (one per partition at a time, atomically in
  * the catalog), handing orders out to hosts once, waking the host an order is for, and ending
  * operations the hosts can no longer end themselves: overdue ones (Timeout) and those a restart
- * cut off (Failure). State changes go through the core's reducer (core/operation.ts).
+ * cut off (Failure). State changes go through the core's reducer (core/operation.ts), and each
+ * one written is told to the service's watchers (observer.ts: the metrics count operations there).
  */
 import { EventEmitter } from 'node:events';
 import { LifeboatError } from '../core/errors.ts';
 import { type OperationEvent, nextOperation } from '../core/operation.ts';
 import type { OperationKind, OperationRecord, PartitionRecord } from '../catalog/port.ts';
+import { type OperationChange, notify } from './observer.ts';
 import type { ServicePorts } from './ports.ts';
 
 /** A host that has not polled for this long is no longer serving (its in-flight orders are re-sent when it returns). */
@@ -24,6 +26,8 @@ export class OrderBoard {
   /** Orders handed to a host and when; not handed again until it re-registers or goes quiet. */
   private readonly dispatched = new Map<string, { hostId: string; atMs: number }>();
   private shuttingDown = false;
+  /** Hosts that registered or polled since this process started (readiness: /readyz). */
+  private readonly seenHosts = new Set<string>();
 
   constructor(private readonly p: ServicePorts) {
     this.wake.setMaxListeners(0);
@@ -49,7 +53,18 @@ export class OrderBoard {
   async apply(op: OperationRecord, event: OperationEvent, updatedUtc = this.p.clock.now().toISOString()): Promise<boolean> {
     const change = nextOperation(op.kind, op.state, event);
     if (!change) return false;
-    return this.p.catalog.operations.update(op.id, { ...change, updatedUtc });
+    // The catalog changes an operation only while it is active: of two racing ends (a report and
+    // the deadline), one is written and told, the other is neither.
+    const written = await this.p.catalog.operations.update(op.id, { ...change, updatedUtc });
+    if (written) {
+      const told: OperationChange = {
+        operationId: op.id, kind: op.kind, partitionId: op.partitionId, from: op.state, to: change.state, acceptedUtc: op.acceptedUtc, changedUtc: updatedUtc,
+        ...(op.kind === 'Restore' ? { autoRestore: op.request.auto === true } : { backupType: backupTypeOf(op) }),
+        ...(change.result ? { result: change.result } : {}), ...(change.failure ? { failure: change.failure } : {}),
+      };
+      notify(() => this.p.events.operationChanged(told));
+    }
+    return written;
   }
 
   /**
@@ -76,6 +91,7 @@ export class OrderBoard {
 
   /** Whether to hand the operation to the host now: not again to the host that has it, while it polls. */
   takeForDispatch(opId: string, hostId: string, nowMs: number): boolean {
+    this.hostSeen(hostId);
     const d = this.dispatched.get(opId);
     if (d && d.hostId === hostId && nowMs - d.atMs < ORDER_REDISPATCH_MS) return false;
     this.dispatched.set(opId, { hostId, atMs: nowMs });
@@ -89,6 +105,7 @@ export class OrderBoard {
 
   /** A host that registers again lost whatever it was doing: its orders are handed out afresh. */
   forgetHost(hostId: string): void {
+    this.hostSeen(hostId);
     for (const [opId, d] of this.dispatched) if (d.hostId === hostId) this.dispatched.delete(opId);
   }
 
@@ -96,8 +113,19 @@ export class OrderBoard {
     this.wake.emit(hostId);
   }
 
+  /** A host registered or polls for orders (registration, dispatch and the poll's wait say so). */
+  hostSeen(hostId: string): void {
+    this.seenHosts.add(hostId);
+  }
+
+  /** How many hosts registered or polled since this process started. */
+  get hostsSeen(): number {
+    return this.seenHosts.size;
+  }
+
   /** Waits until the host is woken, `ms` pass, or `signal` aborts. */
   async waitForWake(hostId: string, ms: number, signal?: AbortSignal): Promise<void> {
+    this.hostSeen(hostId);
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -120,4 +148,10 @@ export class OrderBoard {
     this.shuttingDown = true;
     for (const name of this.wake.eventNames()) this.wake.emit(name);
   }
+}
+
+/** Full or Incremental: on-demand backups are always Full; a periodic one is what the scheduler decided. */
+function backupTypeOf(op: OperationRecord): 'Full' | 'Incremental' {
+  const periodic = op.request.periodic as { option?: string } | undefined;
+  return periodic?.option === 'Incremental' ? 'Incremental' : 'Full';
 }

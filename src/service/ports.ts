@@ -12,6 +12,7 @@ import type { Catalog } from '../catalog/port.ts';
 import type { Keyring } from '../format/lbk2/index.ts';
 import { BackupRepository } from '../repository/backup-repository.ts';
 import type { BlobStore } from '../storage/port.ts';
+import { type ServiceEvents, noServiceEvents } from './observer.ts';
 
 export interface ServiceDeps {
   readonly catalog: Catalog;
@@ -23,6 +24,8 @@ export interface ServiceDeps {
   readonly keyring?: Keyring | undefined;
   /** `--require-encrypted-restores`: with a keyring, a restore of a chain holding an unencrypted backup is refused. */
   readonly requireEncryptedRestores?: boolean;
+  /** Who hears of operation changes and scheduled backups (the metrics); default nobody. */
+  readonly events?: ServiceEvents;
 }
 
 export interface ServicePorts {
@@ -36,12 +39,13 @@ export interface ServicePorts {
   readonly log: Logger;
   readonly keyring: Keyring | undefined;
   readonly requireEncryptedRestores: boolean;
+  readonly events: ServiceEvents;
 }
 
 export function servicePorts(deps: ServiceDeps): ServicePorts {
   return {
     catalog: deps.catalog, clock: deps.clock, storageFor: deps.openStorage, repositoryFor: (d) => new BackupRepository(deps.openStorage(d)), newId: deps.newId ?? randomUUID,
-    log: deps.log ?? silentLogger, keyring: deps.keyring, requireEncryptedRestores: deps.requireEncryptedRestores === true,
+    log: deps.log ?? silentLogger, keyring: deps.keyring, requireEncryptedRestores: deps.requireEncryptedRestores === true, events: deps.events ?? noServiceEvents,
   };
 }
 

@@ -75,6 +75,11 @@ export class RetentionSweeper {
     });
   }
 
+  /** Whether the loop runs (start() called, stop() not since): readiness asks. */
+  get isRunning(): boolean {
+    return this.loop.isRunning;
+  }
+
   start(): void {
     this.stopping = false;
     this.loop.start();

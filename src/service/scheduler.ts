@@ -21,6 +21,7 @@ import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
 import type { LifeboatService } from './lifeboat-service.ts';
 import { Loop, type LoopTimer } from './loop.ts';
+import { notify } from './observer.ts';
 
 export type SchedulerTimer = LoopTimer;
 
@@ -101,6 +102,11 @@ export class Scheduler {
   /** Periodic operations still active (Accepted or in progress). */
   async activePeriodicOperations(): Promise<number> {
     return (await this.d.catalog.operations.active()).filter((o) => o.kind === 'PeriodicBackup').length;
+  }
+
+  /** Whether the loop runs (start() called, stop() not since): readiness asks. */
+  get isRunning(): boolean {
+    return this.loop.isRunning;
   }
 
   start(): void {
@@ -248,6 +254,7 @@ export class Scheduler {
     const lag = Math.max(0, new Date(op.acceptedUtc).getTime() - due.getTime());
     this.lags.push(lag);
     if (this.lags.length > MAX_LAG_SAMPLES) this.lags.shift();
+    notify(() => service.events.periodicBackupStarted({ partitionId: partition.id, lagMs: lag }));
     s = { ...s, pending: { operationId: op.id, option: decision.option, chainCounterAfter: decision.chainCounterAfter, scheduledUtc: scheduled.toISOString() } };
     await catalog.schedules.putPeriodic(s, nowIso);
     result.started.push({ partitionId: partition.id, operationId: op.id, option: decision.option, reason: decision.reason });

@@ -6,6 +6,8 @@
  *   that cannot be reached fails on first use (or in `validate()` for ValidateConnection).
  * - Every store comes wrapped in a RetryingStore, so transient failures (marked by the adapters)
  *   are retried with back-off and jitter; permanent ones fail at once.
+ * - With a meter in the policy, a MeteredStore sits between the two: every request the adapter
+ *   makes (each attempt) and every retry is counted by backend (metered.ts; the metrics).
  * - Long-lived processes open stores through a StorageRegistry, which keeps cloud stores between
  *   calls and closes them (see its comment); `openStorage` builds an uncached one for one-off uses.
  */
@@ -17,6 +19,7 @@ import { type StorageDescription, storageIdentity } from '../core/storage-descri
 import { azureBlobStoreFor } from './azure-blob.ts';
 import { type EndpointRules, azureBlobEndpointOf, checkAmbientCredentials, checkEndpoint, endpointUrl } from './endpoints.ts';
 import { FileShareStore, insideRoots } from './fileshare.ts';
+import { MeteredStore, type StorageMeter } from './metered.ts';
 import type { BlobStore } from './port.ts';
 import { type RetryOptions, RetryingStore } from './retry.ts';
 import { S3Store } from './s3.ts';
@@ -32,6 +35,8 @@ export interface StoragePolicy {
   readonly endpoints?: EndpointRules;
   /** How transient failures are retried; RetryingStore's defaults (5 attempts, 200 ms doubling to 10 s) when absent. */
   readonly retry?: RetryOptions;
+  /** Counts every adapter call and every retry, by backend (StorageKind); none when absent. */
+  readonly meter?: StorageMeter;
 }
 
 /** Cloud stores a registry keeps by default; a deployment names a handful of storages, so this is never reached in practice. */
@@ -81,7 +86,7 @@ export class StorageRegistry {
 
   /** The store for `d`, retrying transient failures (each call its own wrapper around the shared adapter). */
   open(d: StorageDescription): BlobStore {
-    return new RetryingStore(this.openAdapter(d), this.#policy.retry);
+    return retrying(this.openAdapter(d), d, this.#policy);
   }
 
   /** The adapter for `d` without the retrying wrapper; cloud ones are shared between calls. */
@@ -142,7 +147,26 @@ export class StorageRegistry {
  * open storage through a StorageRegistry).
  */
 export function openStorage(d: StorageDescription, policy: StoragePolicy): BlobStore {
-  return new RetryingStore(buildAdapter(d, policy, (build) => build()), policy.retry);
+  return retrying(buildAdapter(d, policy, (build) => build()), d, policy);
+}
+
+/** `adapter` in a RetryingStore, metered in between when the policy has a meter. */
+function retrying(adapter: BlobStore, d: StorageDescription, policy: StoragePolicy): BlobStore {
+  const meter = policy.meter;
+  if (!meter) return new RetryingStore(adapter, policy.retry);
+  const backend = d.StorageKind;
+  const onRetry = policy.retry?.onRetry;
+  return new RetryingStore(new MeteredStore(adapter, backend, meter), {
+    ...policy.retry,
+    onRetry: (info) => {
+      try {
+        meter.retry(backend, info.operation);
+      } catch {
+        // Metering never fails a storage call.
+      }
+      onRetry?.(info);
+    },
+  });
 }
 
 /** The adapter for `d` after the policy's checks; `reuse` decides whether a cloud store is built anew. */
