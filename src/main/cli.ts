@@ -26,6 +26,7 @@ import { EXIT } from '../cli/output.ts';
 import { registerPolicy } from '../cli/policy.ts';
 import { registerProtection } from '../cli/protection.ts';
 import { allPages } from '../cli/resolve.ts';
+import { startHostMetrics } from './host-metrics.ts';
 import { startLifeboat } from './lifeboat.ts';
 
 function port(value: string): number {
@@ -198,10 +199,15 @@ program
   .option('--ambient-credential-endpoints <list>', 'endpoints that may get this machine\'s own credentials (env LIFEBOAT_AMBIENT_CREDENTIAL_ENDPOINTS)', list, env.LIFEBOAT_AMBIENT_CREDENTIAL_ENDPOINTS ? list(env.LIFEBOAT_AMBIENT_CREDENTIAL_ENDPOINTS) : undefined)
   .option('--encryption-keys <file>', `${KEYS_HELP}; without it backups are not encrypted`, env.LIFEBOAT_ENCRYPTION_KEYS_FILE)
   .option('--no-direct-io', 'read a partition\'s database file for a backup, and write it in a restore, through the page cache (default: O_DIRECT where the file system takes it; env LIFEBOAT_DIRECT_IO=0)')
+  .option('--metrics-port <port>', 'serve this host\'s Prometheus metrics on this port (GET /metrics with --metrics-token as bearer; GET /healthz); off when absent (env LIFEBOAT_METRICS_PORT)',
+    port, env.LIFEBOAT_METRICS_PORT ? port(env.LIFEBOAT_METRICS_PORT) : undefined)
+  .option('--metrics-bind <address>', 'address the metrics port listens on (env LIFEBOAT_METRICS_BIND)', env.LIFEBOAT_METRICS_BIND ?? '127.0.0.1')
+  .option('--metrics-token <token>', 'bearer token scrapers must send to the metrics port: a metrics token (lifeboat token create --role metrics), never this host\'s own token (env LIFEBOAT_METRICS_TOKEN)',
+    env.LIFEBOAT_METRICS_TOKEN)
   .action(async (o: {
     serviceUrl: string; hostId?: string; token?: string; dataDir: string; service: string; partitioning?: PartitionScheme; kvPort: number;
     fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean;
-    storageEndpoints?: string[]; ambientCredentialEndpoints?: string[];
+    storageEndpoints?: string[]; ambientCredentialEndpoints?: string[]; metricsPort?: number; metricsBind: string; metricsToken?: string;
   }) => {
     process.umask(0o077);
     const scheme = o.partitioning ?? { kind: 'UniformInt64Range', count: 2, lowKey: INT64_MIN, highKey: INT64_MAX };
@@ -226,10 +232,17 @@ program
         program.error(`error: ${isLifeboatError(err) ? err.message : String(err)}`);
       }
     }
+    if (o.metricsPort !== undefined && !o.metricsToken) program.error('error: --metrics-port needs --metrics-token (or LIFEBOAT_METRICS_TOKEN): a metrics token (lifeboat token create --role metrics).');
+    let hostMetrics;
+    try {
+      hostMetrics = o.metricsPort !== undefined ? await startHostMetrics({ hostId, bind: o.metricsBind, port: o.metricsPort, token: o.metricsToken as string }) : undefined;
+    } catch (err) {
+      program.error(`error: ${isLifeboatError(err) ? err.message : String(err)}`);
+    }
     // The host opens a store per order; the registry keeps its cloud stores and closes them on the way out.
-    const stores = new StorageRegistry({ fileShareRoots, endpoints });
+    const stores = new StorageRegistry({ fileShareRoots, endpoints, ...(hostMetrics ? { meter: hostMetrics.storage } : {}) });
     const host = new Host({
-      id: hostId, channel, workDir: join(resolve(o.dataDir), 'work'), keyring, directIo: directIoOf(o),
+      id: hostId, channel: hostMetrics ? hostMetrics.observe(channel) : channel, workDir: join(resolve(o.dataDir), 'work'), keyring, directIo: directIoOf(o),
       openStorage: (d) => stores.open(d),
       log: { warn: (obj, msg) => console.warn(msg ?? '', JSON.stringify(obj)), info: (obj, msg) => console.log(msg ?? '', JSON.stringify(obj)) },
     });
@@ -237,11 +250,12 @@ program
     host.addService(app.service);
     await host.start();
     app.service.handlePendingDataLoss().catch((err: unknown) => console.warn('data loss of a partition was not resolved', String(err)));
-    console.log(JSON.stringify({ host: hostId, service: o.service, kv: app.url, partitions: app.service.partitionList.map((p) => p.id) }));
+    console.log(JSON.stringify({ host: hostId, service: o.service, kv: app.url, partitions: app.service.partitionList.map((p) => p.id), ...(hostMetrics ? { metrics: hostMetrics.url } : {}) }));
     onSignal(async () => {
       await host.stop();
       await app.close();
       await stores.close();
+      await hostMetrics?.close();
     });
   });
 
