@@ -51,7 +51,8 @@ export class Interrupts {
   }
 
   private decide(c: InterruptChoice): void {
-    this.closePrompt();
+    // The bar comes back only when waiting goes on.
+    this.closePrompt(c === 'wait');
     if (c === 'wait') return;
     this.resolveChoice?.(c);
     this.resolveChoice = undefined;
@@ -74,16 +75,16 @@ export class Interrupts {
     });
   }
 
-  private closePrompt(): void {
+  private closePrompt(resume: boolean): void {
     if (!this.prompt) return;
     const p = this.prompt;
     this.prompt = undefined;
     p.close();
-    this.o.onPrompt?.(false);
+    if (resume) this.o.onPrompt?.(false);
   }
 
   stop(): void {
     process.off('SIGINT', this.onSigint);
-    this.closePrompt();
+    this.closePrompt(false);
   }
 }

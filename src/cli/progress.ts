@@ -42,6 +42,7 @@ class BarView implements ProgressView {
   private readonly meter = new RateMeter();
   private spin = 0;
   private started = false;
+  private payload: BarPayload | undefined;
 
   constructor(private readonly out: Output, private readonly label: string) {
     this.bar = new SingleBar({
@@ -75,6 +76,7 @@ class BarView implements ProgressView {
       spin: SPINNER[this.spin++ % SPINNER.length]!,
       known: total !== undefined && total > 0,
     };
+    this.payload = payload;
     const t = Math.max(1, total ?? 1);
     const v = total !== undefined ? Math.min(done, t) : 0;
     if (!this.started) {
@@ -87,14 +89,15 @@ class BarView implements ProgressView {
   }
 
   pause(paused: boolean): void {
-    if (!this.started) return;
+    if (!this.started || this.stopped) return;
     if (paused) this.bar.stop();
-    else {
-      this.bar.start(this.bar.getTotal(), this.bar.getProgress() * this.bar.getTotal());
-    }
+    else this.bar.start(this.bar.getTotal(), this.bar.getProgress() * this.bar.getTotal(), this.payload);
   }
 
+  private stopped = false;
+
   stop(): void {
+    this.stopped = true;
     if (this.started) this.bar.stop();
   }
 }
@@ -169,6 +172,7 @@ export async function follow<T>(o: FollowOptions<T>): Promise<FollowOutcome<T>> 
       await Promise.race([new Promise((r) => setTimeout(r, o.intervalMs ?? 250)), interrupts.decided]);
     }
   } finally {
+    // The view first: closing an open question would otherwise bring the bar back.
     view.stop();
     interrupts.stop();
   }

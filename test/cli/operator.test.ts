@@ -231,33 +231,56 @@ describe('lifeboat operator commands', () => {
     const children = new Children(t);
     const lb = await startTestLifeboat(t, { sample: false });
     const env = cliEnv(lb.url);
-    const host = await startHostProcess(children, { serviceUrl: lb.url, hostId: 'gone', dataDir: tempDir(t), service: 'fabric:/HostApp/KvService', partitioning: 'singleton' });
+    const host = await startHostProcess(children, { serviceUrl: lb.url, hostId: 'gone', dataDir: tempDir(t), service: 'fabric:/HostApp/KvService', partitioning: 'range:2' });
     const pid = host.info.partitions[0]!;
     // With its host gone, a backup stays Accepted: nobody takes the order.
     await host.child.kill('SIGKILL');
+    const storage = `fileshare:${lb.share}`;
 
-    const waiting = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', 'backup', 'fabric:/HostApp/KvService', '--storage', `fileshare:${lb.share}`], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    t.after(() => {
-      if (waiting.exitCode === null) waiting.kill('SIGKILL');
-    });
-    let stderr = '';
-    const accepted = new Promise<void>((resolve) => {
-      waiting.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-        if (/: Accepted/.test(stderr)) resolve();
+    /** A CLI process (under `script` when `tty`) whose output is watched; `input` writes to its stdin (the terminal's keyboard under script). */
+    const started = (args: string[], tty: boolean): { until(re: RegExp): Promise<void>; input(s: string): void; interrupt(): void; output(): string; exited: Promise<number | null> } => {
+      const cmd = [process.execPath, '--import', 'tsx', 'src/main/cli.ts', ...args];
+      const child = tty
+        ? spawn('script', ['-qfec', cmd.map((a) => `'${a}'`).join(' '), '/dev/null'], { cwd: REPO_ROOT, env: { ...env, TERM: 'xterm-256color' }, stdio: ['pipe', 'pipe', 'pipe'] })
+        : spawn(cmd[0]!, cmd.slice(1), { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+      t.after(() => {
+        if (child.exitCode === null) child.kill('SIGKILL');
       });
-    });
-    const exited = new Promise<number | null>((resolve) => waiting.once('exit', (code) => resolve(code)));
-    await Promise.race([accepted, exited.then(() => assert.fail(`the waiting backup ended: ${stderr}`))]);
+      let text = '';
+      const waiters = new Set<() => void>();
+      for (const s of [child.stdout, child.stderr]) {
+        s.setEncoding('utf8').on('data', (d: string) => {
+          text += d;
+          for (const w of waiters) w();
+        });
+      }
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      return {
+        until: (re) => new Promise<void>((resolve, reject) => {
+          const check = (): void => {
+            if (re.test(text)) resolve();
+          };
+          waiters.add(check);
+          check();
+          void exited.then((code) => reject(new Error(`exited (${code}) before ${String(re)}: ${JSON.stringify(text)}`)));
+        }),
+        input: (s) => child.stdin.write(s),
+        interrupt: () => child.kill('SIGINT'),
+        output: () => text,
+        exited,
+      };
+    };
 
-    const busy = await lifeboatCli(['backup', pid, '--storage', `fileshare:${lb.share}`, '--no-wait'], env);
+    const plain = started(['backup', pid, '--storage', storage], false);
+    await plain.until(/: Accepted/);
+    const busy = await lifeboatCli(['backup', pid, '--storage', storage, '--no-wait'], env);
     assert.equal(busy.code, 3, busy.stderr);
     assert.match(busy.stderr, /409 FABRIC_E_BACKUP_IN_PROGRESS/);
     assert.match(busy.stderr, /^hint: Wait for the running backup/m);
-
-    waiting.kill('SIGINT');
-    assert.equal(await exited, 130, stderr);
-    assert.match(stderr, new RegExp(`detached: the backup goes on in the service; follow it with \`lifeboat progress ${pid}\``));
+    // No terminal to ask on: the first Ctrl-C detaches.
+    plain.interrupt();
+    assert.equal(await plain.exited, 130, plain.output());
+    assert.match(plain.output(), new RegExp(`detached: the backup goes on in the service; follow it with \`lifeboat progress ${pid}\``));
     const progress = JSON.parse((await lifeboatCli(['progress', pid, '--json'], env)).stdout) as { BackupProgress: BackupProgress };
     assert.equal(progress.BackupProgress.BackupState, 'Accepted', 'detaching did not end the backup');
   });
