@@ -34,7 +34,7 @@ export async function lifeboatCli(args: readonly string[], env: NodeJS.ProcessEn
 }
 
 /** A shell word, quoted. */
-const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+const quote = (s: string): string => `'${s.replace(/'/g, '\'\\\'\'')}'`;
 
 /**
  * Runs `lifeboat <args>` under a pseudo-terminal (`script -qfec`), so stdin, stdout and stderr are
