@@ -299,6 +299,12 @@ export function buildApp(o: AppOptions): FastifyInstance {
     await access.revokeToken(req.params.tokenName ?? '');
     return reply.code(200).send({});
   }));
+  // The web explorer's one-time sign-in link (`lifeboat start` prints it): its code, once, for the
+  // admin token. Public, as the link is the credential; audited, as a sign-in is worth a record.
+  app.post(ROUTES.signIn, { config: { access: 'public', audit: true } }, lifeboatRoute(async (req) => {
+    const body = objectBody(req, true, 'SignIn') as Record<string, unknown>;
+    return access.redeemSignInCode(body.Code);
+  }));
   // Who the caller is: lets a host started with a host token learn its host id, and a CLI its role.
   app.get(ROUTES.me, { config: { access: 'any' } }, lifeboatRoute(async (req) => whoAmI(req)));
   app.get(ROUTES.auditLog, { config: { access: 'admin' } }, lifeboatRoute(async (_req, q) => {

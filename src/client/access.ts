@@ -26,6 +26,11 @@ export class AccessClient {
     return this.c.call('GET', ROUTES.me, { version: 'backup' });
   }
 
+  /** The token a one-time sign-in code (the explorer link `lifeboat start` prints) stands for; the code is spent. */
+  signIn(code: string): Promise<{ readonly Token: string }> {
+    return this.c.call('POST', ROUTES.signIn, { version: 'backup', body: { Code: code } });
+  }
+
   /** The audit log, oldest first; a page holds at most 1,000 entries. */
   auditLog(page?: PageQuery): Promise<Page<AuditEntryWire>> {
     return this.c.call('GET', ROUTES.auditLog, { version: 'backup', query: pageQuery(page) });

@@ -8,7 +8,7 @@ import { PartitionPage } from './pages/partition.ts';
 import { PoliciesPage } from './pages/policies.ts';
 import { RetentionPage } from './pages/retention.ts';
 import { SignInPage } from './pages/sign-in.ts';
-import { type Session, errorText, forgetToken, signIn, storedToken, takeTokenFromLink } from './session.ts';
+import { type Session, errorText, forgetToken, redeemCode, signIn, storedToken, takeTokenFromLink } from './session.ts';
 
 /** The hash's path segments: '#/partition/<id>' → ['partition', '<id>']. */
 function useRoute(): string[] {
@@ -36,8 +36,9 @@ export function App() {
   const [error, setError] = useState<string | undefined>(undefined);
   const route = useRoute();
 
-  const useToken = async (token: string): Promise<void> => {
+  const useToken = async (given: string | { readonly code: string }): Promise<void> => {
     try {
+      const token = typeof given === 'string' ? given : await redeemCode(given.code);
       setSession(await signIn(token));
       setError(undefined);
     } catch (err) {
@@ -48,12 +49,13 @@ export function App() {
   };
 
   useEffect(() => {
-    const token = takeTokenFromLink() ?? storedToken();
-    void (token ? useToken(token) : Promise.resolve()).finally(() => setStarting(false));
+    const link = takeTokenFromLink();
+    const given = link ? ('code' in link ? link : link.token) : storedToken();
+    void (given ? useToken(given) : Promise.resolve()).finally(() => setStarting(false));
     // A sign-in link opened in a tab that already shows the explorer changes only the hash.
     const linked = (): void => {
-      const t = takeTokenFromLink();
-      if (t) void useToken(t);
+      const l = takeTokenFromLink();
+      if (l) void useToken('code' in l ? l : l.token);
     };
     window.addEventListener('hashchange', linked);
     return () => window.removeEventListener('hashchange', linked);

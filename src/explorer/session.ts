@@ -1,5 +1,6 @@
 /**
- * Signing in: the token is pasted once or carried by a link (`/explorer#token=…`), kept in
+ * Signing in: the token is pasted once or carried by a link (`/explorer#token=…`, or the one-time
+ * `/explorer/#code=…` that `lifeboat start` prints, exchanged once for the token), kept in
  * sessionStorage (this tab only, gone when it closes; never a cookie, so no other site's page can
  * make the browser send it), and sent by the typed client as a bearer token.
  */
@@ -19,14 +20,25 @@ export interface Session {
  * The token a sign-in link carries, taken out of the address at once (history.replaceState), so it
  * stays in neither the address bar nor the history.
  */
-export function takeTokenFromLink(): string | undefined {
-  const m = /^#token=([^&]+)/.exec(location.hash);
-  if (!m?.[1]) return undefined;
+export function takeTokenFromLink(): { readonly token: string } | { readonly code: string } | undefined {
+  const m = /^#(token|code)=([^&]+)/.exec(location.hash);
+  if (!m?.[2]) return undefined;
   history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+  let value: string;
   try {
-    return decodeURIComponent(m[1]);
+    value = decodeURIComponent(m[2]);
   } catch {
     return undefined;
+  }
+  return m[1] === 'code' ? { code: value } : { token: value };
+}
+
+/** The token a one-time sign-in code stands for (the service spends the code). */
+export async function redeemCode(code: string): Promise<string> {
+  try {
+    return (await new LifeboatClient({ baseUrl: location.origin }).access.signIn(code)).Token;
+  } catch (err) {
+    throw new Error(`The sign-in link was not accepted (${errorText(err)}).`, { cause: err });
   }
 }
 

@@ -174,7 +174,9 @@ program
       throw err;
     }
     console.log(`Lifeboat REST API: ${running.url} (Service Fabric BackupRestore API, api-version 6.4)`);
-    console.log(o.insecureNoAuth ? `web explorer: ${running.url}/explorer` : `web explorer: ${running.url}/explorer (sign in with the admin token; \`lifeboat explorer\` prints a sign-in link)`);
+    const link = running.explorerSignInLink();
+    console.log(link === undefined ? `web explorer: ${running.url}/explorer`
+      : `web explorer: ${link} (a one-time sign-in link, valid 10 minutes; then sign in with the admin token, or \`lifeboat explorer\` prints a link)`);
     if (o.insecureNoAuth) console.log('WARNING: authentication is off (--insecure-no-auth): anyone who can reach the port controls every backup.');
     else if (running.adminTokenFile) console.log(`admin token in ${running.adminTokenFile}: curl -H "Authorization: Bearer $(cat ${running.adminTokenFile})" ${running.url}/...; the lifeboat CLI reads it from there`);
     else console.log('admin token: the one in LIFEBOAT_ADMIN_TOKEN');

@@ -137,6 +137,8 @@ export interface RunningLifeboat {
   readonly catalog: Catalog;
   /** Where the bootstrap admin token was written, when it came from the data dir (not from config). */
   readonly adminTokenFile: string | undefined;
+  /** A one-time sign-in link of the web explorer (valid 10 minutes); undefined without authentication. */
+  explorerSignInLink(): string | undefined;
   /** The Prometheus metrics /metrics serves. */
   readonly metrics: LifeboatMetrics;
   /** What /readyz answers: the catalog answers, the scheduler and the retention sweeper run, a host registered or polled. */
@@ -261,7 +263,11 @@ export async function startLifeboat(cfg: LifeboatConfig): Promise<RunningLifeboa
     retention.start();
   }
   return {
-    url, app: api, service, host, scheduler, retention, sample, fileShareRoots, access, catalog, adminTokenFile: bootstrap.file, metrics, ready,
+    url, app: api, service, host, scheduler, retention, sample, fileShareRoots, access, catalog, adminTokenFile: bootstrap.file,
+    explorerSignInLink: () => {
+      const code = cfg.auth?.insecureNoAuth ? undefined : access.createSignInCode();
+      return code === undefined ? undefined : `${url}/explorer/#code=${code}`;
+    }, metrics, ready,
     close: async () => {
       await scheduler.stop();
       await retention.stop();

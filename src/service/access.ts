@@ -47,11 +47,16 @@ export class AccessService {
   private readonly clock: Clock;
   private readonly bootstrap: ReadonlyArray<{ name: string; hash: Buffer }>;
   private readonly certRoles = new Map<string, Role>();
+  /** The bootstrap admin token a one-time sign-in code is exchanged for (the first one). */
+  private readonly signInToken: string | undefined;
+  /** One-time sign-in codes, by hash, and when each expires (ms): they live only in this process, as the link it printed. */
+  private readonly signInCodes = new Map<string, number>();
 
   constructor(deps: AccessDeps) {
     this.store = deps.store;
     this.clock = deps.clock;
     this.bootstrap = (deps.bootstrap ?? []).map((b) => ({ name: b.name, hash: Buffer.from(hashToken(b.token), 'hex') }));
+    this.signInToken = deps.bootstrap?.[0]?.token;
     for (const [k, role] of deps.certificateRoles ?? []) this.certRoles.set(/^[0-9a-f:]+$/i.test(k) ? thumbprintKey(k) : k, role);
   }
 
@@ -63,6 +68,32 @@ export class AccessService {
     for (const b of this.bootstrap) if (timingSafeEqual(b.hash, h)) return { name: b.name, role: 'admin', via: 'token' };
     const t = await this.store.tokenByHash(hash);
     return t && { name: t.name, role: t.role, hostId: t.hostId, via: 'token' };
+  }
+
+  /**
+   * A one-time sign-in code for the web explorer (`lifeboat start` prints a link with it): it is
+   * exchanged once, within `ttlMs` (default 10 minutes), for the bootstrap admin token, so the
+   * token itself never appears in a terminal or its scroll-back. Undefined without a bootstrap token.
+   */
+  createSignInCode(ttlMs = 10 * 60_000): string | undefined {
+    if (this.signInToken === undefined) return undefined;
+    const now = this.clock.now().getTime();
+    for (const [h, expires] of this.signInCodes) if (expires <= now) this.signInCodes.delete(h);
+    const code = newToken().replace(/^lbt_/, 'lbs_');
+    this.signInCodes.set(hashToken(code), now + ttlMs);
+    return code;
+  }
+
+  /** The token a sign-in code stands for, once: a used, expired or unknown code is LIFEBOAT_E_UNAUTHENTICATED. */
+  redeemSignInCode(value: unknown): { Token: string } {
+    invalidArgUnless(typeof value === 'string' && value.length > 0 && value.length <= MAX_TOKEN_LENGTH, 'Code must be the sign-in code of a link.');
+    const h = hashToken(value);
+    const expires = this.signInCodes.get(h);
+    this.signInCodes.delete(h);
+    if (expires === undefined || expires <= this.clock.now().getTime() || this.signInToken === undefined) {
+      throw new LifeboatError('LIFEBOAT_E_UNAUTHENTICATED', 'This sign-in link was used already or has expired: run lifeboat explorer for a new one, or paste the token.');
+    }
+    return { Token: this.signInToken };
   }
 
   /** The principal of a client certificate the TLS layer verified against the client CA, if it is mapped to a role. */

@@ -44,6 +44,7 @@ export const ROUTES = {
   revokeToken: '/Lifeboat/$/Tokens/:tokenName/$/Revoke',
   me: '/Lifeboat/$/Me',
   auditLog: '/Lifeboat/$/AuditLog',
+  signIn: '/Lifeboat/$/SignIn',
   // operators (Lifeboat's own): Prometheus metrics, liveness and readiness, the web explorer
   metrics: '/metrics',
   healthz: '/healthz',

@@ -49,6 +49,7 @@ function pathOf(url: string, ids: { partition: string; host: string }): string {
 function expectedAccess(method: string, url: string): string {
   if (url.startsWith('/Lifeboat/Hosts/:hostId/')) return 'host';
   if (url === '/Lifeboat/$/Me') return 'any';
+  if (url === '/Lifeboat/$/SignIn') return 'public';
   if (url === '/metrics') return 'metrics';
   if (url === '/healthz' || url === '/readyz' || url === '/explorer' || url.startsWith('/explorer/')) return 'public';
   if (url.startsWith('/Lifeboat/$/')) return 'admin';

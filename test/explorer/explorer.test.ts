@@ -1,6 +1,6 @@
 /**
  * The web explorer in a real Chromium against a real Lifeboat with the sample app: sign in (a
- * pasted token, a #token= link), the hierarchy, a backup, a restore whose effect is read back
+ * pasted token, a #token= link, the one-time #code= link), the hierarchy, a backup, a restore whose effect is read back
  * through the sample app, a policy with a secret (masked on the page, never sent back by the
  * service) applied to the service, and a reader who can change nothing. Along the way: no request
  * leaves the service's origin, no cookie is set, no CSP violation or script error happens.
@@ -114,6 +114,22 @@ describe('the web explorer in Chromium', () => {
       await page.getByText('(admin)').waitFor(WAIT);
       assert.equal(await page.evaluate(STORED_TOKEN), TEST_ADMIN_TOKEN);
       assert.deepEqual(await admin.context.cookies(), []);
+    });
+
+    await t.test('signs in once through the one-time #code= link lifeboat start prints', async () => {
+      const link = lb.explorerSignInLink() as string;
+      const first = await newContext(browser, lb);
+      await first.page.goto(link);
+      await first.page.getByText('Signed in as').waitFor(WAIT);
+      assert.equal(new URL(first.page.url()).hash, '#/', 'the code left the address');
+      assert.equal(await first.page.evaluate(STORED_TOKEN), TEST_ADMIN_TOKEN);
+      // The same link a second time: spent.
+      const again = await newContext(browser, lb);
+      await again.page.goto(link);
+      await again.page.getByRole('alert').filter({ hasText: 'sign-in link was not accepted' }).waitFor(WAIT);
+      assert.equal(await again.page.evaluate(STORED_TOKEN), null);
+      await first.context.close();
+      await again.context.close();
     });
 
     await t.test('signs in through a #token= link, which then leaves the address', async () => {
