@@ -6,7 +6,8 @@ import { isGuid, nameToId } from '../core/ids.ts';
 import type { BackupInfoWire } from '../wire/backups.ts';
 import type { BackupEntityWire } from '../wire/protection.ts';
 import { type CliContext, type CommonOptions, parseStorageOption, parseTimeOption, runAction, withCommonOptions } from './common.ts';
-import { UsageError, bytesText } from './output.ts';
+import { bytesText } from '../core/bytes.ts';
+import { UsageError } from './output.ts';
 import { type ResolvedEntity, allPages, applicationsOf, resolveEntityText } from './resolve.ts';
 
 function entityWireOf(e: ResolvedEntity): BackupEntityWire {

@@ -10,7 +10,8 @@ import type { StorageDescription } from '../core/storage-description.ts';
 import type { BackupInfoWire } from '../wire/backups.ts';
 import { ACTIVE_BACKUP_STATES, ACTIVE_RESTORE_STATES, type BackupProgress, EMPTY_ID, type RestoreProgress } from '../wire/operations.ts';
 import { type CliContext, type CommonOptions, parseStorageOption, parseTimeOption, parseTimeoutMinutes, runAction, withCommonOptions } from './common.ts';
-import { EXIT, type Output, UsageError, bytesText } from './output.ts';
+import { bytesText } from '../core/bytes.ts';
+import { EXIT, type Output, UsageError } from './output.ts';
 import { type FollowOutcome, type ProgressSnapshot, follow } from './progress.ts';
 import { type ResolvedPartition, allPages, partitionsUnder, resolveEntityText } from './resolve.ts';
 

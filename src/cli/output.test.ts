@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { LifeboatError } from '../core/errors.ts';
-import { EXIT, Output, type Terminal, UsageError, ageText, bytesText, exitCodeOf } from './output.ts';
+import { bytesText } from '../core/bytes.ts';
+import { EXIT, Output, type Terminal, UsageError, ageText, exitCodeOf } from './output.ts';
 
 function terminal(tty: boolean, env: Record<string, string> = {}): Terminal & { text(): string } {
   const out = Object.assign(new PassThrough(), { isTTY: tty });

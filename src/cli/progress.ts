@@ -5,7 +5,8 @@
  */
 import { SingleBar } from 'cli-progress';
 import { type InterruptChoice, Interrupts } from './interrupt.ts';
-import { type Output, bytesText } from './output.ts';
+import { bytesText } from '../core/bytes.ts';
+import { type Output } from './output.ts';
 import { RateMeter, etaText } from './rate.ts';
 
 /** What a progress answer says, in the terms the view shows. */

@@ -1,6 +1,7 @@
 /** How the explorer writes times, sizes, epochs and entities. */
 import type { BackupConfigurationInfoWire, BackupEntityWire } from '../wire/protection.ts';
 import type { EpochWire } from '../wire/epoch.ts';
+import { bytesText } from '../core/bytes.ts';
 
 /** A wire time as `2026-12-07 08:30:00 UTC` (the service's times are UTC; so is the page). */
 export function timeText(wire: string | null | undefined): string {
@@ -8,17 +9,6 @@ export function timeText(wire: string | null | undefined): string {
   const d = new Date(wire);
   if (Number.isNaN(d.getTime()) || d.getUTCFullYear() < 2) return '—';
   return `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
-}
-
-export function bytesText(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i] ?? 'B'}`;
 }
 
 /** BytesTransferred of TotalBytes, when the service reports them (optional fields). */
