@@ -8,7 +8,8 @@ import type { BackupEntityWire } from '../wire/protection.ts';
 import { type CliContext, type CommonOptions, parseStorageOption, parseTimeOption, runAction, withCommonOptions } from './common.ts';
 import { bytesText } from '../core/bytes.ts';
 import { UsageError } from './output.ts';
-import { type ResolvedEntity, allPages, applicationsOf, resolveEntityText } from './resolve.ts';
+import { allPages } from '../client/lifeboat-client.ts';
+import { type ResolvedEntity, applicationsOf, resolveEntityText } from './resolve.ts';
 
 function entityWireOf(e: ResolvedEntity): BackupEntityWire {
   return e.kind === 'Partition' ? { EntityKind: 'Partition', ServiceName: e.serviceName, PartitionId: e.partitionId }

@@ -13,7 +13,8 @@ import { type CliContext, type CommonOptions, parseStorageOption, parseTimeOptio
 import { bytesText } from '../core/bytes.ts';
 import { EXIT, type Output, UsageError } from './output.ts';
 import { type FollowOutcome, type ProgressSnapshot, follow } from './progress.ts';
-import { type ResolvedPartition, allPages, partitionsUnder, resolveEntityText } from './resolve.ts';
+import { allPages } from '../client/lifeboat-client.ts';
+import { type ResolvedPartition, partitionsUnder, resolveEntityText } from './resolve.ts';
 
 export function backupSnapshot(p: BackupProgress): ProgressSnapshot {
   return {

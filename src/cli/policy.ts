@@ -5,7 +5,7 @@ import type { LifeboatClient } from '../client/lifeboat-client.ts';
 import type { BackupPolicyWire, BackupScheduleWire } from '../wire/policy.ts';
 import { type CliContext, type CommonOptions, parseStorageOption, runAction, withCommonOptions } from './common.ts';
 import { type Output, UsageError } from './output.ts';
-import { allPages } from './resolve.ts';
+import { allPages } from '../client/lifeboat-client.ts';
 
 export interface PolicyFlags {
   file?: string;

@@ -2,11 +2,10 @@
  * Entity names (entities.ts) resolved against a running service, through the typed client: the
  * application, service or partition they name, with the names and ids the REST routes take.
  */
-import type { LifeboatClient } from '../client/lifeboat-client.ts';
+import { type LifeboatClient, allPages } from '../client/lifeboat-client.ts';
 import { LifeboatError } from '../core/errors.ts';
 import { nameToId } from '../core/ids.ts';
 import type { ApplicationWire, PartitionWire, ServiceWire } from '../wire/hierarchy.ts';
-import type { Page } from '../wire/paging.ts';
 import { type EntityName, parseEntityName, partitionForKey } from './entities.ts';
 
 export interface ResolvedPartition {
@@ -28,18 +27,6 @@ export interface ResolvedApplication {
   readonly application: ApplicationWire;
 }
 export type ResolvedEntity = ResolvedApplication | ResolvedService | ResolvedPartition;
-
-/** Every item of a paged list. */
-export async function allPages<T>(read: (continuationToken: string | undefined) => Promise<Page<T>>): Promise<T[]> {
-  const items: T[] = [];
-  let token: string | undefined;
-  do {
-    const page = await read(token);
-    items.push(...page.Items);
-    token = page.ContinuationToken || undefined;
-  } while (token !== undefined);
-  return items;
-}
 
 export interface ServiceTree {
   readonly service: ServiceWire;

@@ -18,6 +18,7 @@ import { PoliciesClient } from './policies.ts';
 import { ProtectionClient } from './protection.ts';
 
 export type { LifeboatClientOptions } from './caller.ts';
+export { allPages } from './paging.ts';
 export type { BackupOptions, BackupRef, WaitOptions } from './operations.ts';
 export type { ListBackupsOptions } from './listing.ts';
 export type { PolicyWriteOptions } from './policies.ts';

@@ -48,15 +48,3 @@ export function usePoll(tick: () => Promise<boolean>, intervalMs: number, restar
     };
   }, [restartKey, intervalMs]);
 }
-
-/** Every page of a paged list. */
-export async function allPages<T>(read: (continuationToken: string | undefined) => Promise<{ ContinuationToken: string; Items: T[] }>): Promise<T[]> {
-  const out: T[] = [];
-  let token: string | undefined;
-  do {
-    const page = await read(token);
-    out.push(...page.Items);
-    token = page.ContinuationToken || undefined;
-  } while (token !== undefined);
-  return out;
-}

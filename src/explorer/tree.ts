@@ -1,7 +1,7 @@
 /** The hierarchy as the service knows it (applications → services → partitions), read through the typed client. */
 import type { LifeboatClient } from '../client/lifeboat-client.ts';
 import type { ApplicationWire, PartitionWire, ServiceWire } from '../wire/hierarchy.ts';
-import { allPages } from './poll.ts';
+import { allPages } from '../client/lifeboat-client.ts';
 
 export interface ServiceNode {
   readonly service: ServiceWire;

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { type Role, isRole } from '../core/access.ts';
-import { LifeboatClient } from '../client/lifeboat-client.ts';
+import { LifeboatClient, allPages } from '../client/lifeboat-client.ts';
 import { isLifeboatError } from '../core/errors.ts';
 import { INT64_MAX, INT64_MIN, type PartitionScheme } from '../core/partitioning.ts';
 import { parseStorageDescription } from '../core/storage-description.ts';
@@ -25,7 +25,6 @@ import { registerOperations } from '../cli/operations.ts';
 import { EXIT } from '../cli/output.ts';
 import { registerPolicy } from '../cli/policy.ts';
 import { registerProtection } from '../cli/protection.ts';
-import { allPages } from '../cli/resolve.ts';
 import { startHostMetrics } from './host-metrics.ts';
 import { startLifeboat } from './lifeboat.ts';
 

@@ -4,7 +4,8 @@ import type { BackupInfoWire } from '../../wire/backups.ts';
 import type { HealthState } from '../../wire/health.ts';
 import type { BackupConfigurationInfoWire } from '../../wire/protection.ts';
 import { protectionText, suspensionText, timeText } from '../format.ts';
-import { type Loaded, allPages, useLoad } from '../poll.ts';
+import { allPages } from '../../client/lifeboat-client.ts';
+import { type Loaded, useLoad } from '../poll.ts';
 import type { Session } from '../session.ts';
 import { type ApplicationNode, keyRangeText, loadTree, mapLimited } from '../tree.ts';
 

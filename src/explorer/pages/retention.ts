@@ -2,7 +2,8 @@
 import { html } from 'htm/preact';
 import type { RetentionDecisionWire, RetentionPlanWire } from '../../wire/backups.ts';
 import { timeText } from '../format.ts';
-import { allPages, useLoad } from '../poll.ts';
+import { allPages } from '../../client/lifeboat-client.ts';
+import { useLoad } from '../poll.ts';
 import type { Session } from '../session.ts';
 import { loadTree, mapLimited, partitionsOf } from '../tree.ts';
 
