@@ -6,6 +6,7 @@
  * - Only a token's hash is stored (SHA-256 of the token's text, hex); the token itself never is.
  * - `insertToken` refuses an existing name atomically with its check (returns false, writes nothing).
  * - `deleteToken` is final: a lookup by the deleted token's hash finds nothing once it resolves.
+ * - A sign-in code is taken at most once, whichever instance is asked (`takeSignInCode` is atomic).
  * - Audit entries are appended with a growing `seq`; `listAudit` returns them by `seq`, oldest
  *   first, after the given one. The log keeps at least the newest `AUDIT_KEEP` entries.
  */
@@ -47,6 +48,10 @@ export interface AccessStore {
   listTokens(): Promise<TokenRecord[]>;
   /** False when there was no token of that name. */
   deleteToken(name: string): Promise<boolean>;
+  /** Keeps a one-time sign-in code's hash until `expiresUtc`. */
+  insertSignInCode(hash: string, expiresUtc: string): Promise<void>;
+  /** Removes the code; whether it existed and had not expired at `nowUtc` (a code is taken once, by one instance). */
+  takeSignInCode(hash: string, nowUtc: string): Promise<boolean>;
   appendAudit(a: Omit<AuditRecord, 'seq'>): Promise<void>;
   listAudit(afterSeq: number, limit: number): Promise<AuditRecord[]>;
 }

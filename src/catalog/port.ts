@@ -19,6 +19,14 @@
  *   never lose one another's effect.
  * - `policies.delete` removes a policy only while no existing entity maps to it (protection.deletePolicy
  *   with the catalog's own services and partitions as the existing entities), in one transaction.
+ * - Leases (`leases`): at most one holder per lease at a time; each new taking gets a fencing token
+ *   greater than every one before, and a write given a `Fence` happens only while that token is
+ *   still the lease's (so a paused old leader's late writes are refused: LIFEBOAT_E_NOT_LEADER).
+ * - Orders are handed out through the catalog (`operations.claimOrder`): of several instances
+ *   claiming one order at once, exactly one gets it.
+ * - `signals` reach every subscriber of every instance on the same catalog (after the change they
+ *   announce is durable); they are hints to look again, never the only record of anything.
+ * - Text is ordered by its bytes (code points), whatever the database's locale.
  */
 import type { FailureError, OperationKind, OperationState } from '../core/operation.ts';
 import type { PartitionInfo, PartitionScheme } from '../core/partitioning.ts';
@@ -33,7 +41,35 @@ export interface EpochWire {
 export interface HostRecord {
   readonly id: string;
   readonly registeredUtc: string;
+  /** The last registration, order poll (start or end) or report of the host, on any instance. */
   readonly lastSeenUtc: string;
+  /** Random per host process start: a registration with another one is a host that restarted. */
+  readonly incarnation: string;
+  /** Whether an order poll of it is open (since lastSeenUtc): a host in a long poll is live though quiet. */
+  readonly polling: boolean;
+  /** The host ended its last poll by hanging up (its process went away): gone at once. */
+  readonly hungUp: boolean;
+}
+
+/** What a host did that shows it alive (hierarchy.hostSeen). */
+export type HostSighting = 'poll-started' | 'poll-ended' | 'hung-up' | 'reported';
+
+/**
+ * A lease held by one instance (leadership of the background work). Writes made with it
+ * (`operations.insert`, `schedules.put*`) happen only while `token` is still the lease's.
+ */
+export interface Fence {
+  readonly lease: string;
+  readonly holder: string;
+  readonly token: number;
+}
+
+/** A lease as it is now. */
+export interface LeaseRecord {
+  readonly name: string;
+  readonly holder: string;
+  readonly token: number;
+  readonly untilUtc: string;
 }
 
 export interface ServiceRecord {
@@ -94,6 +130,18 @@ export interface BackupFilter {
   readonly partitionId?: string;
   readonly startUtc?: string;
   readonly endUtc?: string;
+}
+
+/** A backup's place in the index's order: (serviceName, partitionId, creationTimeUtc, backupId). */
+export type BackupKey = readonly [serviceName: string, partitionId: string, creationTimeUtc: string, backupId: string];
+
+export interface BackupPageQuery {
+  /** Only backups after this key. */
+  readonly after?: BackupKey | undefined;
+  /** At most this many (0: all). */
+  readonly limit: number;
+  /** Only the newest backup of each partition (ties: the greatest backupId), among those the filter keeps. */
+  readonly latest?: boolean;
 }
 
 export interface PolicyRecord {
@@ -186,12 +234,52 @@ export interface Catalog {
   readonly backups: BackupIndex;
   readonly policies: PolicyStore;
   readonly schedules: ScheduleStore;
+  readonly leases: LeaseStore;
+  readonly signals: SignalBus;
   close(): Promise<void>;
+}
+
+/**
+ * What an instance tells the others through the catalog: a host has orders waiting (`orders`), an
+ * operation ended (`ended`), the protection or a policy changed (`protection`).
+ */
+export type CatalogSignal =
+  | { readonly kind: 'orders'; readonly hostId: string }
+  | { readonly kind: 'ended'; readonly operationId: string }
+  | { readonly kind: 'protection' };
+
+/** Signals between the instances on one catalog (in one process: between its parts). */
+export interface SignalBus {
+  /** Sends a signal to every subscriber, this instance's included. */
+  publish(signal: CatalogSignal): Promise<void>;
+  /** Calls `listener` for every signal; returns the unsubscribe. */
+  subscribe(listener: (signal: CatalogSignal) => void): () => void;
+}
+
+/** Leases: one holder at a time, a fencing token per taking. */
+export interface LeaseStore {
+  /**
+   * Takes the lease for `holder` until `untilUtc`, or renews it: when it is free, expired at
+   * `nowUtc`, or the holder's own and not expired. A renewal keeps the token; a new taking (by
+   * anyone, the same holder after its lease expired too) gets one greater than any before.
+   * Undefined when another holds it.
+   */
+  acquire(name: string, holder: string, nowUtc: string, untilUtc: string): Promise<LeaseRecord | undefined>;
+  /** Gives the lease up, when `holder` holds it: another may take it at once. */
+  release(name: string, holder: string): Promise<void>;
+  /** The lease as it is (held or expired), or undefined when it was never taken. */
+  get(name: string): Promise<LeaseRecord | undefined>;
 }
 
 /** Hosts, the services they serve and their partitions. */
 export interface HierarchyStore {
-  upsertHost(id: string, nowUtc: string): Promise<void>;
+  /** Records a host's registration; returns the incarnation it had before (undefined: a new host). */
+  upsertHost(id: string, incarnation: string, nowUtc: string): Promise<{ previousIncarnation: string | undefined }>;
+  /** Notes a sign of life of a registered host (nothing for an unknown one). */
+  hostSeen(id: string, sighting: HostSighting, nowUtc: string): Promise<void>;
+  getHost(id: string): Promise<HostRecord | undefined>;
+  /** Hosts by id. */
+  listHosts(): Promise<HostRecord[]>;
   /**
    * Records a host's service and the partitions it serves (taking over those other hosts served:
    * the service decides whether it may). Partitions of the service this host served and no longer
@@ -211,8 +299,11 @@ export interface HierarchyStore {
 
 /** Backup and restore operations (their requests hold secrets). */
 export interface OperationStore {
-  /** Inserts an Accepted operation, or returns the partition's active operation instead. */
-  insert(op: OperationRecord): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }>;
+  /**
+   * Inserts an Accepted operation, or returns the partition's active operation instead. With a
+   * fence, only while its token is the lease's (else LIFEBOAT_E_NOT_LEADER, nothing written).
+   */
+  insert(op: OperationRecord, fence?: Fence): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }>;
   update(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean>;
   get(id: string): Promise<OperationRecord | undefined>;
   /** The newest operation of this kind on the partition. */
@@ -221,6 +312,14 @@ export interface OperationStore {
   latestEnded(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined>;
   /** Active operations, oldest first; of one host's partitions when given. */
   active(hostId?: string): Promise<OperationRecord[]>;
+  /**
+   * Hands the active operation's order to `hostId`: true (and recorded) when it is not out to that
+   * host already — never handed out, handed to another host, or handed before `againBeforeUtc`
+   * (a host that went quiet gets it again). Atomic across instances: one claim of many wins.
+   */
+  claimOrder(id: string, hostId: string, nowUtc: string, againBeforeUtc: string): Promise<boolean>;
+  /** Forgets which of the host's orders are out: a host that restarted gets them all again. */
+  releaseOrders(hostId: string): Promise<void>;
 }
 
 /** The index of backups taken. */
@@ -229,6 +328,10 @@ export interface BackupIndex {
   get(backupId: string): Promise<BackupRecord | undefined>;
   /** Backups by (serviceName, partitionId, creationTimeUtc, backupId). */
   list(filter: BackupFilter): Promise<BackupRecord[]>;
+  /** One page of `list`'s order (keyset paging: its cost does not grow with the pages before it). */
+  page(filter: BackupFilter, q: BackupPageQuery): Promise<BackupRecord[]>;
+  /** How many backups the index holds, in all. */
+  count(): Promise<number>;
   /** Removes a backup from the index (deleting a missing one is not an error). */
   delete(backupId: string): Promise<void>;
 }
@@ -258,10 +361,10 @@ export interface PolicyStore {
 export interface ScheduleStore {
   /** The scheduler's state of a partition. */
   getPeriodic(partitionId: string): Promise<PeriodicScheduleRecord | undefined>;
-  /** Writes (replaces) the scheduler's state of a partition. */
-  putPeriodic(r: PeriodicScheduleRecord, updatedUtc: string): Promise<void>;
+  /** Writes (replaces) the scheduler's state of a partition; with a fence, only while it holds (else LIFEBOAT_E_NOT_LEADER). */
+  putPeriodic(r: PeriodicScheduleRecord, updatedUtc: string, fence?: Fence): Promise<void>;
   /** The retention sweeper's state of a partition. */
   getRetention(partitionId: string): Promise<RetentionStateRecord | undefined>;
-  /** Writes (replaces) the retention sweeper's state of a partition. */
-  putRetention(r: RetentionStateRecord, updatedUtc: string): Promise<void>;
+  /** Writes (replaces) the retention sweeper's state of a partition; with a fence, only while it holds (else LIFEBOAT_E_NOT_LEADER). */
+  putRetention(r: RetentionStateRecord, updatedUtc: string, fence?: Fence): Promise<void>;
 }

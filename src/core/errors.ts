@@ -206,6 +206,16 @@ export const ERROR_CATALOGUE = {
     title: 'A sealed secret in the catalog does not open with the catalog key.',
     hint: 'Start Lifeboat with the catalog key the catalog was written with (<data-dir>/catalog.key or --catalog-key); if the key is lost, recreate the policies named in the log with their secrets.',
   },
+  LIFEBOAT_E_NOT_LEADER: {
+    status: 503,
+    title: 'This instance no longer leads the background work: another took the lease over.',
+    hint: 'Nothing to do: the new leader carries the work on; a paused or cut-off instance gives way by itself.',
+  },
+  LIFEBOAT_E_CATALOG_UNAVAILABLE: {
+    status: 503,
+    title: 'The catalog database cannot be reached.',
+    hint: 'Check that PostgreSQL is up and reachable at --catalog; Lifeboat reconnects by itself. Retry after the number of seconds in the Retry-After header.',
+  },
   LIFEBOAT_E_BUSY: {
     status: 503,
     title: 'Lifeboat is at its limit for this kind of request.',
