@@ -18,8 +18,8 @@ import type { BackupPolicy } from '../core/policy.ts';
 import type { Outcome, ProtectionState } from '../core/protection.ts';
 import { SECRET_FIELDS, type StorageDescription } from '../core/storage-description.ts';
 import type {
-  BackupIndex, Catalog, FailureError, HierarchyStore, OperationKind, OperationRecord, OperationState, OperationStore, PolicyDeletion, PolicyRecord, PolicyStore,
-  ProtectionChange, ScheduleStore,
+  BackupIndex, Catalog, FailureError, Fence, HierarchyStore, LeaseStore, OperationKind, OperationRecord, OperationState, OperationStore, PolicyDeletion, PolicyRecord, PolicyStore,
+  ProtectionChange, ScheduleStore, SignalBus,
 } from './port.ts';
 
 export const SEALED_PREFIX = 'lbsealed:v1:';
@@ -139,8 +139,8 @@ class SealedOperations implements OperationStore {
     return op && { ...op, request: this.sealer.unsealDeep(op.request), result: this.sealer.unsealDeep(op.result) };
   }
 
-  async insert(op: OperationRecord): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }> {
-    const out = await this.inner.insert(this.#seal(op));
+  async insert(op: OperationRecord, fence?: Fence): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }> {
+    const out = await this.inner.insert(this.#seal(op), fence);
     return out.inserted ? out : { inserted: false, active: this.#open(out.active) };
   }
 
@@ -164,6 +164,14 @@ class SealedOperations implements OperationStore {
 
   async active(hostId?: string): Promise<OperationRecord[]> {
     return (await this.inner.active(hostId)).map((op) => this.#open(op));
+  }
+
+  claimOrder(id: string, hostId: string, nowUtc: string, againBeforeUtc: string): Promise<boolean> {
+    return this.inner.claimOrder(id, hostId, nowUtc, againBeforeUtc);
+  }
+
+  releaseOrders(hostId: string): Promise<void> {
+    return this.inner.releaseOrders(hostId);
   }
 }
 
@@ -215,8 +223,8 @@ class SealedPolicies implements PolicyStore {
 /**
  * Seals the secrets of every storage description the catalog stores; opens them on every read.
  * Only operations and policies carry them: the hierarchy, the backup index (storageKey is
- * storageIdentity: no secrets) and the schedules (policy names and storage keys only) are the
- * inner catalog's own parts.
+ * storageIdentity: no secrets), the schedules (policy names and storage keys only), the leases and
+ * the signals are the inner catalog's own parts.
  */
 export class SealedCatalog implements Catalog {
   readonly hierarchy: HierarchyStore;
@@ -224,6 +232,8 @@ export class SealedCatalog implements Catalog {
   readonly backups: BackupIndex;
   readonly policies: PolicyStore;
   readonly schedules: ScheduleStore;
+  readonly leases: LeaseStore;
+  readonly signals: SignalBus;
   readonly #inner: Catalog;
   readonly #sealer: SecretSealer;
   readonly #policies: SealedPolicies;
@@ -238,6 +248,8 @@ export class SealedCatalog implements Catalog {
     this.#policies = new SealedPolicies(inner.policies, this.#sealer);
     this.policies = this.#policies;
     this.schedules = inner.schedules;
+    this.leases = inner.leases;
+    this.signals = inner.signals;
   }
 
   /**

@@ -1,14 +1,21 @@
-/** The catalog on SQLite (the embedded default): one file, WAL mode, synchronous=FULL. */
+/**
+ * The catalog on SQLite (the embedded default): one file, WAL mode, synchronous=FULL. One process
+ * serves it: its signals go between that process's parts (an EventEmitter); leases, claims and
+ * fences still hold in the file, so the rules are the same as on PostgreSQL.
+ */
+import { EventEmitter } from 'node:events';
 import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { LifeboatError } from '../core/errors.ts';
 import { partitionInfoFromJson, partitionInfoToJson, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
 import type { BackupPolicy } from '../core/policy.ts';
 import {
   type BackupEntity, type Outcome, type PolicyNames, type ProtectionMapping, type ProtectionState, deletePolicy, entityKey,
 } from '../core/protection.ts';
 import type {
-  BackupFilter, BackupIndex, BackupRecord, Catalog, FailureError, HierarchyStore, OperationKind, OperationRecord, OperationState, OperationStore, PartitionRecord, PeriodicScheduleRecord,
-  PolicyDeletion, PolicyRecord, PolicyStore, ProtectionChange, RetentionStateRecord, ScheduleStore, ServiceRecord,
+  BackupFilter, BackupIndex, BackupPageQuery, BackupRecord, Catalog, CatalogSignal, FailureError, Fence, HierarchyStore, HostRecord, HostSighting, LeaseRecord, LeaseStore,
+  OperationKind, OperationRecord, OperationState, OperationStore, PartitionRecord, PeriodicScheduleRecord, PolicyDeletion, PolicyRecord, PolicyStore, ProtectionChange,
+  RetentionStateRecord, ScheduleStore, ServiceRecord, SignalBus,
 } from './port.ts';
 import { AUDIT_KEEP, type AccessStore, type AuditRecord, type TokenRecord } from './access-port.ts';
 
@@ -42,7 +49,35 @@ const MIGRATIONS = [
   `CREATE TABLE tokens (name TEXT PRIMARY KEY, role TEXT NOT NULL, host_id TEXT, hash TEXT NOT NULL UNIQUE, created_utc TEXT NOT NULL);
    CREATE TABLE audit_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, time_utc TEXT NOT NULL, principal TEXT NOT NULL, role TEXT NOT NULL, via TEXT NOT NULL,
      method TEXT NOT NULL, route TEXT NOT NULL, entity TEXT NOT NULL, status INTEGER NOT NULL, outcome TEXT NOT NULL);`,
+  // 6: scale-out (issue 22): host incarnations and sightings, order claims, leases, sign-in codes;
+  // the backup index in its paging order (keyset paging needs backup_id in the index).
+  `ALTER TABLE hosts ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';
+   ALTER TABLE hosts ADD COLUMN polling INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE hosts ADD COLUMN hung_up INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE operations ADD COLUMN claimed_host TEXT;
+   ALTER TABLE operations ADD COLUMN claimed_utc TEXT;
+   CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, token INTEGER NOT NULL, until_utc TEXT NOT NULL);
+   CREATE TABLE sign_in_codes (hash TEXT PRIMARY KEY, expires_utc TEXT NOT NULL);
+   DROP INDEX backups_by_partition;
+   DROP INDEX backups_by_app;
+   CREATE INDEX backups_in_order ON backups (service_name, partition_id, creation_utc, backup_id);
+   CREATE INDEX backups_by_app ON backups (application_name, service_name, partition_id, creation_utc, backup_id);
+   CREATE INDEX backups_by_partition ON backups (partition_id, creation_utc, backup_id);`,
 ];
+
+/** A released lease keeps its row (tokens only grow), expired since the epoch. */
+const RELEASED_UTC = '1970-01-01T00:00:00.000Z';
+
+function notLeader(fence: Fence): LifeboatError {
+  return new LifeboatError('LIFEBOAT_E_NOT_LEADER', `Lease ${fence.lease} is no longer ${fence.holder}'s (token ${fence.token}): another instance took it over; nothing was written.`);
+}
+
+/** Throws unless the fence's token is still the lease's (call inside the write's transaction). */
+function checkFence(db: Database.Database, fence: Fence | undefined): void {
+  if (!fence) return;
+  const r = db.prepare('SELECT holder, token FROM leases WHERE name = ?').get(fence.lease) as { holder: string; token: number } | undefined;
+  if (!r || r.holder !== fence.holder || r.token !== fence.token) throw notLeader(fence);
+}
 
 interface PolicyRow { name: string; policy: string; unique_id: string; created_utc: string; updated_utc: string }
 
@@ -85,6 +120,11 @@ function backup(r: BackupRow): BackupRecord {
   };
 }
 
+interface HostRow { id: string; registered_utc: string; last_seen_utc: string; incarnation: string; polling: number; hung_up: number }
+const hostRecord = (r: HostRow): HostRecord => ({
+  id: r.id, registeredUtc: r.registered_utc, lastSeenUtc: r.last_seen_utc, incarnation: r.incarnation, polling: r.polling === 1, hungUp: r.hung_up === 1,
+});
+
 interface TokenRow { name: string; role: string; host_id: string | null; hash: string; created_utc: string }
 const token = (r: TokenRow): TokenRecord => ({ name: r.name, role: r.role as TokenRecord['role'], hostId: r.host_id ?? undefined, hash: r.hash, createdUtc: r.created_utc });
 
@@ -92,9 +132,27 @@ const token = (r: TokenRow): TokenRecord => ({ name: r.name, role: r.role as Tok
 class SqliteHierarchy implements HierarchyStore {
   constructor(private readonly db: Database.Database) {}
 
-  async upsertHost(id: string, nowUtc: string): Promise<void> {
-    this.db.prepare(`INSERT INTO hosts (id, registered_utc, last_seen_utc) VALUES (?, ?, ?)
-      ON CONFLICT (id) DO UPDATE SET last_seen_utc = excluded.last_seen_utc`).run(id, nowUtc, nowUtc);
+  async upsertHost(id: string, incarnation: string, nowUtc: string): Promise<{ previousIncarnation: string | undefined }> {
+    return this.db.transaction(() => {
+      const before = this.db.prepare('SELECT incarnation FROM hosts WHERE id = ?').get(id) as { incarnation: string } | undefined;
+      this.db.prepare(`INSERT INTO hosts (id, registered_utc, last_seen_utc, incarnation, polling, hung_up) VALUES (?, ?, ?, ?, 0, 0)
+        ON CONFLICT (id) DO UPDATE SET last_seen_utc = excluded.last_seen_utc, incarnation = excluded.incarnation, polling = 0, hung_up = 0`).run(id, nowUtc, nowUtc, incarnation);
+      return { previousIncarnation: before?.incarnation };
+    }).immediate();
+  }
+
+  async hostSeen(id: string, sighting: HostSighting, nowUtc: string): Promise<void> {
+    const flags = { 'poll-started': 'polling = 1, hung_up = 0', 'poll-ended': 'polling = 0, hung_up = 0', 'hung-up': 'polling = 0, hung_up = 1', reported: 'polling = polling' }[sighting];
+    this.db.prepare(`UPDATE hosts SET last_seen_utc = ?, ${flags} WHERE id = ?`).run(nowUtc, id);
+  }
+
+  async getHost(id: string): Promise<HostRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM hosts WHERE id = ?').get(id) as HostRow | undefined;
+    return r && hostRecord(r);
+  }
+
+  async listHosts(): Promise<HostRecord[]> {
+    return (this.db.prepare('SELECT * FROM hosts ORDER BY id').all() as HostRow[]).map(hostRecord);
   }
 
   async registerService(hostId: string, s: ServiceRecord, partitions: ReadonlyArray<Omit<PartitionRecord, 'hostId' | 'serviceName'>>): Promise<void> {
@@ -147,8 +205,9 @@ class SqliteHierarchy implements HierarchyStore {
 class SqliteOperations implements OperationStore {
   constructor(private readonly db: Database.Database) {}
 
-  async insert(o: OperationRecord): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }> {
+  async insert(o: OperationRecord, fence?: Fence): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }> {
     return this.db.transaction((): { inserted: true } | { inserted: false; active: OperationRecord } => {
+      checkFence(this.db, fence);
       const active = this.db.prepare('SELECT * FROM operations WHERE partition_id = ? AND active = 1').get(o.partitionId) as OpRow | undefined;
       if (active) return { inserted: false, active: op(active) };
       const seq = ((this.db.prepare('SELECT coalesce(max(seq), 0) AS s FROM operations').get() as { s: number }).s) + 1;
@@ -193,6 +252,15 @@ class SqliteOperations implements OperationStore {
       : this.db.prepare('SELECT o.* FROM operations o JOIN partitions p ON p.id = o.partition_id WHERE o.active = 1 AND p.host_id = ? ORDER BY o.seq').all(hostId)) as OpRow[];
     return rows.map(op);
   }
+
+  async claimOrder(id: string, hostId: string, nowUtc: string, againBeforeUtc: string): Promise<boolean> {
+    return this.db.prepare(`UPDATE operations SET claimed_host = ?, claimed_utc = ?
+      WHERE id = ? AND active = 1 AND (claimed_host IS NULL OR claimed_host <> ? OR claimed_utc < ?)`).run(hostId, nowUtc, id, hostId, againBeforeUtc).changes === 1;
+  }
+
+  async releaseOrders(hostId: string): Promise<void> {
+    this.db.prepare('UPDATE operations SET claimed_host = NULL, claimed_utc = NULL WHERE active = 1 AND claimed_host = ?').run(hostId);
+  }
 }
 
 /** The backup index. */
@@ -212,15 +280,32 @@ class SqliteBackups implements BackupIndex {
   }
 
   async list(f: BackupFilter): Promise<BackupRecord[]> {
+    return this.page(f, { limit: 0 });
+  }
+
+  async page(f: BackupFilter, q: BackupPageQuery): Promise<BackupRecord[]> {
     const where: string[] = [];
-    const args: string[] = [];
+    const args: Array<string | number> = [];
     if (f.applicationName !== undefined) { where.push('application_name = ?'); args.push(f.applicationName); }
     if (f.serviceName !== undefined) { where.push('service_name = ?'); args.push(f.serviceName); }
     if (f.partitionId !== undefined) { where.push('partition_id = ?'); args.push(f.partitionId); }
     if (f.startUtc !== undefined) { where.push('creation_utc >= ?'); args.push(f.startUtc); }
     if (f.endUtc !== undefined) { where.push('creation_utc <= ?'); args.push(f.endUtc); }
-    const sql = `SELECT * FROM backups ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY service_name, partition_id, creation_utc, backup_id`;
+    const filtered = `SELECT * FROM backups ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
+    // Latest: the newest of each partition among those the filter keeps (ties: the greatest id).
+    const source = q.latest
+      ? `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY partition_id ORDER BY creation_utc DESC, backup_id DESC) AS newest FROM (${filtered})) WHERE newest = 1`
+      : filtered;
+    const after = q.after ? 'WHERE (service_name, partition_id, creation_utc, backup_id) > (?, ?, ?, ?)' : '';
+    if (q.after) args.push(...q.after);
+    const limit = q.limit > 0 ? 'LIMIT ?' : '';
+    if (q.limit > 0) args.push(q.limit);
+    const sql = `SELECT * FROM (${source}) ${after} ORDER BY service_name, partition_id, creation_utc, backup_id ${limit}`;
     return (this.db.prepare(sql).all(...args) as BackupRow[]).map(backup);
+  }
+
+  async count(): Promise<number> {
+    return (this.db.prepare('SELECT count(*) AS n FROM backups').get() as { n: number }).n;
   }
 
   async delete(backupId: string): Promise<void> {
@@ -326,9 +411,12 @@ class SqliteSchedules implements ScheduleStore {
     return r && (JSON.parse(r.state) as PeriodicScheduleRecord);
   }
 
-  async putPeriodic(r: PeriodicScheduleRecord, updatedUtc: string): Promise<void> {
-    this.db.prepare(`INSERT INTO periodic_schedules (partition_id, state, updated_utc) VALUES (?, ?, ?)
-      ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`).run(r.partitionId, JSON.stringify(r), updatedUtc);
+  async putPeriodic(r: PeriodicScheduleRecord, updatedUtc: string, fence?: Fence): Promise<void> {
+    this.db.transaction(() => {
+      checkFence(this.db, fence);
+      this.db.prepare(`INSERT INTO periodic_schedules (partition_id, state, updated_utc) VALUES (?, ?, ?)
+        ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`).run(r.partitionId, JSON.stringify(r), updatedUtc);
+    }).immediate();
   }
 
   async getRetention(partitionId: string): Promise<RetentionStateRecord | undefined> {
@@ -336,9 +424,59 @@ class SqliteSchedules implements ScheduleStore {
     return r && (JSON.parse(r.state) as RetentionStateRecord);
   }
 
-  async putRetention(r: RetentionStateRecord, updatedUtc: string): Promise<void> {
-    this.db.prepare(`INSERT INTO retention_states (partition_id, state, updated_utc) VALUES (?, ?, ?)
-      ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`).run(r.partitionId, JSON.stringify(r), updatedUtc);
+  async putRetention(r: RetentionStateRecord, updatedUtc: string, fence?: Fence): Promise<void> {
+    this.db.transaction(() => {
+      checkFence(this.db, fence);
+      this.db.prepare(`INSERT INTO retention_states (partition_id, state, updated_utc) VALUES (?, ?, ?)
+        ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`).run(r.partitionId, JSON.stringify(r), updatedUtc);
+    }).immediate();
+  }
+}
+
+/** Leases: a row per lease, kept when released so that tokens only grow. */
+class SqliteLeases implements LeaseStore {
+  constructor(private readonly db: Database.Database) {}
+
+  async acquire(name: string, holder: string, nowUtc: string, untilUtc: string): Promise<LeaseRecord | undefined> {
+    return this.db.transaction((): LeaseRecord | undefined => {
+      const r = this.db.prepare('SELECT * FROM leases WHERE name = ?').get(name) as { holder: string; token: number; until_utc: string } | undefined;
+      let token: number;
+      if (!r) token = 1;
+      else if (r.until_utc > nowUtc) {
+        if (r.holder !== holder) return undefined;
+        token = r.token;
+      } else token = r.token + 1;
+      this.db.prepare(`INSERT INTO leases (name, holder, token, until_utc) VALUES (?, ?, ?, ?)
+        ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, until_utc = excluded.until_utc`).run(name, holder, token, untilUtc);
+      return { name, holder, token, untilUtc };
+    }).immediate();
+  }
+
+  async release(name: string, holder: string): Promise<void> {
+    this.db.prepare('UPDATE leases SET until_utc = ? WHERE name = ? AND holder = ?').run(RELEASED_UTC, name, holder);
+  }
+
+  async get(name: string): Promise<LeaseRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM leases WHERE name = ?').get(name) as { name: string; holder: string; token: number; until_utc: string } | undefined;
+    return r && { name: r.name, holder: r.holder, token: r.token, untilUtc: r.until_utc };
+  }
+}
+
+/** Signals within the one process that serves a SQLite catalog. */
+class LocalSignals implements SignalBus {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    this.emitter.setMaxListeners(0);
+  }
+
+  async publish(signal: CatalogSignal): Promise<void> {
+    this.emitter.emit('signal', signal);
+  }
+
+  subscribe(listener: (signal: CatalogSignal) => void): () => void {
+    this.emitter.on('signal', listener);
+    return () => this.emitter.off('signal', listener);
   }
 }
 
@@ -367,6 +505,18 @@ class SqliteAccess implements AccessStore {
     return this.db.prepare('DELETE FROM tokens WHERE name = ?').run(name).changes === 1;
   }
 
+  async insertSignInCode(hash: string, expiresUtc: string): Promise<void> {
+    this.db.prepare('INSERT OR REPLACE INTO sign_in_codes (hash, expires_utc) VALUES (?, ?)').run(hash, expiresUtc);
+  }
+
+  async takeSignInCode(hash: string, nowUtc: string): Promise<boolean> {
+    return this.db.transaction((): boolean => {
+      this.db.prepare('DELETE FROM sign_in_codes WHERE expires_utc <= ? AND hash <> ?').run(nowUtc, hash);
+      const r = this.db.prepare('DELETE FROM sign_in_codes WHERE hash = ? RETURNING expires_utc').get(hash) as { expires_utc: string } | undefined;
+      return r !== undefined && r.expires_utc > nowUtc;
+    }).immediate();
+  }
+
   async appendAudit(a: Omit<AuditRecord, 'seq'>): Promise<void> {
     this.db.prepare('INSERT INTO audit_log (time_utc, principal, role, via, method, route, entity, status, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(a.timeUtc, a.principal, a.role, a.via, a.method, a.route, a.entity, a.status, a.outcome);
@@ -392,6 +542,8 @@ export class SqliteCatalog implements Catalog {
   readonly backups: BackupIndex;
   readonly policies: PolicyStore;
   readonly schedules: ScheduleStore;
+  readonly leases: LeaseStore;
+  readonly signals: SignalBus;
   readonly access: AccessStore;
 
   private readonly db: Database.Database;
@@ -411,6 +563,8 @@ export class SqliteCatalog implements Catalog {
     this.backups = new SqliteBackups(this.db);
     this.policies = new SqlitePolicies(this.db);
     this.schedules = new SqliteSchedules(this.db);
+    this.leases = new SqliteLeases(this.db);
+    this.signals = new LocalSignals();
     this.access = new SqliteAccess(this.db);
   }
 

@@ -12,6 +12,7 @@ runCatalogContract({
     t.after(() => c.close().catch(() => undefined));
     return c;
   },
+  access: (c) => (c as SqliteCatalog).access,
   reopen: async (t) => {
     const c = new SqliteCatalog(file);
     t.after(() => c.close().catch(() => undefined));

@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { BackupRecord, Catalog, OperationRecord, PolicyRecord } from '../../src/catalog/port.ts';
+import type { AccessStore } from '../../src/catalog/access-port.ts';
+import type { BackupKey, BackupRecord, Catalog, CatalogSignal, OperationRecord, PolicyRecord } from '../../src/catalog/port.ts';
+import { isLifeboatError } from '../../src/core/errors.ts';
 import { parseBackupPolicy } from '../../src/core/policy.ts';
 import { type BackupEntity, disableBackup, enableBackup, suspendBackup } from '../../src/core/protection.ts';
 
@@ -13,7 +15,12 @@ export interface CatalogContractOptions {
   readonly create: (t: { after(fn: () => unknown): void }) => Promise<Catalog>;
   /** Opens the same catalog again (durability across restarts), when the adapter can. */
   readonly reopen?: (t: { after(fn: () => unknown): void }) => Promise<Catalog>;
+  /** The adapter's access store (tokens, sign-in codes, the audit log), when it has one. */
+  readonly access?: (c: Catalog) => AccessStore;
 }
+
+const notLeader = (err: unknown): boolean => isLifeboatError(err) && err.code === 'LIFEBOAT_E_NOT_LEADER';
+const keyOf = (b: BackupRecord): BackupKey => [b.serviceName, b.partitionId, b.creationTimeUtc, b.backupId];
 
 const P1 = '11111111-1111-4111-8111-111111111111';
 const P2 = '22222222-2222-4222-8222-222222222222';
@@ -31,7 +38,7 @@ function backupRecord(id: string, partitionId: string, serviceName: string, crea
 }
 
 async function seed(c: Catalog): Promise<void> {
-  await c.hierarchy.upsertHost('h1', '2026-01-01T00:00:00.000Z');
+  await c.hierarchy.upsertHost('h1', 'i1', '2026-01-01T00:00:00.000Z');
   await c.hierarchy.registerService('h1', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Named', names: ['x', 'y'] }, hasPersistedState: true }, [
     { id: P1, info: { kind: 'Named', name: 'x' }, epoch, lastLsn: '0' },
     { id: P2, info: { kind: 'Named', name: 'y' }, epoch, lastLsn: '0' },
@@ -255,6 +262,168 @@ export function runCatalogContract(o: CatalogContractOptions): void {
       assert.equal(after?.lastRunUtc, '2026-01-02T00:00:00.000Z');
       assert.equal(await c.schedules.getRetention(P2), undefined);
     });
+
+    it('records host incarnations and sightings', async (t) => {
+      const c = await o.create(t);
+      assert.deepEqual(await c.hierarchy.upsertHost('h1', 'i1', '2026-01-01T00:00:00.000Z'), { previousIncarnation: undefined });
+      await c.hierarchy.hostSeen('h1', 'poll-started', '2026-01-01T00:00:05.000Z');
+      let h = await c.hierarchy.getHost('h1');
+      assert.deepEqual([h?.lastSeenUtc, h?.polling, h?.hungUp, h?.incarnation, h?.registeredUtc], ['2026-01-01T00:00:05.000Z', true, false, 'i1', '2026-01-01T00:00:00.000Z']);
+      await c.hierarchy.hostSeen('h1', 'hung-up', '2026-01-01T00:00:06.000Z');
+      h = await c.hierarchy.getHost('h1');
+      assert.deepEqual([h?.polling, h?.hungUp], [false, true]);
+      await c.hierarchy.hostSeen('h1', 'reported', '2026-01-01T00:00:07.000Z');
+      assert.deepEqual([(await c.hierarchy.getHost('h1'))?.lastSeenUtc, (await c.hierarchy.getHost('h1'))?.hungUp], ['2026-01-01T00:00:07.000Z', true]);
+      // A new registration: the incarnation before it comes back; the flags start afresh.
+      assert.deepEqual(await c.hierarchy.upsertHost('h1', 'i2', '2026-01-01T00:01:00.000Z'), { previousIncarnation: 'i1' });
+      h = await c.hierarchy.getHost('h1');
+      assert.deepEqual([h?.incarnation, h?.polling, h?.hungUp, h?.registeredUtc], ['i2', false, false, '2026-01-01T00:00:00.000Z']);
+      await c.hierarchy.hostSeen('nobody', 'poll-started', '2026-01-01T00:01:00.000Z');
+      assert.equal(await c.hierarchy.getHost('nobody'), undefined, 'a sighting of an unknown host registers nothing');
+      await c.hierarchy.upsertHost('a0', 'x', '2026-01-01T00:01:00.000Z');
+      assert.deepEqual((await c.hierarchy.listHosts()).map((x) => x.id), ['a0', 'h1']);
+    });
+
+    it('hands an order out once per host, again to another host or after it went quiet, never once ended', async (t) => {
+      const c = await o.create(t);
+      await seed(c);
+      await c.operations.insert(operation('op1'));
+      const at = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+      assert.equal(await c.operations.claimOrder('op1', 'h1', at(0), at(-60)), true);
+      assert.equal(await c.operations.claimOrder('op1', 'h1', at(1), at(-59)), false, 'out to h1 already');
+      assert.equal(await c.operations.claimOrder('op1', 'h1', at(61), at(1)), true, 'handed before the quiet limit: again');
+      assert.equal(await c.operations.claimOrder('op1', 'h2', at(62), at(2)), true, 'a partition that moved: at once to its new host');
+      await c.operations.releaseOrders('h2');
+      assert.equal(await c.operations.claimOrder('op1', 'h2', at(63), at(3)), true, 'released: handed again');
+      // Claims at once: exactly one wins.
+      await c.operations.releaseOrders('h2');
+      const claims = await Promise.all(Array.from({ length: 8 }, () => c.operations.claimOrder('op1', 'h2', at(64), at(4))));
+      assert.equal(claims.filter(Boolean).length, 1);
+      await c.operations.update('op1', { state: 'Success', updatedUtc: at(70) });
+      await c.operations.releaseOrders('h2');
+      assert.equal(await c.operations.claimOrder('op1', 'h2', at(71), at(11)), false, 'an ended operation is never handed out');
+      assert.equal(await c.operations.claimOrder('missing', 'h2', at(71), at(11)), false);
+    });
+
+    it('pages the backup index by key, with Latest and filters, the same as the whole list', async (t) => {
+      const c = await o.create(t);
+      const rows: BackupRecord[] = [];
+      // Two services, three partitions, backups at equal and different times, ids out of order.
+      const parts: Array<[string, string]> = [['fabric:/A/S', P1], ['fabric:/A/S', P2], ['fabric:/A/T', '33333333-3333-4333-8333-333333333333']];
+      let n = 0;
+      for (const [svc, pid] of parts) {
+        for (let i = 0; i < 7; i++) {
+          const id = `${(97 - n++).toString().padStart(3, '0')}-${pid.slice(0, 4)}`;
+          rows.push(backupRecord(id, pid, svc, new Date(Date.UTC(2026, 0, 1, i < 2 ? 0 : i)).toISOString()));
+        }
+      }
+      for (const b of [...rows].reverse()) await c.backups.insert(b);
+      const all = await c.backups.list({});
+      assert.equal(await c.backups.count(), 21);
+      const byKey = [...rows].sort((a, b) => (keyOf(a).join('\u0000') < keyOf(b).join('\u0000') ? -1 : 1));
+      assert.deepEqual(all.map((b) => b.backupId), byKey.map((b) => b.backupId));
+      for (const filter of [{}, { serviceName: 'fabric:/A/S' }, { partitionId: P2 }, { applicationName: 'fabric:/A', startUtc: '2026-01-01T03:00:00.000Z', endUtc: '2026-01-01T05:00:00.000Z' }]) {
+        for (const latest of [false, true]) {
+          const whole = await c.backups.page(filter, { limit: 0, latest });
+          const pages: BackupRecord[] = [];
+          let after: BackupKey | undefined;
+          for (;;) {
+            const p = await c.backups.page(filter, { after, limit: 4, latest });
+            assert.ok(p.length <= 4);
+            pages.push(...p);
+            if (p.length < 4) break;
+            after = keyOf(p[p.length - 1] as BackupRecord);
+          }
+          assert.deepEqual(pages.map((b) => b.backupId), whole.map((b) => b.backupId), JSON.stringify({ filter, latest }));
+          if (!latest) assert.deepEqual(whole.map((b) => b.backupId), (await c.backups.list(filter)).map((b) => b.backupId));
+        }
+      }
+      const latest = await c.backups.page({}, { limit: 0, latest: true });
+      assert.deepEqual(latest.map((b) => [b.partitionId, b.creationTimeUtc]), parts.map(([, pid]) => [pid, '2026-01-01T06:00:00.000Z']));
+      // Ties at one moment: the greatest id is the newest.
+      const tied = await c.backups.page({ partitionId: P1, endUtc: '2026-01-01T00:00:00.000Z' }, { limit: 0, latest: true });
+      const tiedIds = rows.filter((b) => b.partitionId === P1 && b.creationTimeUtc === '2026-01-01T00:00:00.000Z').map((b) => b.backupId).sort();
+      assert.deepEqual(tied.map((b) => b.backupId), [tiedIds[tiedIds.length - 1]]);
+    });
+
+    it('orders text by its bytes, whatever the locale', async (t) => {
+      const c = await o.create(t);
+      for (const [i, svc] of ['fabric:/A/b', 'fabric:/A/B', 'fabric:/A/_x', 'fabric:/A/a-b', 'fabric:/A/ab'].entries()) {
+        await c.backups.insert(backupRecord(`b${i}`, P1, svc, '2026-01-01T00:00:00.000Z'));
+      }
+      assert.deepEqual((await c.backups.list({})).map((b) => b.serviceName), ['fabric:/A/B', 'fabric:/A/_x', 'fabric:/A/a-b', 'fabric:/A/ab', 'fabric:/A/b']);
+    });
+
+    it('gives a lease to one holder at a time, with a token that grows on every taking', async (t) => {
+      const c = await o.create(t);
+      const at = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+      assert.equal(await c.leases.get('leader'), undefined);
+      const a1 = await c.leases.acquire('leader', 'A', at(0), at(10));
+      assert.deepEqual(a1, { name: 'leader', holder: 'A', token: 1, untilUtc: at(10) });
+      assert.equal(await c.leases.acquire('leader', 'B', at(5), at(15)), undefined, 'held by A');
+      assert.deepEqual(await c.leases.acquire('leader', 'A', at(5), at(15)), { name: 'leader', holder: 'A', token: 1, untilUtc: at(15) }, 'a renewal keeps the token');
+      const b = await c.leases.acquire('leader', 'B', at(15), at(25));
+      assert.deepEqual(b, { name: 'leader', holder: 'B', token: 2, untilUtc: at(25) }, 'expired: B takes it with a greater token');
+      assert.equal(await c.leases.acquire('leader', 'A', at(16), at(26)), undefined);
+      await c.leases.release('leader', 'A'); // not A's: nothing
+      assert.equal((await c.leases.get('leader'))?.holder, 'B');
+      await c.leases.release('leader', 'B');
+      const a2 = await c.leases.acquire('leader', 'A', at(17), at(27));
+      assert.equal(a2?.token, 3, 'released: taken at once, and the token still grows');
+      // B's late writes with its old token are refused, and write nothing.
+      await seed(c);
+      const fenceB = { lease: 'leader', holder: 'B', token: 2 };
+      await assert.rejects(c.operations.insert(operation('late'), fenceB), notLeader);
+      assert.equal(await c.operations.get('late'), undefined);
+      await assert.rejects(c.schedules.putPeriodic({ partitionId: P1, active: true, policyName: 'P', policyUniqueId: 'u', policyAppliedUtc: at(0), chainCounter: 0, consecutiveFailures: 0 }, at(18), fenceB), notLeader);
+      assert.equal(await c.schedules.getPeriodic(P1), undefined);
+      await assert.rejects(c.schedules.putRetention({ partitionId: P1, policyUniqueId: 'u', consecutiveFailures: 0 }, at(18), fenceB), notLeader);
+      assert.equal(await c.schedules.getRetention(P1), undefined);
+      // A's current token writes.
+      const fenceA = { lease: 'leader', holder: 'A', token: 3 };
+      assert.deepEqual(await c.operations.insert(operation('ok'), fenceA), { inserted: true });
+      await c.schedules.putPeriodic({ partitionId: P1, active: true, policyName: 'P', policyUniqueId: 'u', policyAppliedUtc: at(0), chainCounter: 0, consecutiveFailures: 0 }, at(18), fenceA);
+      assert.equal((await c.schedules.getPeriodic(P1))?.policyName, 'P');
+      // Many at once: one holder.
+      const racers = await Promise.all(['C', 'D', 'E', 'F'].map((h) => c.leases.acquire('other', h, at(0), at(10))));
+      assert.equal(racers.filter((r) => r !== undefined).length, 1);
+    });
+
+    it('sends signals to every subscriber, and stops on unsubscribe', async (t) => {
+      const c = await o.create(t);
+      const got: CatalogSignal[] = [];
+      const got2: CatalogSignal[] = [];
+      const off = c.signals.subscribe((s) => got.push(s));
+      const off2 = c.signals.subscribe((s) => got2.push(s));
+      await c.signals.publish({ kind: 'orders', hostId: 'h1' });
+      await c.signals.publish({ kind: 'ended', operationId: 'op1' });
+      const deadline = Date.now() + 5000;
+      while ((got.length < 2 || got2.length < 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(got, [{ kind: 'orders', hostId: 'h1' }, { kind: 'ended', operationId: 'op1' }]);
+      assert.deepEqual(got2, got);
+      off();
+      await c.signals.publish({ kind: 'protection' });
+      const until = Date.now() + 5000;
+      while (got2.length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(got2.at(-1), { kind: 'protection' });
+      assert.equal(got.length, 2, 'unsubscribed: no more');
+      off2();
+    });
+
+    if (o.access) {
+      const accessOf = o.access;
+      it('takes a sign-in code once, and never after it expired', async (t) => {
+        const c = await o.create(t);
+        const a = accessOf(c);
+        await a.insertSignInCode('h1', '2026-01-01T00:10:00.000Z');
+        await a.insertSignInCode('h2', '2026-01-01T00:10:00.000Z');
+        const takes = await Promise.all(Array.from({ length: 5 }, () => a.takeSignInCode('h1', '2026-01-01T00:05:00.000Z')));
+        assert.equal(takes.filter(Boolean).length, 1, 'once');
+        assert.equal(await a.takeSignInCode('h2', '2026-01-01T00:10:00.000Z'), false, 'expired at its moment');
+        assert.equal(await a.takeSignInCode('h2', '2026-01-01T00:05:00.000Z'), false, 'and gone');
+        assert.equal(await a.takeSignInCode('nope', '2026-01-01T00:05:00.000Z'), false);
+      });
+    }
 
     if (o.reopen) {
       it('keeps everything across a reopen', async (t) => {
