@@ -9,6 +9,7 @@ import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import type { Report } from '../core/host-protocol.ts';
 import { idToName, isGuid } from '../core/ids.ts';
 import type { BackupScope, LifeboatService } from '../service/lifeboat-service.ts';
+import type { BackupKey } from '../service/listing.ts';
 import type { RetentionSweeper } from '../service/retention-sweeper.ts';
 import type { AccessService } from '../service/access.ts';
 import { PREVIEW_API_VERSION, SKIP_AUTO_RESTORE_API_VERSION } from '../wire/api-version.ts';
@@ -62,6 +63,25 @@ const backupKey = (b: BackupInfoWire): string => `${b.ServiceName}#${b.Partition
 
 function sortedPage(items: BackupInfoWire[], q: Map<string, string>): ReturnType<typeof page<BackupInfoWire>> {
   return page([...items].sort((a, b) => (backupKey(a) < backupKey(b) ? -1 : backupKey(a) > backupKey(b) ? 1 : 0)), backupKey, q);
+}
+
+/** A backup list's ContinuationToken: the last key returned, as base64url JSON (pasted into URLs unencoded, as SF's clients do). */
+function tokenOfBackupKey(key: BackupKey): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+}
+
+function backupKeyOfToken(raw: string | undefined): BackupKey | undefined {
+  if (!raw) return undefined;
+  const bad = 'ContinuationToken is not one this server gave.';
+  invalidArgUnless(raw.length <= 2048 && /^[A-Za-z0-9_-]+$/.test(raw), bad);
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+  } catch {
+    key = undefined;
+  }
+  invalidArgUnless(Array.isArray(key) && key.length === 4 && key.every((k) => typeof k === 'string'), bad);
+  return key as unknown as BackupKey;
 }
 
 function listFilter(q: Map<string, string>): { latest: boolean; start?: Date; end?: Date } {
@@ -195,9 +215,15 @@ export function buildApp(o: AppOptions): FastifyInstance {
   // ---- listing ------------------------------------------------------------------------------
   // Lifeboat's extension: what retention would keep and delete now, each with its reason.
   app.get(ROUTES.retentionPlan, { config: { access: 'read' } }, backupRoute(async (req) => o.retention.preview(partitionIdOf(req))));
-  app.get(ROUTES.partitionBackups, { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listing.listBackups({ kind: 'Partition', id: partitionIdOf(req) }, listFilter(q)), q)));
-  app.get(ROUTES.serviceBackups, { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listing.listBackups({ kind: 'Service', name: idToName(req.params.serviceId ?? '') }, listFilter(q)), q)));
-  app.get(ROUTES.applicationBackups, { config: { access: 'read' } }, backupRoute(async (req, q) => sortedPage(await service.listing.listBackups({ kind: 'Application', name: idToName(req.params.applicationId ?? '') }, listFilter(q)), q)));
+  const indexPage = async (scope: BackupScope, q: Map<string, string>): Promise<{ ContinuationToken: string; Items: BackupInfoWire[] }> => {
+    const max = intParam(q, 'MaxResults') ?? 0;
+    invalidArgUnless(max >= 0, 'MaxResults must be 0 or more.');
+    const p = await service.listing.pageBackups(scope, listFilter(q), { after: backupKeyOfToken(q.get('continuationtoken')), maxResults: max });
+    return { ContinuationToken: p.next ? tokenOfBackupKey(p.next) : '', Items: p.items };
+  };
+  app.get(ROUTES.partitionBackups, { config: { access: 'read' } }, backupRoute(async (req, q) => indexPage({ kind: 'Partition', id: partitionIdOf(req) }, q)));
+  app.get(ROUTES.serviceBackups, { config: { access: 'read' } }, backupRoute(async (req, q) => indexPage({ kind: 'Service', name: idToName(req.params.serviceId ?? '') }, q)));
+  app.get(ROUTES.applicationBackups, { config: { access: 'read' } }, backupRoute(async (req, q) => indexPage({ kind: 'Application', name: idToName(req.params.applicationId ?? '') }, q)));
   app.post(ROUTES.backupsInStorage, { config: { access: 'read' } }, backupRoute(async (req, q) => {
     const body = objectBody(req, true, 'GetBackupsFromBackupLocation') as Record<string, unknown>;
     invalidArgUnless(body.Latest === undefined || body.Latest === null || typeof body.Latest === 'boolean', 'Latest must be true or false.');

@@ -287,6 +287,10 @@ export interface HierarchyStore {
    */
   registerService(hostId: string, service: ServiceRecord, partitions: ReadonlyArray<Omit<PartitionRecord, 'hostId' | 'serviceName'>>): Promise<void>;
   updatePartitionState(id: string, epoch: EpochWire, lastLsn: string): Promise<void>;
+  /** Keeps a SkipAutoRestore request of the partition until `untilUtc`. */
+  setSkipAutoRestore(partitionId: string, untilUtc: string): Promise<void>;
+  /** Takes the partition's SkipAutoRestore request (it is used once): its until, or undefined. */
+  takeSkipAutoRestore(partitionId: string): Promise<string | undefined>;
   /** Applications by name. */
   listApplications(): Promise<string[]>;
   /** Services by name; of one application when given. */

@@ -56,6 +56,7 @@ const MIGRATIONS = [
    ALTER TABLE hosts ADD COLUMN hung_up INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE operations ADD COLUMN claimed_host TEXT;
    ALTER TABLE operations ADD COLUMN claimed_utc TEXT;
+   ALTER TABLE partitions ADD COLUMN skip_auto_restore_until TEXT;
    CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, token INTEGER NOT NULL, until_utc TEXT NOT NULL);
    CREATE TABLE sign_in_codes (hash TEXT PRIMARY KEY, expires_utc TEXT NOT NULL);
    DROP INDEX backups_by_partition;
@@ -173,6 +174,19 @@ class SqliteHierarchy implements HierarchyStore {
 
   async updatePartitionState(id: string, epoch: { DataLossVersion: string; ConfigurationVersion: string }, lastLsn: string): Promise<void> {
     this.db.prepare('UPDATE partitions SET dlv = ?, cv = ?, last_lsn = ? WHERE id = ?').run(epoch.DataLossVersion, epoch.ConfigurationVersion, lastLsn, id);
+  }
+
+  async setSkipAutoRestore(partitionId: string, untilUtc: string): Promise<void> {
+    this.db.prepare('UPDATE partitions SET skip_auto_restore_until = ? WHERE id = ?').run(untilUtc, partitionId);
+  }
+
+  async takeSkipAutoRestore(partitionId: string): Promise<string | undefined> {
+    return this.db.transaction((): string | undefined => {
+      const r = this.db.prepare('SELECT skip_auto_restore_until AS until FROM partitions WHERE id = ?').get(partitionId) as { until: string | null } | undefined;
+      if (r?.until == null) return undefined;
+      this.db.prepare('UPDATE partitions SET skip_auto_restore_until = NULL WHERE id = ?').run(partitionId);
+      return r.until;
+    }).immediate();
   }
 
   async listApplications(): Promise<string[]> {

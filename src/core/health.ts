@@ -5,7 +5,10 @@
  *   the partition has no backup policy (DisableBackup clears it).
  * - Restore: Ok after a successful restore (120 minutes for a user's restore, no expiry for an
  *   auto-restore), Error for 5 minutes after a failed auto-restore.
- * Events are derived from the newest ended operations, so nothing extra is stored. Pure.
+ * - Host (Lifeboat's own): Error while the host serving the partition is down (unseen for the
+ *   grace period): nothing can back it up or restore it until it returns.
+ * Events are derived from the newest ended operations and the host's sightings, so nothing extra
+ * is stored. Pure.
  */
 
 export type HealthState = 'Ok' | 'Warning' | 'Error';
@@ -27,11 +30,13 @@ export interface HealthInput {
   readonly policyName: string | undefined;
   readonly lastBackup: EndedOperation | undefined;
   readonly lastRestore: EndedOperation | undefined;
+  /** The partition's host when it is down: since when it has not been seen. */
+  readonly hostDown?: { readonly hostId: string; readonly lastSeenUtc: string } | undefined;
 }
 
 export interface HealthEventWire {
   SourceId: string;
-  Property: 'Backup' | 'Restore';
+  Property: 'Backup' | 'Restore' | 'Host';
   HealthState: HealthState;
   TimeToLiveInMilliSeconds: string;
   Description: string;
@@ -45,7 +50,7 @@ export interface HealthEventWire {
   LastErrorTransitionAt: string;
 }
 
-function event(property: 'Backup' | 'Restore', state: HealthState, at: string, ttl: { wire: string; ms: number | undefined }, description: string): HealthEventWire {
+function event(property: HealthEventWire['Property'], state: HealthState, at: string, ttl: { wire: string; ms: number | undefined }, description: string): HealthEventWire {
   return {
     SourceId: HEALTH_SOURCE, Property: property, HealthState: state, TimeToLiveInMilliSeconds: ttl.wire, Description: description,
     SequenceNumber: String(new Date(at).getTime()), RemoveWhenExpired: ttl.ms !== undefined, IsExpired: false,
@@ -76,6 +81,11 @@ export function backupRestoreHealthEvents(input: HealthInput, now: Date): Health
     } else if (alive && r.auto) {
       out.push(event('Restore', 'Error', r.updatedUtc, ttl, `The automatic restore after data loss failed: ${failureText(r)}`));
     }
+  }
+  const down = input.hostDown;
+  if (down) {
+    out.push(event('Host', 'Error', down.lastSeenUtc, { wire: INFINITE_TTL, ms: undefined },
+      `The partition is unreachable: host ${down.hostId}, which serves it, has not been seen since ${down.lastSeenUtc}. Backups and restores of it fail until the host returns.`));
   }
   return out;
 }

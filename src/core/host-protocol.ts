@@ -31,6 +31,12 @@ export interface RegisteredService {
 
 export interface Registration {
   readonly Services: readonly RegisteredService[];
+  /**
+   * Random per start of the host process (1 to 64 letters, digits or dashes). A registration with
+   * another one than before is a host that restarted: what it was carrying out is lost. The same
+   * one again is the same process moving to another service instance. Absent: treated as a restart.
+   */
+  readonly Incarnation?: string;
 }
 
 export type Order =
@@ -115,7 +121,11 @@ function epochOf(v: unknown, where: string): EpochWire {
 export function parseRegistration(value: unknown): Registration {
   const r = value as Record<string, unknown> | null;
   if (!r || !Array.isArray(r.Services)) throw new TypeError('A registration is {Services: [...]}');
+  if (r.Incarnation !== undefined && (typeof r.Incarnation !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(r.Incarnation))) {
+    throw new TypeError('Incarnation is 1 to 64 letters, digits or dashes');
+  }
   return {
+    ...(typeof r.Incarnation === 'string' ? { Incarnation: r.Incarnation } : {}),
     Services: r.Services.map((sv: unknown, i: number) => {
       const s = sv as Record<string, unknown> | null;
       if (!s || typeof s.Name !== 'string' || !s.Scheme || typeof s.Scheme !== 'object' || !Array.isArray(s.Partitions)) {

@@ -21,9 +21,20 @@ test('a deadline ends an active operation with FABRIC_E_TIMEOUT, in Service Fabr
     { state: 'Timeout', failure: { Code: 'FABRIC_E_TIMEOUT', Message: 'The request of restore has timed out.' } });
 });
 
-test('a restart cuts only what a host had started; Accepted ones are handed out again', () => {
-  assert.equal(nextOperation('Backup', 'Accepted', { type: 'CutByRestart' }), undefined);
-  assert.equal(nextOperation('Backup', 'BackupInProgress', { type: 'CutByRestart' })?.failure?.Code, 'E_ABORT');
+test('a host\'s restart cuts only what it had started; Accepted ones are handed out again', () => {
+  assert.equal(nextOperation('Backup', 'Accepted', { type: 'HostRestarted' }), undefined);
+  assert.equal(nextOperation('Backup', 'BackupInProgress', { type: 'HostRestarted' })?.failure?.Code, 'E_ABORT');
+  assert.match(nextOperation('Restore', 'RestoreInProgress', { type: 'HostRestarted' })?.failure?.Message ?? '', /restore.*cut off.*host restarted/);
+});
+
+test('a host that is down fails what it had, queued or started, naming the host', () => {
+  for (const state of ['Accepted', 'BackupInProgress'] as const) {
+    const c = nextOperation('PeriodicBackup', state, { type: 'HostDown', hostId: 'h7', lastSeenUtc: '2026-01-01T00:00:00.000Z' });
+    assert.equal(c?.state, 'Failure');
+    assert.equal(c?.failure?.Code, 'LIFEBOAT_E_HOST_LOST');
+    assert.match(c?.failure?.Message ?? '', /host h7.*not been seen since 2026-01-01T00:00:00.000Z/);
+  }
+  assert.equal(nextOperation('Backup', 'Success', { type: 'HostDown', hostId: 'h7', lastSeenUtc: '2026-01-01T00:00:00.000Z' }), undefined);
 });
 
 test('SkipAutoRestore drops only an auto-restore not yet handed out', () => {

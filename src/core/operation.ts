@@ -25,8 +25,10 @@ export type OperationEvent =
   | { readonly type: 'HostFailed'; readonly error: FailureError }
   /** Its deadline passed before it ended. */
   | { readonly type: 'DeadlinePassed' }
-  /** Lifeboat restarted while a host carried it out: its report went nowhere. */
-  | { readonly type: 'CutByRestart' }
+  /** The host restarted (registered as a new incarnation) while it carried it out: its work is lost. */
+  | { readonly type: 'HostRestarted' }
+  /** The host has not been seen for the grace period: nothing will carry it out or report its end. */
+  | { readonly type: 'HostDown'; readonly hostId: string; readonly lastSeenUtc: string }
   /** SkipAutoRestore dropped an auto-restore not yet handed out. */
   | { readonly type: 'AutoRestoreSkipped' };
 
@@ -71,7 +73,7 @@ export function phaseOfMany(parts: readonly OperationState[]): OperationPhase {
 
 /**
  * The change `event` makes to an operation of `kind` in `state`; undefined when it makes none
- * (an ended operation never changes; a restart does not cut an operation no host has started).
+ * (an ended operation never changes; a host's restart does not cut an operation it had not started).
  */
 export function nextOperation(kind: OperationKind, state: OperationState, event: OperationEvent): OperationChange | undefined {
   if (!isActive(state)) return undefined;
@@ -82,9 +84,14 @@ export function nextOperation(kind: OperationKind, state: OperationState, event:
     case 'HostSucceeded': return { state: 'Success', result: event.result };
     case 'HostFailed': return { state: 'Failure', failure: event.error };
     case 'DeadlinePassed': return { state: 'Timeout', failure: { Code: 'FABRIC_E_TIMEOUT', Message: `The request of ${what} has timed out.` } };
-    case 'CutByRestart':
+    case 'HostRestarted':
       if (state === 'Accepted') return undefined;
-      return { state: 'Failure', failure: { Code: 'E_ABORT', Message: `The ${what} was cut off: Lifeboat restarted while it ran. Request it again.` } };
+      return { state: 'Failure', failure: { Code: 'E_ABORT', Message: `The ${what} was cut off: its host restarted while it ran. Request it again.` } };
+    case 'HostDown':
+      return {
+        state: 'Failure',
+        failure: { Code: 'LIFEBOAT_E_HOST_LOST', Message: `The ${what} cannot go on: host ${event.hostId}, which serves the partition, has not been seen since ${event.lastSeenUtc}. Start the host again and repeat the request.` },
+      };
     case 'AutoRestoreSkipped':
       if (state !== 'Accepted' || kind !== 'Restore') return undefined;
       return { state: 'Failure', failure: { Code: 'E_ABORT', Message: 'The auto-restore was skipped (SkipAutoRestore): the partition keeps its replica\'s state.' } };

@@ -8,6 +8,7 @@
  * `.lbk` → storage) and restore-transfer.ts (storage → partition), through one block pool of
  * worker threads per host, and through the backup repository (src/repository) for every object.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.ts';
@@ -183,6 +184,9 @@ export class Host {
     this.services.push(service);
   }
 
+  /** This start of the host: the service tells a restart (what it carried out is lost) from a move to another instance by it. */
+  private readonly incarnation = randomUUID();
+
   private registration(): RegisteredService[] {
     return this.services.map((s) => ({
       Name: s.name,
@@ -203,7 +207,7 @@ export class Host {
   /** Registers with the service and starts carrying out orders. */
   async start(): Promise<void> {
     await mkdir(this.o.workDir, { recursive: true });
-    await this.o.channel.register(this.id, { Services: this.registration() });
+    await this.o.channel.register(this.id, { Services: this.registration(), Incarnation: this.incarnation });
     this.loop = this.pollLoop();
   }
 
@@ -230,7 +234,7 @@ export class Host {
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 5000);
         // The service may have restarted and forgotten what we serve.
-        await this.o.channel.register(this.id, { Services: this.registration() }).catch(() => undefined);
+        await this.o.channel.register(this.id, { Services: this.registration(), Incarnation: this.incarnation }).catch(() => undefined);
       }
     }
   }

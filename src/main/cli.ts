@@ -173,7 +173,7 @@ program
       throw err;
     }
     console.log(`Lifeboat REST API: ${running.url} (Service Fabric BackupRestore API, api-version 6.4)`);
-    const link = running.explorerSignInLink();
+    const link = await running.explorerSignInLink();
     console.log(link === undefined ? `web explorer: ${running.url}/explorer`
       : `web explorer: ${link} (a one-time sign-in link, valid 10 minutes; then sign in with the admin token, or \`lifeboat explorer\` prints a link)`);
     if (o.insecureNoAuth) console.log('WARNING: authentication is off (--insecure-no-auth): anyone who can reach the port controls every backup.');

@@ -49,8 +49,6 @@ export class AccessService {
   private readonly certRoles = new Map<string, Role>();
   /** The bootstrap admin token a one-time sign-in code is exchanged for (the first one). */
   private readonly signInToken: string | undefined;
-  /** One-time sign-in codes, by hash, and when each expires (ms): they live only in this process, as the link it printed. */
-  private readonly signInCodes = new Map<string, number>();
 
   constructor(deps: AccessDeps) {
     this.store = deps.store;
@@ -74,23 +72,20 @@ export class AccessService {
    * A one-time sign-in code for the web explorer (`lifeboat start` prints a link with it): it is
    * exchanged once, within `ttlMs` (default 10 minutes), for the bootstrap admin token, so the
    * token itself never appears in a terminal or its scroll-back. Undefined without a bootstrap token.
+   * Only the code's hash is kept, in the access store: any instance on the catalog redeems it, once.
    */
-  createSignInCode(ttlMs = 10 * 60_000): string | undefined {
+  async createSignInCode(ttlMs = 10 * 60_000): Promise<string | undefined> {
     if (this.signInToken === undefined) return undefined;
-    const now = this.clock.now().getTime();
-    for (const [h, expires] of this.signInCodes) if (expires <= now) this.signInCodes.delete(h);
     const code = newToken().replace(/^lbt_/, 'lbs_');
-    this.signInCodes.set(hashToken(code), now + ttlMs);
+    await this.store.insertSignInCode(hashToken(code), new Date(this.clock.now().getTime() + ttlMs).toISOString());
     return code;
   }
 
   /** The token a sign-in code stands for, once: a used, expired or unknown code is LIFEBOAT_E_UNAUTHENTICATED. */
-  redeemSignInCode(value: unknown): { Token: string } {
+  async redeemSignInCode(value: unknown): Promise<{ Token: string }> {
     invalidArgUnless(typeof value === 'string' && value.length > 0 && value.length <= MAX_TOKEN_LENGTH, 'Code must be the sign-in code of a link.');
-    const h = hashToken(value);
-    const expires = this.signInCodes.get(h);
-    this.signInCodes.delete(h);
-    if (expires === undefined || expires <= this.clock.now().getTime() || this.signInToken === undefined) {
+    const taken = await this.store.takeSignInCode(hashToken(value), this.clock.now().toISOString());
+    if (!taken || this.signInToken === undefined) {
       throw new LifeboatError('LIFEBOAT_E_UNAUTHENTICATED', 'This sign-in link was used already or has expired: run lifeboat explorer for a new one, or paste the token.');
     }
     return { Token: this.signInToken };

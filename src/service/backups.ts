@@ -4,7 +4,7 @@
  */
 import { isLifeboatError } from '../core/errors.ts';
 import { type StorageDescription, parseStorageDescription } from '../core/storage-description.ts';
-import type { OperationRecord } from '../catalog/port.ts';
+import type { Fence, OperationRecord } from '../catalog/port.ts';
 import type { Hierarchy } from './hierarchy.ts';
 import type { OrderBoard } from './orders.ts';
 import { policyOfPartition } from './policies.ts';
@@ -53,13 +53,18 @@ export class Backups {
    */
   async startPeriodicBackup(
     partitionId: string,
-    request: { storage: StorageDescription; option: 'Full' | 'Incremental'; parentBackupId?: string | undefined; parentBackupLocation?: string | undefined; timeoutMinutes?: number },
+    request: {
+      storage: StorageDescription; option: 'Full' | 'Incremental'; parentBackupId?: string | undefined; parentBackupLocation?: string | undefined; timeoutMinutes?: number;
+      /** The id to give it (the scheduler records it as pending first). */
+      operationId?: string;
+    },
+    fence?: Fence,
   ): Promise<OperationRecord | undefined> {
     const partition = await this.hierarchy.getPartition(partitionId);
     this.p.storageFor(request.storage);
     const periodic = { option: request.option, ...(request.option === 'Incremental' ? { parentBackupId: request.parentBackupId, parentBackupLocation: request.parentBackupLocation } : {}) };
     try {
-      return await this.orders.accept(partition, 'PeriodicBackup', request.timeoutMinutes ?? 10, { storage: request.storage, periodic });
+      return await this.orders.accept(partition, 'PeriodicBackup', request.timeoutMinutes ?? 10, { storage: request.storage, periodic }, fence, request.operationId);
     } catch (err) {
       if (isLifeboatError(err, 'FABRIC_E_BACKUP_IN_PROGRESS') || isLifeboatError(err, 'FABRIC_E_RESTORE_IN_PROGRESS')) return undefined;
       throw err;

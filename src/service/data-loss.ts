@@ -13,9 +13,6 @@ import { type ServicePorts, timeoutMinutes } from './ports.ts';
 import type { Restores } from './restores.ts';
 
 export class DataLossDesk {
-  /** SkipAutoRestore requests, until when they hold. */
-  private readonly skipAutoRestoreUntil = new Map<string, Date>();
-
   constructor(private readonly p: ServicePorts, private readonly hierarchy: Hierarchy, private readonly orders: OrderBoard, private readonly restores: Restores) {}
 
   /**
@@ -29,11 +26,9 @@ export class DataLossDesk {
     const partition = await this.p.catalog.hierarchy.getPartition(partitionId);
     if (!partition || partition.hostId !== hostId) return { Action: 'NotProtected' };
     const now = this.p.clock.now();
-    const skip = this.skipAutoRestoreUntil.get(partitionId);
-    if (skip) {
-      this.skipAutoRestoreUntil.delete(partitionId);
-      if (skip > now) return { Action: 'Skip' };
-    }
+    // Kept in the catalog: the host may ask any instance.
+    const skip = await this.p.catalog.hierarchy.takeSkipAutoRestore(partitionId);
+    if (skip !== undefined && new Date(skip) > now) return { Action: 'Skip' };
     const eff = effectivePolicy((await this.p.catalog.policies.getProtection()).mappings, { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId });
     const record = eff && await this.p.catalog.policies.get(eff.policyName);
     if (!record) return { Action: 'NotProtected' };
@@ -55,22 +50,22 @@ export class DataLossDesk {
   /**
    * SkipAutoRestore (9.1): the partition leaves data loss keeping its replica's state instead of
    * being restored. An auto-restore not yet handed to the host is dropped; one already running
-   * finishes. The request holds for RestoreTimeout minutes (and is not kept across a restart).
+   * finishes. The request holds for RestoreTimeout minutes, kept in the catalog.
    */
   async skipAutoRestore(partitionId: string, restoreTimeout?: number): Promise<void> {
     const minutes = timeoutMinutes(restoreTimeout, 'RestoreTimeout');
     const partition = await this.hierarchy.getPartition(partitionId);
     const now = this.p.clock.now();
-    this.skipAutoRestoreUntil.set(partition.id, new Date(now.getTime() + minutes * 60_000));
+    await this.p.catalog.hierarchy.setSkipAutoRestore(partition.id, new Date(now.getTime() + minutes * 60_000).toISOString());
     const op = await this.p.catalog.operations.latest(partition.id, 'Restore');
     if (op && op.state === 'Accepted' && op.request.auto === true) {
       const dropped = await this.p.catalog.operations.update(op.id, {
         state: 'Failure', updatedUtc: now.toISOString(),
         failure: { Code: 'E_ABORT', Message: 'The auto-restore was skipped (SkipAutoRestore): the partition keeps its replica\'s state.' },
       });
-      if (dropped) this.orders.forgetDispatch(op.id);
+      if (dropped) await this.orders.ended(op.id);
     }
     this.p.log.info({ partition: partition.id, minutes }, 'SkipAutoRestore requested');
-    this.orders.wakeHost(partition.hostId);
+    await this.orders.wakeHost(partition.hostId);
   }
 }

@@ -1,5 +1,6 @@
 /** Partition health as Service Fabric's BackupRestore reports it (GetPartitionHealth; the rules: core/health.ts). */
 import { type EndedOperation, aggregatedHealthState, backupRestoreHealthEvents, eventsMatchingFilter } from '../core/health.ts';
+import { hostIsDown } from '../core/host-liveness.ts';
 import { applicationOf } from '../core/ids.ts';
 import { effectivePolicy } from '../core/protection.ts';
 import type { OperationRecord } from '../catalog/port.ts';
@@ -18,8 +19,10 @@ export class Health {
     const ended = (op: OperationRecord | undefined): EndedOperation | undefined => op && {
       state: op.state as EndedOperation['state'], updatedUtc: op.updatedUtc, failure: op.failure, auto: op.request.auto === true,
     };
+    const host = await this.p.catalog.hierarchy.getHost(partition.hostId);
     const events = backupRestoreHealthEvents({
       policyName: eff?.policyName,
+      hostDown: host && hostIsDown(host, this.p.wallClock.now(), this.p.hostGraceMs) ? { hostId: host.id, lastSeenUtc: host.lastSeenUtc } : undefined,
       lastBackup: ended(await this.p.catalog.operations.latestEnded(partition.id, ['Backup', 'PeriodicBackup'])),
       lastRestore: ended(await this.p.catalog.operations.latestEnded(partition.id, ['Restore'])),
     }, this.p.clock.now());

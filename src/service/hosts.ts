@@ -2,13 +2,17 @@
  * The service's side of the host protocol (core/host-protocol.ts): hosts register what they
  * serve, poll for orders (long poll), report progress and ends, and ask what to do on data loss.
  * A host may act only on its own partitions, and take a partition over only when its owner is gone.
+ * What matters is kept in the catalog, so a host may talk to any instance, and move between them:
+ * its sightings (liveness), its incarnation (a restart), the orders handed to it (claims).
  */
+import { randomUUID } from 'node:crypto';
 import { HOST_ID } from '../core/access.ts';
 import { locationInPartition } from '../core/backup-layout.ts';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { type DataLossDecision, type HostChannel, type Order, type Registration, type Report, type StoredBackupSummary, type TransferProgress, parseRegistration, parseReport } from '../core/host-protocol.ts';
 import { applicationOf } from '../core/ids.ts';
 import { parseServiceName } from '../core/names.ts';
+import { MAX_ORDER_POLL_MS, hostIsLive } from '../core/host-liveness.ts';
 import { isActive } from '../core/operation.ts';
 import { partitionInfoFromJson, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
 import { type StorageDescription, storageIdentity } from '../core/storage-description.ts';
@@ -17,10 +21,10 @@ import type { DataLossDesk } from './data-loss.ts';
 import type { OrderBoard } from './orders.ts';
 import type { ServicePorts } from './ports.ts';
 
-/** A host whose last poll ended this recently (and not by hanging up) is alive: it polls in a loop. */
-const HOST_LIVE_MS = 5_000;
-/** Order polls one host may hold open at once (a host holds one; more is a host gone wrong, or an attack). */
+/** Order polls one host may hold open at once on one instance (a host holds one; more is a host gone wrong, or an attack). */
 const MAX_POLLS_PER_HOST = 4;
+/** The longest an order poll waits without looking at the catalog again. */
+const ORDER_RECHECK_MS = 5_000;
 /** What one host may register. */
 const REGISTRATION_LIMITS = { services: 256, partitions: 10_000 } as const;
 
@@ -39,8 +43,8 @@ function checkRegistrationSize(r: Registration): void {
 }
 
 export class HostDesk implements HostChannel {
-  /** Order polls per host: how many are open, when the last ended, and whether the host hung up on it. */
-  private readonly polls = new Map<string, { open: number; lastEndMs: number; hungUp: boolean }>();
+  /** Order polls open on this instance, per host (a bound on what one host holds here; liveness is in the catalog). */
+  private readonly polls = new Map<string, number>();
 
   constructor(private readonly p: ServicePorts, private readonly orders: OrderBoard, private readonly dataLossDesk: DataLossDesk) {}
 
@@ -62,30 +66,34 @@ export class HostDesk implements HostChannel {
     for (const { s, name, scheme } of services) {
       const known = await catalog.hierarchy.getService(name.uri);
       if (known && JSON.stringify(schemeToJson(known.scheme)) !== JSON.stringify(schemeToJson(scheme))) {
-        const others = (await catalog.hierarchy.listPartitions(name.uri)).filter((p) => p.hostId !== hostId && this.hostIsLive(p.hostId));
-        if (others.length > 0) throw new LifeboatError('E_ACCESSDENIED', `Service ${name.uri} has another partitioning, and live host ${others[0]?.hostId ?? ''} serves it.`);
+        for (const other of new Set((await catalog.hierarchy.listPartitions(name.uri)).map((p) => p.hostId))) {
+          if (other !== hostId && await this.hostIsLive(other)) throw new LifeboatError('E_ACCESSDENIED', `Service ${name.uri} has another partitioning, and live host ${other} serves it.`);
+        }
       }
       for (const p of s.Partitions) {
         const owner = (await catalog.hierarchy.getPartition(p.Id))?.hostId;
-        if (owner !== undefined && owner !== hostId && this.hostIsLive(owner)) {
+        if (owner !== undefined && owner !== hostId && await this.hostIsLive(owner)) {
           throw new LifeboatError('E_ACCESSDENIED', `Partition ${p.Id} is served by host ${owner}, which is alive; a partition moves only when its host is gone.`);
         }
       }
     }
-    await catalog.hierarchy.upsertHost(hostId, this.p.clock.now().toISOString());
+    // No incarnation (an older host): every registration is taken for a restart, as before.
+    const incarnation = registration.Incarnation ?? randomUUID();
+    const { previousIncarnation } = await catalog.hierarchy.upsertHost(hostId, incarnation, this.p.wallClock.now().toISOString());
     for (const { s, name, scheme } of services) {
       await catalog.hierarchy.registerService(hostId, { name: name.uri, application: name.application, scheme, hasPersistedState: s.HasPersistedState !== false },
         s.Partitions.map((p) => ({ id: p.Id, info: partitionInfoFromJson(p.Info), epoch: p.Epoch, lastLsn: p.Lsn })));
     }
-    this.orders.forgetHost(hostId);
-    this.orders.wakeHost(hostId);
+    // The same incarnation again is the same process, moved to this instance: it carries on with
+    // what it has. A new one lost what it carried out, and gets its queued orders afresh.
+    if (previousIncarnation !== incarnation) await this.orders.hostRestarted(hostId);
+    await this.orders.wakeHost(hostId);
   }
 
-  /** Whether the host polls for orders now, or did a moment ago without hanging up. */
-  private hostIsLive(hostId: string): boolean {
-    const h = this.polls.get(hostId);
-    if (!h) return false;
-    return h.open > 0 || (!h.hungUp && Date.now() - h.lastEndMs < HOST_LIVE_MS);
+  /** Whether the host polls for orders now (on any instance), or did a moment ago without hanging up. */
+  private async hostIsLive(hostId: string): Promise<boolean> {
+    const h = await this.p.catalog.hierarchy.getHost(hostId);
+    return h !== undefined && hostIsLive(h, this.p.wallClock.now());
   }
 
   /**
@@ -94,32 +102,36 @@ export class HostDesk implements HostChannel {
    */
   async pollOrders(hostId: string, waitMs: number, signal?: AbortSignal): Promise<Order[]> {
     this.orders.hostSeen(hostId); // readiness: a host that polls is one the service can reach
-    const h = this.polls.get(hostId) ?? { open: 0, lastEndMs: 0, hungUp: false };
-    if (h.open >= MAX_POLLS_PER_HOST) throw new LifeboatError('LIFEBOAT_E_BUSY', `Host ${hostId} has ${h.open} order polls open already; one at a time is enough.`);
-    h.open++;
-    this.polls.set(hostId, h);
+    const open = this.polls.get(hostId) ?? 0;
+    if (open >= MAX_POLLS_PER_HOST) throw new LifeboatError('LIFEBOAT_E_BUSY', `Host ${hostId} has ${open} order polls open already; one at a time is enough.`);
+    this.polls.set(hostId, open + 1);
+    const { hierarchy } = this.p.catalog;
     try {
+      await hierarchy.hostSeen(hostId, 'poll-started', this.p.wallClock.now().toISOString());
       return await this.waitForOrders(hostId, waitMs, signal);
     } finally {
-      h.open--;
-      h.lastEndMs = Date.now();
-      h.hungUp = signal?.aborted === true;
+      const left = (this.polls.get(hostId) ?? 1) - 1;
+      if (left > 0) this.polls.set(hostId, left);
+      else this.polls.delete(hostId);
+      // A poll the host hung up on: its process went away (a host in a loop polls again at once).
+      await hierarchy.hostSeen(hostId, signal?.aborted === true ? 'hung-up' : 'poll-ended', this.p.wallClock.now().toISOString()).catch(() => undefined);
     }
   }
 
   private async waitForOrders(hostId: string, waitMs: number, signal?: AbortSignal): Promise<Order[]> {
-    const deadline = Date.now() + Math.max(0, Math.min(waitMs, 60_000));
+    const deadline = Date.now() + Math.max(0, Math.min(waitMs, MAX_ORDER_POLL_MS));
     for (;;) {
       if (signal?.aborted) return [];
       const orders = await this.ordersFor(hostId);
       if (orders.length > 0 || Date.now() >= deadline || this.orders.isShuttingDown) return orders;
-      await this.orders.waitForWake(hostId, deadline - Date.now(), signal);
+      // Woken by a signal from any instance; looked at again now and then all the same, since a
+      // signal is a hint (one sent while the catalog reconnected is lost).
+      await this.orders.waitForWake(hostId, Math.min(deadline - Date.now(), ORDER_RECHECK_MS), signal);
     }
   }
 
   private async ordersFor(hostId: string): Promise<Order[]> {
     const out: Order[] = [];
-    const nowMs = Date.now();
     const now = this.p.clock.now();
     let overdue = false;
     for (const op of await this.p.catalog.operations.active(hostId)) {
@@ -129,7 +141,7 @@ export class HostDesk implements HostChannel {
       }
       // Not handed again to the host that has it, while that host is alive; a partition that
       // moved to another host gets its order at once.
-      if (!this.orders.takeForDispatch(op.id, hostId, nowMs)) continue;
+      if (!(await this.orders.takeForDispatch(op.id, hostId))) continue;
       out.push(orderOf(op));
     }
     if (overdue) await this.orders.expireOperations();
@@ -162,11 +174,10 @@ export class HostDesk implements HostChannel {
       await this.orders.apply(op, r.Progress ? { type: 'HostProgressed', progress: progressResult(r.Progress) } : { type: 'HostStarted' }, now);
       return;
     }
-    this.orders.forgetDispatch(op.id);
     try {
       await this.finish(op, partition, r, now);
     } finally {
-      this.orders.events.emit('ended', op);
+      await this.orders.ended(op.id);
     }
   }
 

@@ -6,7 +6,7 @@ import type { StoredBackupScope } from '../core/backup-layout.ts';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import { parseServiceName } from '../core/names.ts';
 import { parseStorageDescription } from '../core/storage-description.ts';
-import type { BackupRecord } from '../catalog/port.ts';
+import type { BackupFilter, BackupKey, BackupRecord } from '../catalog/port.ts';
 import type { StoredBackupMetadata } from '../format/bkmetadata.ts';
 import type { Hierarchy } from './hierarchy.ts';
 import type { ServicePorts } from './ports.ts';
@@ -19,28 +19,44 @@ export interface ListFilter {
   readonly end?: Date;
 }
 
+export type { BackupKey } from '../catalog/port.ts';
+
+/** One page of backups from the index, and the key to go on after (undefined: the last page). */
+export interface BackupPage {
+  readonly items: BackupInfoWire[];
+  readonly next: BackupKey | undefined;
+}
+
 export class BackupListing {
   constructor(private readonly p: ServicePorts, private readonly hierarchy: Hierarchy) {}
 
-  /** Backups recorded for an application, service or partition, filtered by time and Latest. */
-  async listBackups(scope: BackupScope, f: ListFilter): Promise<BackupInfoWire[]> {
-    const filter = {
+  /**
+   * Backups recorded for an application, service or partition, filtered by time and Latest, in
+   * the index's order: at most `maxResults` (0: all) after `after`. The index pages by key, so a
+   * page costs the same however many backups come before it.
+   */
+  async pageBackups(scope: BackupScope, f: ListFilter, paging: { after?: BackupKey | undefined; maxResults: number }): Promise<BackupPage> {
+    const filter: BackupFilter = {
       ...(f.start ? { startUtc: f.start.toISOString() } : {}),
       ...(f.end ? { endUtc: f.end.toISOString() } : {}),
     };
-    let rows: BackupRecord[];
+    let scoped: BackupFilter;
     if (scope.kind === 'Application') {
       await this.hierarchy.getApplication(scope.name);
-      rows = await this.p.catalog.backups.list({ applicationName: scope.name, ...filter });
+      scoped = { applicationName: scope.name, ...filter };
     } else if (scope.kind === 'Service') {
       await this.hierarchy.getService(scope.name);
-      rows = await this.p.catalog.backups.list({ serviceName: scope.name, ...filter });
+      scoped = { serviceName: scope.name, ...filter };
     } else {
       await this.hierarchy.getPartition(scope.id);
-      rows = await this.p.catalog.backups.list({ partitionId: scope.id, ...filter });
+      scoped = { partitionId: scope.id, ...filter };
     }
-    const items = rows.map(backupToWire);
-    return f.latest ? newestPerPartition(items) : items;
+    // One more than asked for: whether another page follows.
+    const rows = await this.p.catalog.backups.page(scoped, { after: paging.after, limit: paging.maxResults > 0 ? paging.maxResults + 1 : 0, latest: f.latest });
+    const more = paging.maxResults > 0 && rows.length > paging.maxResults;
+    const kept = more ? rows.slice(0, paging.maxResults) : rows;
+    const last = kept[kept.length - 1];
+    return { items: kept.map(backupToWire), next: more && last ? [last.serviceName, last.partitionId, last.creationTimeUtc, last.backupId] : undefined };
   }
 
   /** Backups found in a storage by reading its metadata objects (GetBackupsFromBackupLocation). */

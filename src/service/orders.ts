@@ -1,14 +1,17 @@
 /**
  * The operations board: accepting a backup or restore (one per partition at a time, atomically in
- * the catalog), handing orders out to hosts once, waking the host an order is for, and ending
- * operations the hosts can no longer end themselves: overdue ones (Timeout) and those a restart
- * cut off (Failure). State changes go through the core's reducer (core/operation.ts), and each
- * one written is told to the service's watchers (observer.ts: the metrics count operations there).
+ * the catalog), handing orders out to hosts once (a claim in the catalog, so once whichever
+ * instance the host polls), waking the host an order is for (a catalog signal, so on whichever
+ * instance it waits), and ending operations the hosts can no longer end themselves: overdue ones
+ * (Timeout) and those of hosts that restarted or are down (Failure). State changes go through the
+ * core's reducer (core/operation.ts), and each one written is told to the service's watchers
+ * (observer.ts: the metrics count operations there).
  */
 import { EventEmitter } from 'node:events';
 import { LifeboatError } from '../core/errors.ts';
+import { hostIsDown } from '../core/host-liveness.ts';
 import { type OperationEvent, nextOperation } from '../core/operation.ts';
-import type { OperationKind, OperationRecord, PartitionRecord } from '../catalog/port.ts';
+import type { CatalogSignal, Fence, OperationKind, OperationRecord, PartitionRecord } from '../catalog/port.ts';
 import { type OperationChange, notify } from './observer.ts';
 import type { ServicePorts } from './ports.ts';
 
@@ -17,35 +20,49 @@ const ORDER_REDISPATCH_MS = 60_000;
 
 export class OrderBoard {
   /**
-   * 'ended' (operation) when a host reported an operation's end; 'protection-changed' when a
-   * policy or the protection changed. The scheduler listens, so a schedule starts when its
-   * policy is enabled, not at the loop's next idle wake-up.
+   * 'ended' when a host reported an operation's end; 'protection-changed' when a policy or the
+   * protection changed — on any instance (catalog signals). The scheduler listens, so a schedule
+   * starts when its policy is enabled, not at the loop's next idle wake-up.
    */
   readonly events = new EventEmitter();
   private readonly wake = new EventEmitter();
-  /** Orders handed to a host and when; not handed again until it re-registers or goes quiet. */
-  private readonly dispatched = new Map<string, { hostId: string; atMs: number }>();
   private shuttingDown = false;
   /** Hosts that registered or polled since this process started (readiness: /readyz). */
   private readonly seenHosts = new Set<string>();
+  private readonly unsubscribe: () => void;
 
   constructor(private readonly p: ServicePorts) {
     this.wake.setMaxListeners(0);
+    this.events.setMaxListeners(0);
+    this.unsubscribe = p.catalog.signals.subscribe((s) => this.heard(s));
   }
 
-  /** Records a new Accepted operation; FABRIC_E_{BACKUP,RESTORE}_IN_PROGRESS when the partition has one. */
-  async accept(partition: PartitionRecord, kind: OperationKind, minutes: number, request: Record<string, unknown>): Promise<OperationRecord> {
+  private heard(s: CatalogSignal): void {
+    if (s.kind === 'orders') this.wake.emit(s.hostId);
+    else if (s.kind === 'ended') this.events.emit('ended', s.operationId);
+    else this.events.emit('protection-changed');
+  }
+
+  /**
+   * Records a new Accepted operation; FABRIC_E_{BACKUP,RESTORE}_IN_PROGRESS when the partition
+   * has one, LIFEBOAT_E_HOST_LOST when its host is down. The scheduler's carry its fence.
+   */
+  async accept(partition: PartitionRecord, kind: OperationKind, minutes: number, request: Record<string, unknown>, fence?: Fence, id?: string): Promise<OperationRecord> {
+    const host = await this.p.catalog.hierarchy.getHost(partition.hostId);
+    if (host && hostIsDown(host, this.p.wallClock.now(), this.p.hostGraceMs)) {
+      throw new LifeboatError('LIFEBOAT_E_HOST_LOST', `Host ${host.id}, which serves partition ${partition.id}, has not been seen since ${host.lastSeenUtc}: it is unreachable. Start it again, then repeat the request.`);
+    }
     const now = this.p.clock.now();
     const op: OperationRecord = {
-      id: this.p.newId(), kind, partitionId: partition.id, state: 'Accepted', acceptedUtc: now.toISOString(),
+      id: id ?? this.p.newId(), kind, partitionId: partition.id, state: 'Accepted', acceptedUtc: now.toISOString(),
       deadlineUtc: new Date(now.getTime() + minutes * 60_000).toISOString(), updatedUtc: now.toISOString(), request, result: {}, failure: undefined,
     };
-    const res = await this.p.catalog.operations.insert(op);
+    const res = await this.p.catalog.operations.insert(op, fence);
     if (!res.inserted) {
       const busy = res.active.kind === 'Restore' ? 'FABRIC_E_RESTORE_IN_PROGRESS' : 'FABRIC_E_BACKUP_IN_PROGRESS';
       throw new LifeboatError(busy, `A ${res.active.kind.toLowerCase()} of partition ${partition.id} is ${res.active.state}; one backup or restore per partition at a time.`);
     }
-    this.wakeHost(partition.hostId);
+    await this.wakeHost(partition.hostId);
     return op;
   }
 
@@ -67,16 +84,6 @@ export class OrderBoard {
     return written;
   }
 
-  /**
-   * After a restart: operations a host was carrying out when the service stopped end in Failure
-   * (their host's report went nowhere); Accepted ones stay queued and are handed out again.
-   */
-  async recoverAfterRestart(): Promise<void> {
-    for (const op of await this.p.catalog.operations.active()) await this.apply(op, { type: 'CutByRestart' });
-    // Accepted ones whose time ran out while Lifeboat was down end now, before any host sees them.
-    await this.expireOperations();
-  }
-
   /** Ends active operations whose deadline has passed with Timeout. */
   async expireOperations(): Promise<number> {
     const now = this.p.clock.now();
@@ -84,33 +91,52 @@ export class OrderBoard {
     for (const op of await this.p.catalog.operations.active()) {
       if (new Date(op.deadlineUtc) > now) continue;
       if (await this.apply(op, { type: 'DeadlinePassed' }, now.toISOString())) n++;
-      this.dispatched.delete(op.id);
     }
     return n;
   }
 
-  /** Whether to hand the operation to the host now: not again to the host that has it, while it polls. */
-  takeForDispatch(opId: string, hostId: string, nowMs: number): boolean {
+  /**
+   * Ends, with LIFEBOAT_E_HOST_LOST, the active operations of hosts that are down (unseen for the
+   * grace period, on every instance): nothing will carry them out or report their end.
+   */
+  async failOperationsOfDownHosts(): Promise<number> {
+    const now = this.p.wallClock.now();
+    let n = 0;
+    for (const host of await this.p.catalog.hierarchy.listHosts()) {
+      if (!hostIsDown(host, now, this.p.hostGraceMs)) continue;
+      for (const op of await this.p.catalog.operations.active(host.id)) {
+        if (await this.apply(op, { type: 'HostDown', hostId: host.id, lastSeenUtc: host.lastSeenUtc })) n++;
+      }
+    }
+    return n;
+  }
+
+  /** A host restarted (a new incarnation): what it carried out is lost (E_ABORT); its queued orders go out afresh. */
+  async hostRestarted(hostId: string): Promise<void> {
+    for (const op of await this.p.catalog.operations.active(hostId)) await this.apply(op, { type: 'HostRestarted' });
+    await this.p.catalog.operations.releaseOrders(hostId);
+  }
+
+  /** Whether to hand the operation to the host now: not again to the host that has it, while it polls (a claim in the catalog). */
+  async takeForDispatch(opId: string, hostId: string): Promise<boolean> {
     this.hostSeen(hostId);
-    const d = this.dispatched.get(opId);
-    if (d && d.hostId === hostId && nowMs - d.atMs < ORDER_REDISPATCH_MS) return false;
-    this.dispatched.set(opId, { hostId, atMs: nowMs });
-    return true;
+    const now = this.p.wallClock.now();
+    return this.p.catalog.operations.claimOrder(opId, hostId, now.toISOString(), new Date(now.getTime() - ORDER_REDISPATCH_MS).toISOString());
   }
 
-  /** The operation ended or was dropped: no order of it is out. */
-  forgetDispatch(opId: string): void {
-    this.dispatched.delete(opId);
+  /** Tells the host, on whichever instance it polls, that it has orders. */
+  async wakeHost(hostId: string): Promise<void> {
+    await this.p.catalog.signals.publish({ kind: 'orders', hostId });
   }
 
-  /** A host that registers again lost whatever it was doing: its orders are handed out afresh. */
-  forgetHost(hostId: string): void {
-    this.hostSeen(hostId);
-    for (const [opId, d] of this.dispatched) if (d.hostId === hostId) this.dispatched.delete(opId);
+  /** Tells every instance (the leader's scheduler) that an operation ended. */
+  async ended(operationId: string): Promise<void> {
+    await this.p.catalog.signals.publish({ kind: 'ended', operationId });
   }
 
-  wakeHost(hostId: string): void {
-    this.wake.emit(hostId);
+  /** Tells every instance that a policy or the protection changed. */
+  async protectionChanged(): Promise<void> {
+    await this.p.catalog.signals.publish({ kind: 'protection' });
   }
 
   /** A host registered or polls for orders (registration, dispatch and the poll's wait say so). */
@@ -146,6 +172,7 @@ export class OrderBoard {
   /** Shutting down: every waiting order poll ends now, and later ones return at once. */
   wakeAll(): void {
     this.shuttingDown = true;
+    this.unsubscribe();
     for (const name of this.wake.eventNames()) this.wake.emit(name);
   }
 }

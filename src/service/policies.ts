@@ -45,7 +45,7 @@ export class Policies {
     const inserted = await this.p.catalog.policies.insert({ name: policy.name, policy, uniqueId: this.p.newId(), createdUtc: now, updatedUtc: now });
     if (!inserted) throw new LifeboatError('FABRIC_E_BACKUP_POLICY_ALREADY_EXISTING', `A backup policy named '${policy.name}' already exists.`);
     this.p.log.info({ policy: policy.name }, 'backup policy created');
-    this.orders.events.emit('protection-changed');
+    await this.orders.protectionChanged();
   }
 
   /**
@@ -63,7 +63,7 @@ export class Policies {
     const updated = await this.p.catalog.policies.update({ name, policy, uniqueId: this.p.newId(), updatedUtc: this.p.clock.now().toISOString() });
     if (!updated) throw notExisting(name);
     this.p.log.info({ policy: name }, 'backup policy updated');
-    this.orders.events.emit('protection-changed');
+    await this.orders.protectionChanged();
   }
 
   /** Policies by name, secrets masked. */
@@ -84,7 +84,7 @@ export class Policies {
     const out = await this.p.catalog.policies.delete(name);
     if (!out.ok) throw refusalError(out);
     this.p.log.info({ policy: name, removedMappings: out.removedMappings.length }, 'backup policy deleted');
-    this.orders.events.emit('protection-changed');
+    await this.orders.protectionChanged();
   }
 
   /** GetAllEntitiesBackedUpByPolicy: the entities mapped to the policy, by entity key. */

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import { invalidArgUnless } from '../core/errors.ts';
+import { DEFAULT_HOST_GRACE_MS } from '../core/host-liveness.ts';
 import { type Logger, silentLogger } from '../core/logger.ts';
 import type { StorageDescription } from '../core/storage-description.ts';
 import type { Catalog } from '../catalog/port.ts';
@@ -26,6 +27,10 @@ export interface ServiceDeps {
   readonly requireEncryptedRestores?: boolean;
   /** Who hears of operation changes and scheduled backups (the metrics); default nobody. */
   readonly events?: ServiceEvents;
+  /** Real time, for what is about processes (host liveness, order claims), whatever clock schedules run on; default the system's. */
+  readonly wallClock?: Clock;
+  /** How long a host may be unseen before it is down and its operations fail (default DEFAULT_HOST_GRACE_MS). */
+  readonly hostGraceMs?: number;
 }
 
 export interface ServicePorts {
@@ -40,12 +45,15 @@ export interface ServicePorts {
   readonly keyring: Keyring | undefined;
   readonly requireEncryptedRestores: boolean;
   readonly events: ServiceEvents;
+  readonly wallClock: Clock;
+  readonly hostGraceMs: number;
 }
 
 export function servicePorts(deps: ServiceDeps): ServicePorts {
   return {
     catalog: deps.catalog, clock: deps.clock, storageFor: deps.openStorage, repositoryFor: (d) => new BackupRepository(deps.openStorage(d)), newId: deps.newId ?? randomUUID,
     log: deps.log ?? silentLogger, keyring: deps.keyring, requireEncryptedRestores: deps.requireEncryptedRestores === true, events: deps.events ?? noServiceEvents,
+    wallClock: deps.wallClock ?? { now: () => new Date() }, hostGraceMs: deps.hostGraceMs ?? DEFAULT_HOST_GRACE_MS,
   };
 }
 

@@ -42,7 +42,7 @@ export class Protection {
     const out = await this.p.catalog.policies.changeProtection((s, names) => enableBackup(s, entity, policyName, names));
     if (!out.ok) throw refusalError(out);
     this.p.log.info({ entity: entityKey(entity), policy: policyName, replaced: out.replaced }, 'backup enabled');
-    this.orders.events.emit('protection-changed');
+    await this.orders.protectionChanged();
   }
 
   /**
@@ -73,7 +73,7 @@ export class Protection {
     });
     if (!out.ok) throw refusalError(out);
     this.p.log.info({ entity: entityKey(entity), policy: out.removed.policyName, cleanBackup: clean }, 'backup disabled');
-    this.orders.events.emit('protection-changed');
+    await this.orders.protectionChanged();
     const storage = policies.get(out.removed.policyName)?.storage;
     const cleaned = targets.filter((t) => t.clean);
     if (storage && cleaned.length > 0) await this.cleanBackups(storage, cleaned);
@@ -84,14 +84,14 @@ export class Protection {
     const entity = await this.protectionEntity(scope);
     const out = await this.p.catalog.policies.changeProtection((s) => suspendBackup(s, entity));
     if (!out.ok) throw refusalError(out);
-    this.orders.events.emit('protection-changed');
+    await this.orders.protectionChanged();
   }
 
   async resumeBackup(scope: BackupScope): Promise<void> {
     const entity = await this.protectionEntity(scope);
     const out = await this.p.catalog.policies.changeProtection((s) => resumeBackup(s, entity));
     if (!out.ok) throw refusalError(out);
-    this.orders.events.emit('protection-changed');
+    await this.orders.protectionChanged();
   }
 
   /**

@@ -14,18 +14,19 @@
  */
 import type { RetentionDecisionWire, RetentionPlanWire } from '../wire/index.ts';
 import { applicationOf } from '../core/ids.ts';
-import { LifeboatError } from '../core/errors.ts';
+import { LifeboatError, isLifeboatError } from '../core/errors.ts';
 import { effectivePolicy } from '../core/protection.ts';
 import { formatDuration } from '../core/duration.ts';
 import type { BackupPolicy } from '../core/policy.ts';
 import { type RetentionBackup, type RetentionDecision, deletionSteps, planRetention, retentionReasonText } from '../core/retention.ts';
 import { storageIdentity } from '../core/storage-description.ts';
-import type { Catalog, PartitionRecord, RetentionStateRecord } from '../catalog/port.ts';
+import type { Catalog, Fence, PartitionRecord, RetentionStateRecord } from '../catalog/port.ts';
 import type { BlobStore } from '../storage/port.ts';
 import { BackupRepository } from '../repository/backup-repository.ts';
 import type { StorageDescription } from '../core/storage-description.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
+import { type BackgroundWork, SOLE_INSTANCE } from './leadership.ts';
 import { Loop, type LoopTimer } from './loop.ts';
 
 const HOUR = 3_600_000;
@@ -41,6 +42,8 @@ export interface RetentionSweeperDeps {
   /** Longest sleep of the loop, so new policies and partitions are seen (default 60 s). */
   readonly idleMs?: number;
   readonly log?: Logger;
+  /** Whether this instance does the background work now (leadership.ts); default: always, unfenced. */
+  readonly work?: BackgroundWork;
 }
 
 /** A backup as retention sees it, and where it is. */
@@ -88,6 +91,11 @@ export class RetentionSweeper {
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
     await this.loop.stop(graceMs);
+  }
+
+  /** Looks at once for what is due (this instance just became the leader). */
+  wake(): void {
+    this.loop.wake();
   }
 
   /** Sweeps every partition whose retention run is due; runs never overlap. */
@@ -138,6 +146,19 @@ export class RetentionSweeper {
   }
 
   private async runDueNow(): Promise<{ results: SweepResult[]; nextRunUtc: Date | undefined }> {
+    const turn = (this.d.work ?? SOLE_INSTANCE).turn();
+    // Another instance leads: it sweeps.
+    if (!turn) return { results: [], nextRunUtc: undefined };
+    try {
+      return await this.runTurn(turn.fence);
+    } catch (err) {
+      if (!isLifeboatError(err, 'LIFEBOAT_E_NOT_LEADER')) throw err;
+      this.d.log?.info({ err: err.message }, 'retention: this instance lost the lead; the new leader sweeps');
+      return { results: [], nextRunUtc: undefined };
+    }
+  }
+
+  private async runTurn(fence: Fence | undefined): Promise<{ results: SweepResult[]; nextRunUtc: Date | undefined }> {
     const { catalog } = this.d;
     const protection = await catalog.policies.getProtection();
     const policies = new Map((await catalog.policies.list()).map((p) => [p.name, p]));
@@ -158,7 +179,7 @@ export class RetentionSweeper {
           if (!nextRunUtc || due < nextRunUtc) nextRunUtc = due;
           continue;
         }
-        const result = await this.sweep(partition, record.policy, record.uniqueId, state, now);
+        const result = await this.sweep(partition, record.policy, record.uniqueId, state, now, fence);
         results.push(result);
         const after = this.nextRun(await catalog.schedules.getRetention(partition.id), record.uniqueId, retention.retentionMs, this.d.clock.now());
         if (!nextRunUtc || after < nextRunUtc) nextRunUtc = after;
@@ -177,7 +198,7 @@ export class RetentionSweeper {
   }
 
   /** One run for one partition: finish an interrupted deletion, then carry out the plan. */
-  private async sweep(partition: PartitionRecord, policy: BackupPolicy, uniqueId: string, state: RetentionStateRecord | undefined, now: Date): Promise<SweepResult> {
+  private async sweep(partition: PartitionRecord, policy: BackupPolicy, uniqueId: string, state: RetentionStateRecord | undefined, now: Date, fence: Fence | undefined): Promise<SweepResult> {
     const { catalog, log } = this.d;
     const retention = policy.retention as NonNullable<BackupPolicy['retention']>;
     const storageKey = storageIdentity(policy.storage);
@@ -206,7 +227,7 @@ export class RetentionSweeper {
               storageKey, backupId: b.backupId, backupChainId: b.backupChainId, parentBackupId: b.parentBackupId, backupType: b.type,
               creationUtc: b.creationUtc.toISOString(), metadataKey: keys.metadata, dataKey: keys.data,
             },
-          }, now.toISOString());
+          }, now.toISOString(), fence); // fenced: an instance that lost the lead deletes nothing more
           // Out of every listing before anything is deleted: the index, then the metadata.
           const indexed = await catalog.backups.get(b.backupId);
           if (indexed?.storageKey === storageKey) await catalog.backups.delete(b.backupId);
@@ -220,12 +241,13 @@ export class RetentionSweeper {
           }, 'retention: backup deleted');
         }
       }
-      await catalog.schedules.putRetention({ ...base, consecutiveFailures: 0, lastRunUtc: now.toISOString() }, now.toISOString());
+      await catalog.schedules.putRetention({ ...base, consecutiveFailures: 0, lastRunUtc: now.toISOString() }, now.toISOString(), fence);
       if (plan.delete.length > 0 || interrupted) {
         log?.info({ partition: partition.id, policy: policy.name, deleted: deleted.length, kept: plan.keep.length, cutoff: plan.cutoffUtc.toISOString() }, 'retention: run done');
       }
       return { partitionId: partition.id, deleted };
     } catch (err) {
+      if (isLifeboatError(err, 'LIFEBOAT_E_NOT_LEADER')) throw err;
       const message = err instanceof Error ? err.message : String(err);
       const failures = base.consecutiveFailures + 1;
       const giveUp = failures > MAX_RETRIES;
@@ -234,7 +256,7 @@ export class RetentionSweeper {
         ...base, deleting: current?.deleting, lastError: message,
         consecutiveFailures: giveUp ? 0 : failures,
         ...(giveUp ? { lastRunUtc: now.toISOString(), retryAtUtc: undefined } : { retryAtUtc: new Date(now.getTime() + RETRY_MS).toISOString() }),
-      }, now.toISOString());
+      }, now.toISOString(), fence);
       log?.warn({ partition: partition.id, policy: policy.name, err: message, attempt: failures, giveUp }, 'retention: run failed');
       return { partitionId: partition.id, deleted, error: message };
     }

@@ -16,10 +16,13 @@ import { DEFAULT_JITTER_MS, type ForcedFullReason, afterBackupFailure, decideBac
 import { hashStringKey } from '../core/partitioning.ts';
 import type { ScheduleState } from '../core/schedule.ts';
 import type { BackupPolicy } from '../core/policy.ts';
-import type { Catalog, OperationRecord, OperationStore, PartitionRecord, PeriodicScheduleRecord, PolicyStore } from '../catalog/port.ts';
+import { randomUUID } from 'node:crypto';
+import { isLifeboatError } from '../core/errors.ts';
+import type { Catalog, Fence, OperationRecord, OperationStore, PartitionRecord, PeriodicScheduleRecord, PolicyStore } from '../catalog/port.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
 import type { LifeboatService } from './lifeboat-service.ts';
+import { type BackgroundWork, SOLE_INSTANCE } from './leadership.ts';
 import { Loop, type LoopTimer } from './loop.ts';
 import { notify } from './observer.ts';
 
@@ -41,6 +44,8 @@ export interface SchedulerDeps {
   /** [0, 1) for the retry jitter; default 0.5 (exactly one minute). */
   readonly random?: () => number;
   readonly log?: Logger;
+  /** Whether this instance does the background work now (leadership.ts); default: always, unfenced. */
+  readonly work?: BackgroundWork;
 }
 
 export interface LagStats {
@@ -77,7 +82,8 @@ export class Scheduler {
   private chain: Promise<unknown> = Promise.resolve();
   /** Set by stop(): a tick under way returns between partitions. */
   private stopping = false;
-  private readonly wake = (): void => this.loop.wake();
+  /** Looks at once for what is due (an operation ended, the protection changed, this instance became the leader). */
+  readonly wake = (): void => this.loop.wake();
 
   constructor(deps: SchedulerDeps) {
     this.d = deps;
@@ -133,18 +139,26 @@ export class Scheduler {
   }
 
   private async tickNow(): Promise<TickResult> {
+    const result: { started: TickResult['started']; busy: string[]; nextDueUtc: Date | undefined } = { started: [], busy: [], nextDueUtc: undefined };
+    const turn = (this.d.work ?? SOLE_INSTANCE).turn();
+    // Another instance leads: it schedules.
+    if (!turn) return result;
+    const { fence } = turn;
     const { catalog } = this.d;
     const protection = await catalog.policies.getProtection();
-    const result: { started: TickResult['started']; busy: string[]; nextDueUtc: Date | undefined } = { started: [], busy: [], nextDueUtc: undefined };
     const policies = new Map((await catalog.policies.list()).map((p) => [p.name, p]));
     for (const svc of await catalog.hierarchy.listServices()) {
       if (!svc.hasPersistedState) continue;
       for (const partition of await catalog.hierarchy.listPartitions(svc.name)) {
         if (this.stopping) return result;
         try {
-          const due = await this.tickPartition(partition, protection, policies, result);
+          const due = await this.tickPartition(partition, protection, policies, result, fence);
           if (due && (!result.nextDueUtc || due < result.nextDueUtc)) result.nextDueUtc = due;
         } catch (err) {
+          if (isLifeboatError(err, 'LIFEBOAT_E_NOT_LEADER')) {
+            this.d.log?.info({ err: err.message }, 'periodic backup: this instance lost the lead; the new leader schedules');
+            return result;
+          }
           this.d.log?.warn({ partition: partition.id, err: String(err) }, 'periodic backup of a partition could not be scheduled');
         }
       }
@@ -158,6 +172,7 @@ export class Scheduler {
     protection: Awaited<ReturnType<PolicyStore['getProtection']>>,
     policies: Map<string, { policy: BackupPolicy; uniqueId: string }>,
     result: { started: TickResult['started']; busy: string[] },
+    fence: Fence | undefined,
   ): Promise<Date | undefined> {
     const { catalog, service } = this.d;
     const now = this.d.clock.now();
@@ -165,11 +180,13 @@ export class Scheduler {
     let s = await catalog.schedules.getPeriodic(partition.id);
     const original = s;
 
-    // 1. A periodic backup that ended since the last tick.
+    // 1. A periodic backup that ended since the last tick. One that does not exist was never
+    // started: its leader was cut off between recording it and starting it (fenced), so nothing
+    // ran and nothing failed.
     if (s?.pending) {
       const op = await catalog.operations.get(s.pending.operationId);
       if (op && (op.state === 'Accepted' || op.state === 'BackupInProgress')) return undefined;
-      s = this.settle(s, op, now);
+      s = op ? this.settle(s, op, now) : { ...s, pending: undefined };
     }
 
     // 2. The policy that applies now.
@@ -177,7 +194,7 @@ export class Scheduler {
     const record = run.run ? policies.get(run.policyName) : undefined;
     if (!run.run || !record) {
       if (s && s.active) s = { ...s, active: false };
-      if (s !== original && s) await catalog.schedules.putPeriodic(s, nowIso);
+      if (s !== original && s) await catalog.schedules.putPeriodic(s, nowIso, fence);
       return undefined;
     }
     // The newest on-demand backup and restore: read only when a schedule starts or a backup is
@@ -223,7 +240,7 @@ export class Scheduler {
       scheduled = missedSlots ? now : raw;
     }
     if (due > now) {
-      if (s !== original) await catalog.schedules.putPeriodic(s, nowIso);
+      if (s !== original) await catalog.schedules.putPeriodic(s, nowIso, fence);
       return due;
     }
 
@@ -243,20 +260,24 @@ export class Scheduler {
     const forced = s.forceFull as ForcedFullReason | undefined;
     const noChain = s.chainCounter > 0 && (!s.lastBackupId || !s.lastBackupLocation) ? 'NoChain' : undefined;
     const decision = decideBackupOption({ chainCounter: s.chainCounter, maxIncrementalBackups: policy.maxIncrementalBackups, forceFull: forced ?? noChain });
+    // Recorded as pending before it starts, both fenced: a leader that dies or loses the lease
+    // between the two leaves a pending backup that never started (step 1), never a backup the
+    // schedule does not know of (which the next leader would take again: a duplicate).
+    const operationId = randomUUID();
+    const pending = { operationId, option: decision.option, chainCounterAfter: decision.chainCounterAfter, scheduledUtc: scheduled.toISOString() };
+    await catalog.schedules.putPeriodic({ ...s, pending }, nowIso, fence);
     const op = await service.backups.startPeriodicBackup(partition.id, {
-      storage: policy.storage, option: decision.option, parentBackupId: s.lastBackupId, parentBackupLocation: s.lastBackupLocation,
-    });
+      storage: policy.storage, option: decision.option, parentBackupId: s.lastBackupId, parentBackupLocation: s.lastBackupLocation, operationId,
+    }, fence);
     if (!op) {
       result.busy.push(partition.id);
-      if (s !== original) await catalog.schedules.putPeriodic(s, nowIso);
+      await catalog.schedules.putPeriodic(s, nowIso, fence);
       return undefined;
     }
     const lag = Math.max(0, new Date(op.acceptedUtc).getTime() - due.getTime());
     this.lags.push(lag);
     if (this.lags.length > MAX_LAG_SAMPLES) this.lags.shift();
     notify(() => service.events.periodicBackupStarted({ partitionId: partition.id, lagMs: lag }));
-    s = { ...s, pending: { operationId: op.id, option: decision.option, chainCounterAfter: decision.chainCounterAfter, scheduledUtc: scheduled.toISOString() } };
-    await catalog.schedules.putPeriodic(s, nowIso);
     result.started.push({ partitionId: partition.id, operationId: op.id, option: decision.option, reason: decision.reason });
     this.d.log?.info({ partition: partition.id, operation: op.id, option: decision.option, reason: decision.reason, lagMs: lag }, 'periodic backup started');
     return undefined;

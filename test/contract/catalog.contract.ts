@@ -263,6 +263,16 @@ export function runCatalogContract(o: CatalogContractOptions): void {
       assert.equal(await c.schedules.getRetention(P2), undefined);
     });
 
+    it('keeps a SkipAutoRestore request until it is taken, once', async (t) => {
+      const c = await o.create(t);
+      await seed(c);
+      assert.equal(await c.hierarchy.takeSkipAutoRestore(P1), undefined);
+      await c.hierarchy.setSkipAutoRestore(P1, '2026-01-01T00:10:00.000Z');
+      assert.equal(await c.hierarchy.takeSkipAutoRestore(P2), undefined, 'another partition has none');
+      assert.equal(await c.hierarchy.takeSkipAutoRestore(P1), '2026-01-01T00:10:00.000Z');
+      assert.equal(await c.hierarchy.takeSkipAutoRestore(P1), undefined, 'taken once');
+    });
+
     it('records host incarnations and sightings', async (t) => {
       const c = await o.create(t);
       assert.deepEqual(await c.hierarchy.upsertHost('h1', 'i1', '2026-01-01T00:00:00.000Z'), { previousIncarnation: undefined });

@@ -117,7 +117,7 @@ describe('the web explorer in Chromium', () => {
     });
 
     await t.test('signs in once through the one-time #code= link lifeboat start prints', async () => {
-      const link = lb.explorerSignInLink() as string;
+      const link = (await lb.explorerSignInLink()) as string;
       const first = await newContext(browser, lb);
       await first.page.goto(link);
       await first.page.getByText('Signed in as').waitFor(WAIT);

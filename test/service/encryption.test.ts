@@ -80,7 +80,7 @@ it('encrypts backups under the current key: the .bkmetadata carries the wrapped 
   assert.deepEqual(p.dictionary('kv').enumerate(), snapshot);
 
   // The host's block pool did the work, and ends with the host (so that its process can exit).
-  const pool = lb.host.blockPool;
+  const pool = lb.host?.blockPool;
   assert.ok(pool, 'the host made its block pool');
   await lb.close();
   await assert.rejects(pool.seal({} as never, []), /block pool closed/);

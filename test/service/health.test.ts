@@ -73,7 +73,7 @@ it('reports Backup and Restore health as Service Fabric does, through the offici
   }, (s) => s === 'Ok', 30_000, 'a successful retry');
 
   // A user's restore: Restore Ok, for two hours.
-  const backups = await lb.service.listing.listBackups({ kind: 'Partition', id: p0.id }, { latest: true });
+  const backups = (await lb.service.listing.pageBackups({ kind: 'Partition', id: p0.id }, { latest: true }, { maxResults: 0 })).items;
   const newest = backups[0];
   assert.ok(newest);
   await lb.service.restores.restorePartition(p0.id, { BackupId: newest.BackupId, BackupLocation: newest.BackupLocation });

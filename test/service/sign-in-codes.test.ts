@@ -19,21 +19,21 @@ it('a sign-in code is good once, for 10 minutes, and only with a bootstrap token
   const clock = { now: () => new Date(now) };
   const access = new AccessService({ store: catalog.access, clock, bootstrap: [{ name: 'bootstrap-admin', token: 'lbt_the-bootstrap-token-0000000000' }] });
   const refused = (err: unknown): boolean => isLifeboatError(err, 'LIFEBOAT_E_UNAUTHENTICATED');
-  const code = access.createSignInCode() as string;
+  const code = (await access.createSignInCode()) as string;
   assert.match(code, /^lbs_[A-Za-z0-9_-]{43}$/);
-  assert.deepEqual(access.redeemSignInCode(code), { Token: 'lbt_the-bootstrap-token-0000000000' });
-  assert.throws(() => access.redeemSignInCode(code), refused, 'spent');
-  const late = access.createSignInCode() as string;
+  assert.deepEqual(await access.redeemSignInCode(code), { Token: 'lbt_the-bootstrap-token-0000000000' });
+  await assert.rejects(access.redeemSignInCode(code), refused, 'spent');
+  const late = (await access.createSignInCode()) as string;
   now += 10 * 60_000;
-  assert.throws(() => access.redeemSignInCode(late), refused, 'expired after 10 minutes');
-  assert.throws(() => access.redeemSignInCode('lbs_made-up'), refused, 'unknown');
-  assert.throws(() => access.redeemSignInCode(42), (err: unknown) => isLifeboatError(err, 'E_INVALIDARG'));
-  assert.equal(new AccessService({ store: catalog.access, clock }).createSignInCode(), undefined, 'no bootstrap token, no link');
+  await assert.rejects(access.redeemSignInCode(late), refused, 'expired after 10 minutes');
+  await assert.rejects(access.redeemSignInCode('lbs_made-up'), refused, 'unknown');
+  await assert.rejects(access.redeemSignInCode(42), (err: unknown) => isLifeboatError(err, 'E_INVALIDARG'));
+  assert.equal(await new AccessService({ store: catalog.access, clock }).createSignInCode(), undefined, 'no bootstrap token, no link');
 });
 
 it('the link lifeboat start prints signs in once through the public SignIn route', async (t) => {
   const lb = await startTestLifeboat(t, { sample: false });
-  const link = lb.explorerSignInLink() as string;
+  const link = (await lb.explorerSignInLink()) as string;
   const m = new RegExp(`^${lb.url}/explorer/#code=(lbs_[A-Za-z0-9_-]+)$`).exec(link);
   assert.ok(m, link);
   const signIn = { method: 'POST', path: '/Lifeboat/$/SignIn?api-version=6.4', body: { Code: m[1] }, token: null } as const;

@@ -133,7 +133,7 @@ it('verifies an incremental chain as a chain; a damaged incremental fails the re
     write([p], String(i));
     await step(lb, clock);
   }
-  const list = (await lb.service.listing.listBackups({ kind: 'Partition', id: p.id }, { latest: false }))
+  const list = ((await lb.service.listing.pageBackups({ kind: 'Partition', id: p.id }, { latest: false }, { maxResults: 0 })).items)
     .sort((a, c) => Number(BigInt(a.LsnOfLastBackupRecord) - BigInt(c.LsnOfLastBackupRecord)));
   assert.deepEqual(list.map((b) => b.BackupType), ['Full', 'Incremental', 'Incremental']);
   const [full, middle, last] = [list[0], list[1], list[2]] as [Named, Named, Named];
