@@ -38,6 +38,23 @@ function roots(value: string): string[] {
   return value.split(',').map((s) => s.trim()).filter(Boolean).map((s) => resolve(s));
 }
 
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 86_400) throw new InvalidArgumentError('a whole number of seconds from 1 to 86400');
+  return n;
+}
+
+/** A URL as it may be printed: without its password. */
+function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '****';
+    return u.toString();
+  } catch {
+    return '(not a URL)';
+  }
+}
+
 function list(value: string): string[] {
   return value.split(',').map((s) => s.trim()).filter(Boolean);
 }
@@ -139,11 +156,19 @@ program
   .option('--catalog-key <file>', 'the key sealing storage secrets in the catalog (32 bytes, base64, mode 0600; env LIFEBOAT_CATALOG_KEY_FILE; default <data-dir>/catalog.key, made on first start)', env.LIFEBOAT_CATALOG_KEY_FILE)
   .option('--require-encrypted-restores', 'with --encryption-keys: refuse to restore a backup that is not encrypted')
   .option('--insecure-no-auth', 'turn authentication off: every caller is an admin. For local experiments only; refused on a non-loopback --bind')
+  .option('--catalog <url>', 'a catalog shared by several instances: postgres://user@host:port/db (env LIFEBOAT_CATALOG_URL; default the embedded SQLite one in <data-dir>); '
+    + 'instances on one catalog need the same --catalog-key and admin token; they run no sample application', env.LIFEBOAT_CATALOG_URL || undefined)
+  .option('--host-grace <seconds>', 'how long a host may be unseen before it is down: its operations fail and health shows its partitions unreachable (env LIFEBOAT_HOST_GRACE_SECONDS)',
+    seconds, env.LIFEBOAT_HOST_GRACE_SECONDS ? seconds(env.LIFEBOAT_HOST_GRACE_SECONDS) : 90)
+  .option('--leader-lease <seconds>', 'with --catalog: how long the leader lease of the background work is good; renewed every fifth of it (env LIFEBOAT_LEADER_LEASE_SECONDS)',
+    seconds, env.LIFEBOAT_LEADER_LEASE_SECONDS ? seconds(env.LIFEBOAT_LEADER_LEASE_SECONDS) : 10)
   .action(async (o: {
     port: number; bind: string; dataDir: string; samplePort: number; sample: boolean; fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean;
     tlsCert?: string; tlsKey?: string; clientCa?: string; clientCertRole: Map<string, Role>; allowedHosts: string[]; insecureNoAuth?: boolean;
     requireEncryptedRestores?: boolean; catalogKey?: string; storageEndpoints?: string[]; ambientCredentialEndpoints?: string[];
+    catalog?: string; hostGrace: number; leaderLease: number;
   }) => {
+    if (o.catalog !== undefined && !/^postgres(ql)?:\/\//.test(o.catalog)) program.error('error: --catalog takes a postgres:// URL (the embedded SQLite catalog needs none).');
     process.umask(0o077); // what Lifeboat writes (catalog, partitions, backups, tokens, keys) is its own
     const keyring = keyringFrom(o.encryptionKeys);
     if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) program.error('error: --tls-cert and --tls-key go together.');
@@ -155,7 +180,8 @@ program
     let running;
     try {
       running = await startLifeboat({
-        dataDir: o.dataDir, port: o.port, bind: o.bind, sample: o.sample, samplePort: o.samplePort, directIo: directIoOf(o),
+        // On a shared catalog hosts run as `lifeboat host`: no sample application in the instance.
+        dataDir: o.dataDir, port: o.port, bind: o.bind, sample: o.catalog === undefined && o.sample, samplePort: o.samplePort, directIo: directIoOf(o),
         ...(o.fileshareRoots ? { fileShareRoots: o.fileshareRoots } : {}),
         ...(keyring ? { encryptionKeys: keyring } : {}),
         ...(tls ? { tls } : {}),
@@ -167,6 +193,8 @@ program
           ...(adminToken ? { adminToken } : {}), insecureNoAuth: o.insecureNoAuth === true, clientCertRoles: o.clientCertRole, allowedHosts: o.allowedHosts,
         },
         logger: { level: env.LIFEBOAT_LOG_LEVEL ?? 'info' },
+        ...(o.catalog !== undefined ? { catalogUrl: o.catalog, leaderLease: { ttlMs: o.leaderLease * 1000, renewMs: o.leaderLease * 200 } } : {}),
+        hostGraceMs: o.hostGrace * 1000,
       });
     } catch (err) {
       if (isLifeboatError(err)) program.error(`error: ${err.message}`);
@@ -181,6 +209,7 @@ program
     else console.log('admin token: the one in LIFEBOAT_ADMIN_TOKEN');
     if (running.sample) console.log(`sample application fabric:/SampleApp: ${running.sample.url}/kv/{key}`);
     console.log(keyring ? `backups encrypted under key '${keyring.current.id}'` : 'backups not encrypted (no --encryption-keys)');
+    if (o.catalog !== undefined) console.log(`catalog shared on ${redactedUrl(o.catalog)}; this instance is ${running.leadership?.holder ?? ''}`);
     console.log(`data in ${resolve(o.dataDir)}; FileShare backups allowed under ${running.fileShareRoots.join(', ')}`);
     onSignal(() => running.close());
   });
