@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { migrateCatalog } from './catalog-migrate.ts';
 import { type Role, isRole } from '../core/access.ts';
 import { LifeboatClient, allPages } from '../client/lifeboat-client.ts';
 import { isLifeboatError } from '../core/errors.ts';
@@ -41,6 +42,12 @@ function roots(value: string): string[] {
 function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 86_400) throw new InvalidArgumentError('a whole number of seconds from 1 to 86400');
+  return n;
+}
+
+function wholeSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 3600) throw new InvalidArgumentError('a whole number of seconds from 0 to 3600');
   return n;
 }
 
@@ -160,13 +167,15 @@ program
     + 'instances on one catalog need the same --catalog-key and admin token; they run no sample application', env.LIFEBOAT_CATALOG_URL || undefined)
   .option('--host-grace <seconds>', 'how long a host may be unseen before it is down: its operations fail and health shows its partitions unreachable (env LIFEBOAT_HOST_GRACE_SECONDS)',
     seconds, env.LIFEBOAT_HOST_GRACE_SECONDS ? seconds(env.LIFEBOAT_HOST_GRACE_SECONDS) : 90)
+  .option('--backup-jitter <seconds>', 'spread of periodic backups around their due moment, so partitions sharing a schedule do not all start at once (Service Fabric\'s JitterInBackupsInSeconds; env LIFEBOAT_BACKUP_JITTER_SECONDS)',
+    wholeSeconds, env.LIFEBOAT_BACKUP_JITTER_SECONDS ? wholeSeconds(env.LIFEBOAT_BACKUP_JITTER_SECONDS) : 10)
   .option('--leader-lease <seconds>', 'with --catalog: how long the leader lease of the background work is good; renewed every fifth of it (env LIFEBOAT_LEADER_LEASE_SECONDS)',
     seconds, env.LIFEBOAT_LEADER_LEASE_SECONDS ? seconds(env.LIFEBOAT_LEADER_LEASE_SECONDS) : 10)
   .action(async (o: {
     port: number; bind: string; dataDir: string; samplePort: number; sample: boolean; fileshareRoots?: string[]; encryptionKeys?: string; directIo: boolean;
     tlsCert?: string; tlsKey?: string; clientCa?: string; clientCertRole: Map<string, Role>; allowedHosts: string[]; insecureNoAuth?: boolean;
     requireEncryptedRestores?: boolean; catalogKey?: string; storageEndpoints?: string[]; ambientCredentialEndpoints?: string[];
-    catalog?: string; hostGrace: number; leaderLease: number;
+    catalog?: string; hostGrace: number; leaderLease: number; backupJitter: number;
   }) => {
     if (o.catalog !== undefined && !/^postgres(ql)?:\/\//.test(o.catalog)) program.error('error: --catalog takes a postgres:// URL (the embedded SQLite catalog needs none).');
     process.umask(0o077); // what Lifeboat writes (catalog, partitions, backups, tokens, keys) is its own
@@ -194,7 +203,7 @@ program
         },
         logger: { level: env.LIFEBOAT_LOG_LEVEL ?? 'info' },
         ...(o.catalog !== undefined ? { catalogUrl: o.catalog, leaderLease: { ttlMs: o.leaderLease * 1000, renewMs: o.leaderLease * 200 } } : {}),
-        hostGraceMs: o.hostGrace * 1000,
+        hostGraceMs: o.hostGrace * 1000, scheduler: { jitterMs: o.backupJitter * 1000 },
       });
     } catch (err) {
       if (isLifeboatError(err)) program.error(`error: ${err.message}`);
@@ -364,6 +373,31 @@ keys
     }
     console.log(JSON.stringify(report));
     if (report.failed.length > 0) process.exitCode = 1;
+  });
+
+const catalogCommand = program.command('catalog').description('the service\'s catalog');
+catalogCommand
+  .command('migrate')
+  .description('move an embedded installation\'s catalog (SQLite, in its data dir) into an empty PostgreSQL catalog, all or nothing: policies, protection, '
+    + 'the backup index, operations and their history, schedules, tokens and the audit log. Stop Lifeboat first. Prints what it copied; '
+    + 'then start every instance with --catalog <url> and the data dir\'s catalog key (--catalog-key <data-dir>/catalog.key): the policies\' secrets stay sealed under it.')
+  .requiredOption('--from <data-dir>', 'the data dir of the embedded installation (where catalog.sqlite is)')
+  .requiredOption('--to <url>', 'the PostgreSQL catalog: postgres://user@host:port/db (an empty database; its schema is made)')
+  .option('--json', 'print the counts as JSON')
+  .action(async (o: { from: string; to: string; json?: boolean }) => {
+    if (!/^postgres(ql)?:\/\//.test(o.to)) program.error('error: --to takes a postgres:// URL.');
+    let copied;
+    try {
+      copied = await migrateCatalog(o.from, o.to);
+    } catch (err) {
+      program.error(`error: ${isLifeboatError(err) ? err.message : String(err)}`);
+    }
+    if (o.json) {
+      console.log(JSON.stringify({ Tables: copied.map((t) => ({ Table: t.table, Rows: t.rows })) }));
+      return;
+    }
+    for (const t of copied) console.log(`${t.table.padEnd(24)} ${t.rows}`);
+    console.log(`catalog moved to ${redactedUrl(o.to)}; start instances with --catalog and --catalog-key ${join(resolve(o.from), 'catalog.key')}`);
   });
 
 await program.parseAsync(process.argv);
