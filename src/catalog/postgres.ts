@@ -864,6 +864,11 @@ export class PostgresCatalog implements Catalog {
     return this.listener.listening;
   }
 
+  /** The database's size on disk, in bytes (what the metrics report as the catalog's size). */
+  async sizeBytes(): Promise<number> {
+    return Number((await this.db.row<{ n: string }>('SELECT pg_database_size(current_database()) AS n'))?.n ?? 0);
+  }
+
   private closing: Promise<void> | undefined;
 
   async close(): Promise<void> {

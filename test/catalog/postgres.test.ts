@@ -79,6 +79,7 @@ describe('PostgreSQL catalog: several instances on one database', skip, () => {
     const [a, b] = await Promise.all([open(t, url), open(t, url)]);
     await a.hierarchy.upsertHost('h1', 'i1', '2026-01-01T00:00:00.000Z');
     assert.equal((await b.hierarchy.getHost('h1'))?.incarnation, 'i1');
+    assert.ok(await a.sizeBytes() > 0, 'the database has a size');
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
@@ -188,8 +189,32 @@ describe('PostgreSQL catalog: several instances on one database', skip, () => {
     assert.equal((await b.operations.get('up'))?.state, 'Accepted');
     // The LISTEN connection came back: a signal published now reaches the other instance.
     await until('the LISTEN connection to come back', () => b.listening, 20_000);
-    await a.signals.publish({ kind: 'ended', operationId: 'up' });
-    await until('the signal after the restart', () => got.length > 0);
-    assert.deepEqual(got, [{ kind: 'ended', operationId: 'up' }]);
+    // Signals are hints: one sent before the listener is back is lost, so it is sent until one arrives.
+    await until('the signal after the restart', async () => {
+      await a.signals.publish({ kind: 'ended', operationId: 'up' });
+      await new Promise((r) => setTimeout(r, 100));
+      return got.length > 0;
+    }, 20_000);
+    assert.deepEqual(got[0], { kind: 'ended', operationId: 'up' });
+    // A clean restart (pg_ctl stop -m fast: sessions end with 57P01) while calls keep coming: every failure is "unavailable".
+    let restarted = false;
+    const restarting = server.restart().finally(() => { restarted = true; });
+    const failures: unknown[] = [];
+    while (!restarted) {
+      await a.hierarchy.getHost('h1').catch((e: unknown) => failures.push(e));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await restarting;
+    assert.ok(failures.length > 0, 'the calls met the downtime');
+    assert.deepEqual(failures.filter((e) => !isLifeboatError(e, 'LIFEBOAT_E_CATALOG_UNAVAILABLE')), []);
+    await until('the catalog to answer after the clean restart', async () => (await a.hierarchy.getHost('h1').catch(() => undefined))?.incarnation === 'i1');
+    await until('the LISTEN connection to come back again', () => b.listening, 20_000);
+    const before = got.length;
+    await until('the signal after the clean restart', async () => {
+      await a.signals.publish({ kind: 'protection' });
+      await new Promise((r) => setTimeout(r, 100));
+      return got.length > before;
+    }, 20_000);
+    assert.deepEqual(got.at(-1), { kind: 'protection' });
   });
 });
