@@ -57,13 +57,14 @@ it('moves an embedded catalog into PostgreSQL, all of it; a second migration int
   assert.ok((tables.get('audit_log') ?? 0) >= before.audit);
   // The secret went over sealed: the clear text is nowhere in the new catalog.
   const client = new pg.Client({ connectionString: url });
+  client.on('error', () => undefined); // the database is dropped (connections ended) after the test
   await client.connect();
-  t.after(() => client.end());
+  t.after(() => client.end().catch(() => undefined));
   const stored = (await client.query('SELECT policy FROM policies')).rows.map((r: { policy: string }) => r.policy).join('');
   assert.ok(stored.includes('lbsealed:v1:') && !stored.includes('the-secret'));
 
   // An instance on the new catalog, with the old key: the same answers.
-  const next = await startTestLifeboat(t, { catalogUrl: url, catalogKeyFile: join(dir, 'catalog.key'), sample: false, scheduler: { manual: true } });
+  const next = await startTestLifeboat(t, { catalogUrl: url, catalogKeyFile: join(dir, 'catalog.key'), sample: false, scheduler: { manual: true }, fileShareRoots: [join(dir, 'backups')] });
   const n = next.client;
   assert.deepEqual((await n.policies.list()).Items, before.policies);
   assert.deepEqual((await n.listing.partitionBackups(p0)).Items, before.backups);
