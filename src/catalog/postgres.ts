@@ -842,7 +842,8 @@ export class PostgresCatalog implements Catalog {
   static async open(url: string, opts: PostgresCatalogOptions = {}): Promise<PostgresCatalog> {
     const log = opts.log ?? silentLogger;
     const where = whereOf(url);
-    const config: pg.ClientConfig = { connectionString: url, connectionTimeoutMillis: 5000, application_name: 'lifeboat' };
+    // keepAlive: a server that went away without closing the connection (a cut network) is noticed, the LISTEN one included.
+    const config: pg.ClientConfig = { connectionString: url, connectionTimeoutMillis: 5000, application_name: 'lifeboat', keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
     const pool = new pg.Pool({ ...config, max: opts.poolSize ?? 10, idleTimeoutMillis: 30_000 });
     // An idle connection the server dropped: the pool forgets it and opens another when asked.
     pool.on('error', (err) => log.warn({ err: err.message, catalog: where }, 'catalog: a pooled connection to PostgreSQL dropped'));
