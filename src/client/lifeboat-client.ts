@@ -4,6 +4,10 @@
  * LifeboatError carrying the service's code (and `details.status`, the HTTP status), a service
  * that cannot be reached with fetch's TypeError.
  *
+ * Several instances of one Lifeboat: give them all as `baseUrls` (`baseUrl` is the first). A call
+ * that cannot reach an instance goes on to the next when that is safe (GETs and the host protocol
+ * always; other calls only when nothing was sent); the rule is in src/client/caller.ts.
+ *
  *   const lb = new LifeboatClient({ baseUrl: 'http://127.0.0.1:19080', token });
  *   await lb.operations.backupPartition(pid, { storage });
  *   const done = await lb.operations.waitForBackup(pid);

@@ -20,6 +20,7 @@ import { DEFAULT_ENDPOINT_RULES, checkEndpointEntries } from '../storage/endpoin
 import { StorageRegistry } from '../storage/open.ts';
 import { registerBackups } from '../cli/backups.ts';
 import { type CliContext, type CommonOptions, runAction, withCommonOptions } from '../cli/common.ts';
+import { serviceUrlArgument, serviceUrlOptions } from '../cli/connection.ts';
 import { registerExplorer } from '../cli/explorer.ts';
 import { registerLs } from '../cli/ls.ts';
 import { registerOperations } from '../cli/operations.ts';
@@ -226,7 +227,8 @@ program
 program
   .command('host')
   .description('run a host in its own process: it serves a key-value stateful service and carries out the service\'s orders')
-  .requiredOption('--service-url <url>', 'the Lifeboat service, e.g. http://127.0.0.1:19080 (env LIFEBOAT_SERVICE_URL)', env.LIFEBOAT_SERVICE_URL)
+  .requiredOption('--service-url <url[,url…]>', 'the Lifeboat service, e.g. http://127.0.0.1:19080; several instances of one comma-separated, '
+    + 'the host moving to the next when one cannot be reached (env LIFEBOAT_SERVICE_URL)', serviceUrlArgument, env.LIFEBOAT_SERVICE_URL)
   .option('--host-id <id>', 'this host\'s name, unique per service (default: the host id of a host token, else <hostname>-<pid>)')
   .option('--token <token>', 'a host token bound to this host id (lifeboat token create --role host --host-id <id>; env LIFEBOAT_TOKEN)', env.LIFEBOAT_TOKEN)
   .option('--data-dir <dir>', 'where this host keeps its partitions', './.lifeboat-host')
@@ -261,7 +263,7 @@ program
     }
     if (!o.token) program.error('error: a host needs a token: --token or LIFEBOAT_TOKEN (lifeboat token create --role host --host-id <id>).');
     // The host protocol through the typed client, with the host's token (bound to its host id).
-    const client = new LifeboatClient({ baseUrl: o.serviceUrl, token: o.token });
+    const client = new LifeboatClient({ ...serviceUrlOptions(o.serviceUrl), token: o.token });
     const channel = client.hosts;
     let hostId = o.hostId;
     if (hostId === undefined) {
