@@ -96,7 +96,8 @@ function freePort(): Promise<number> {
 /** The command line that runs `cmd` as the server's user: `postgres` when we are root, else ourselves. */
 function asServerUser(cmd: string, args: string[]): [string, string[]] {
   if (!isRoot()) return [cmd, args];
-  if (executable('/usr/sbin/runuser') || executable('/sbin/runuser')) return ['runuser', ['-u', 'postgres', '--', cmd, ...args]];
+  const runuser = ['/usr/sbin/runuser', '/sbin/runuser', '/usr/bin/runuser'].find(executable);
+  if (runuser) return [runuser, ['-u', 'postgres', '--', cmd, ...args]];
   const quoted = [cmd, ...args].map((a) => `'${a.replace(/'/g, '\'\\\'\'')}'`).join(' ');
   return ['su', ['postgres', '-s', '/bin/sh', '-c', quoted]];
 }
@@ -150,13 +151,22 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   let port = 0;
   try {
     await run(bin.initdb, ['-D', data, '-A', 'trust', '-U', 'postgres', '--encoding=UTF8', '--locale=C', '--no-sync'], root);
-    port = await freePort();
     const settings: Record<string, string> = {
-      listen_addresses: '\'127.0.0.1\'', port: String(port), unix_socket_directories: `'${root}'`, max_connections: '300', ...options.settings,
+      listen_addresses: '\'127.0.0.1\'', unix_socket_directories: `'${root}'`, max_connections: '300', ...options.settings,
     };
     appendFileSync(join(data, 'postgresql.conf'), `\n# lifeboat: a private test cluster\n${Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`);
     process.once('exit', reap);
-    await start();
+    // The free port may be taken between our look and the server's bind: then another one (the last `port` line wins).
+    for (let attempt = 1; ; attempt++) {
+      port = await freePort();
+      appendFileSync(join(data, 'postgresql.conf'), `port = ${port}\n`);
+      try {
+        await start();
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !/could not bind|already in use|could not create any TCP\/IP sockets/i.test((err as Error).message)) throw err;
+      }
+    }
   } catch (err) {
     reap();
     process.removeListener('exit', reap);
