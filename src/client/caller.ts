@@ -6,8 +6,8 @@
  * When the call cannot reach it (fetch's TypeError: connection refused or reset, socket closed,
  * DNS failure) it tries the next instance, once per other one, in order:
  * - a call safe to repeat (every GET, and a call marked `repeatable`, such as the host protocol's)
- *   moves on whatever the connection failure, and also after its own time limit (a hung instance
- *   is as good as dead for it);
+ *   moves on whatever the connection failure; a `repeatable` one also after its own time limit
+ *   (a hung instance is as good as dead for it), a plain GET not (it may just be slow);
  * - any other call (a POST) moves on only when the connection was refused before anything was
  *   sent (ECONNREFUSED, ENOTFOUND, EHOSTUNREACH, ENETUNREACH, EAI_AGAIN, a connect timeout). A
  *   request that may have reached a dying instance is not sent twice: it rejects with the error,
@@ -68,8 +68,8 @@ function codeOf(e: unknown): unknown {
 }
 
 /** Whether `err` of a call to one instance lets the call go on to the next (the rule above). */
-function failsOver(err: unknown, safe: boolean): boolean {
-  if (err instanceof DOMException && err.name === 'TimeoutError') return safe;
+function failsOver(err: unknown, c: Call, safe: boolean): boolean {
+  if (err instanceof DOMException && err.name === 'TimeoutError') return c.repeatable === true;
   // fetch's own failures carry a cause; a TypeError without one (a bad URL) is no connection problem.
   if (!(err instanceof TypeError) || err.cause === undefined) return false;
   if (safe) return true;
@@ -115,7 +115,7 @@ export class Caller {
         return answer;
       } catch (err) {
         if (err instanceof LifeboatError) this.current = at; // it answered (a refusal): it is up
-        if (i === n - 1 || c.signal?.aborted || !failsOver(err, safe)) throw err;
+        if (i === n - 1 || c.signal?.aborted || !failsOver(err, c, safe)) throw err;
       }
     }
   }
