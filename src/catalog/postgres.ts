@@ -634,12 +634,14 @@ class PgSignals implements SignalBus {
     this.emitter.setMaxListeners(0);
   }
 
-  /** Connects and listens; rejects when the first connection fails (open() reports it). */
+  /** Connects and listens; rejects when the connection fails (open() reports it; later, reconnectLater tries again). */
   async start(): Promise<void> {
     const c = new pg.Client(this.config);
+    let up = false;
     let dropped = false;
-    const drop = (err?: unknown): void => {
-      if (dropped) return;
+    const drop = (err: unknown): void => {
+      // Before it is up, a failure rejects connect or LISTEN below instead.
+      if (!up || dropped) return;
       dropped = true;
       if (this.client === c) this.client = undefined;
       c.end().catch(() => undefined);
@@ -647,6 +649,8 @@ class PgSignals implements SignalBus {
       this.log.warn({ err: err instanceof Error ? err.message : err, catalog: this.db.where }, 'catalog signals: the LISTEN connection dropped; reconnecting');
       this.reconnectLater();
     };
+    c.on('error', drop);
+    c.on('end', () => drop(new Error('connection ended')));
     c.on('notification', (m) => {
       if (m.channel !== CHANNEL || m.payload === undefined) return;
       let s: unknown;
@@ -661,18 +665,14 @@ class PgSignals implements SignalBus {
       await c.connect();
       await c.query(`LISTEN ${CHANNEL}`);
     } catch (err) {
-      dropped = true;
-      c.removeAllListeners('error');
-      c.on('error', () => undefined);
       await c.end().catch(() => undefined);
       throw isConnectionError(err) ? unavailable(this.db.where, err) : err;
     }
-    c.on('error', drop);
-    c.on('end', () => drop(new Error('connection ended')));
     if (this.closed) {
       await c.end().catch(() => undefined);
       return;
     }
+    up = true;
     this.client = c;
     this.retryMs = 100;
   }
