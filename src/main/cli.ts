@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { migrateCatalog } from './catalog-migrate.ts';
 import { type Role, isRole } from '../core/access.ts';
 import { LifeboatClient, allPages } from '../client/lifeboat-client.ts';
@@ -227,8 +227,9 @@ program
 program
   .command('host')
   .description('run a host in its own process: it serves a key-value stateful service and carries out the service\'s orders')
-  .requiredOption('--service-url <url[,url…]>', 'the Lifeboat service, e.g. http://127.0.0.1:19080; several instances of one comma-separated, '
-    + 'the host moving to the next when one cannot be reached (env LIFEBOAT_SERVICE_URL)', serviceUrlArgument, env.LIFEBOAT_SERVICE_URL)
+  // .env(): commander checks the environment's value with the same parser as the flag's.
+  .addOption(new Option('--service-url <url[,url…]>', 'the Lifeboat service, e.g. http://127.0.0.1:19080; several instances of one comma-separated, '
+    + 'the host moving to the next when one cannot be reached').env('LIFEBOAT_SERVICE_URL').argParser(serviceUrlArgument).makeOptionMandatory())
   .option('--host-id <id>', 'this host\'s name, unique per service (default: the host id of a host token, else <hostname>-<pid>)')
   .option('--token <token>', 'a host token bound to this host id (lifeboat token create --role host --host-id <id>; env LIFEBOAT_TOKEN)', env.LIFEBOAT_TOKEN)
   .option('--data-dir <dir>', 'where this host keeps its partitions', './.lifeboat-host')

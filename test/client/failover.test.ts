@@ -186,14 +186,18 @@ describe('the --service-url list', () => {
     }
   });
 
-  it('a bad one is a usage error (exit 2) of the operator CLI and of lifeboat host, not a stack trace', () => {
-    for (const args of [['ls', '--service-url', 'http://127.0.0.1:1,nonsense'], ['host', '--service-url', 'http://127.0.0.1:1,nonsense', '--token', 't']]) {
+  it('a bad one, in the flag or the environment, is a usage error (exit 2) of the operator CLI and of lifeboat host, not a stack trace', () => {
+    const bad = 'http://127.0.0.1:1,nonsense';
+    for (const [args, env] of [
+      [['ls', '--service-url', bad], {}], [['ls'], { LIFEBOAT_URL: bad }],
+      [['host', '--service-url', bad, '--token', 't'], {}], [['host', '--token', 't'], { LIFEBOAT_SERVICE_URL: bad }],
+    ] as const) {
       try {
-        execFileSync(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', ...args], { cwd: REPO_ROOT, encoding: 'utf8', stdio: 'pipe' });
-        assert.fail(`${args[0] ?? ''}: a bad URL was accepted`);
+        execFileSync(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', ...args], { cwd: REPO_ROOT, encoding: 'utf8', stdio: 'pipe', env: { ...process.env, LIFEBOAT_TOKEN: 't', ...env } });
+        assert.fail(`${args.join(' ')} ${JSON.stringify(env)}: a bad URL was accepted`);
       } catch (err) {
         const e = err as { status: number; stderr: string };
-        assert.equal(e.status, 2, `${args[0] ?? ''}: ${e.stderr}`);
+        assert.equal(e.status, 2, `${args.join(' ')} ${JSON.stringify(env)}: ${e.stderr}`);
         assert.match(e.stderr, /'nonsense' is not an http\(s\) URL/);
         assert.doesNotMatch(e.stderr, /at .*\.ts:\d+/);
       }
