@@ -88,7 +88,8 @@ type Q = pg.PoolClient | pg.Pool;
 
 // ---- Errors ----
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P01', '57P02', '57P03']);
+/** Network errors, the server shutting down or starting (57P0x), too many connections (53300), and every connection exception (08xxx). */
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300']);
 const CONNECTION_MESSAGES = [/connection terminated/i, /timeout exceeded when trying to connect/i, /not queryable/i, /Connection ended/i, /server closed the connection/i];
 
 /** Whether the error is the server being out of reach (not a refusal of the statement). */

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { type AddressInfo, createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { PostgresCatalog } from '../../src/catalog/postgres.ts';
@@ -164,6 +165,19 @@ describe('PostgreSQL catalog: several instances on one database', skip, () => {
     assert.deepEqual([...first, ...rest].map((x) => x.entity), ['e0', 'e1', 'e2', 'e3', 'e4', 'e5', 'e6']);
     assert.ok(first.every((x, i) => i === 0 || x.seq > (first[i - 1]?.seq ?? 0)));
     assert.deepEqual(rest[0] && { ...rest[0], seq: 0 }, { ...entry, entity: 'e4', seq: 0 });
+  });
+
+  it('refuses to open a catalog no server answers for, naming where without the password', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const err = await PostgresCatalog.open(`postgres://lifeboat:sekret@127.0.0.1:${port}/catalog`).then((c) => c.close(), (e: unknown) => e);
+    assert.ok(isLifeboatError(err, 'LIFEBOAT_E_CATALOG_UNAVAILABLE'), String(err));
+    assert.match((err as Error).message, new RegExp(`^The catalog database at 127\\.0\\.0\\.1:${port} cannot be reached: .*ECONNREFUSED`));
+    assert.doesNotMatch((err as Error).message, /sekret/);
   });
 
   it('is unavailable while PostgreSQL restarts, then works again without reopening, signals included', async (t) => {
