@@ -66,7 +66,7 @@ function install(): string | undefined {
   if (!isRoot()) return 'the PostgreSQL server is not installed (no initdb under /usr/lib/postgresql or on PATH) and we do not run as root to install it (apt-get install -y postgresql)';
   try {
     // Lock::Timeout: another apt-get (a second test file, the machine's own) may hold dpkg's lock for a while.
-    execFileSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=600 postgresql'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 15 * 60_000 });
+    execFileSync('sh', ['-c', 'apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=600 postgresql'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 15 * 60_000 });
     return findBinaries() ? undefined : 'apt-get install postgresql did not install initdb and pg_ctl';
   } catch (err) {
     return `apt-get install postgresql failed: ${String((err as { stderr?: Buffer }).stderr ?? err).slice(0, 500)}`;
