@@ -56,7 +56,7 @@ export interface Call {
   readonly body?: unknown;
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal | undefined;
-  /** Safe to send twice (the service ignores a repeat), so it fails over as a GET does. */
+  /** Safe to send twice (the service ignores a repeat): fails over on any connection failure, and after its own time limit. */
   readonly repeatable?: boolean;
 }
 
