@@ -786,6 +786,8 @@ async function migrate(db: Db): Promise<void> {
   const onError = (err: unknown): void => { lost = err; };
   c.on('error', onError);
   try {
+    // A migration may build an index over millions of rows: no statement time limit on its connection.
+    await c.query('SET statement_timeout = 0');
     await db.changed('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK], c);
     try {
       await db.changed('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_utc text NOT NULL)', [], c);
@@ -805,6 +807,7 @@ async function migrate(db: Db): Promise<void> {
       }
     } finally {
       await c.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+      await c.query('RESET statement_timeout').catch(() => undefined);
     }
   } finally {
     c.off('error', onError);
@@ -845,7 +848,9 @@ export class PostgresCatalog implements Catalog {
     const where = whereOf(url);
     // keepAlive: a server that went away without closing the connection (a cut network) is noticed, the LISTEN one included.
     const config: pg.ClientConfig = { connectionString: url, connectionTimeoutMillis: 5000, application_name: 'lifeboat', keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
-    const pool = new pg.Pool({ ...config, max: opts.poolSize ?? 10, idleTimeoutMillis: 30_000 });
+    // statement_timeout: a server that hangs (locks held by a stuck session, a disk gone) fails a
+    // request after a minute instead of holding it, and its connection, for ever.
+    const pool = new pg.Pool({ ...config, max: opts.poolSize ?? 10, idleTimeoutMillis: 30_000, statement_timeout: 60_000 });
     // An idle connection the server dropped: the pool forgets it and opens another when asked.
     pool.on('error', (err) => log.warn({ err: err.message, catalog: where }, 'catalog: a pooled connection to PostgreSQL dropped'));
     const db = new Db(pool, where);

@@ -53,7 +53,8 @@ export function jsonOf(a: HttpAnswer, what = 'answer'): unknown {
  */
 export function assertFabricError(a: HttpAnswer, status: number, code: string, what = 'answer'): void {
   const ctx = `${what}: got ${a.status} ${a.text.slice(0, 300)}`;
-  assert.ok(a.status < 500, `no request may cause a server error; ${ctx}`);
+  // A 503 the test asks for (a catalog or host out of reach) is an answer; any other 5xx is a bug.
+  if (status < 500) assert.ok(a.status < 500, `no request may cause a server error; ${ctx}`);
   assert.equal(a.status, status, ctx);
   assert.match(a.headers.get('content-type') ?? '', /^application\/json/, `content type; ${ctx}`);
   const body = jsonOf(a, what) as Record<string, unknown>;
@@ -73,7 +74,8 @@ export function assertFabricError(a: HttpAnswer, status: number, code: string, w
 /** Checks a success answer: the status, and no FabricError in the body. */
 export function assertSuccess(a: HttpAnswer, status: number, what = 'answer'): unknown {
   const ctx = `${what}: got ${a.status} ${a.text.slice(0, 300)}`;
-  assert.ok(a.status < 500, `no request may cause a server error; ${ctx}`);
+  // A 503 the test asks for (a catalog or host out of reach) is an answer; any other 5xx is a bug.
+  if (status < 500) assert.ok(a.status < 500, `no request may cause a server error; ${ctx}`);
   assert.equal(a.status, status, ctx);
   if (a.text === '') return undefined;
   const body = jsonOf(a, what);
