@@ -2,8 +2,8 @@
  * The benchmark suite: `npm run bench` (node --import tsx bench/run.ts).
  *
  * Runs every benchmark in order — the state library's (bench/state.ts), then the service's
- * (bench/service.ts), the scheduler's (bench/scheduler.ts) and storage and the backup format
- * (bench/storage.ts) — prints what it measures as it goes, then a summary table, and
+ * (bench/service.ts), the scheduler's (bench/scheduler.ts), past one machine (bench/scale.ts:
+ * PostgreSQL and three instances) and storage and the backup format (bench/storage.ts) — prints what it measures as it goes, then a summary table, and
  * writes the figures as JSON to bench/.work/state-results.json. Scratch data lives in
  * bench/.work/run-<pid>/ and is removed at the end (set LIFEBOAT_BENCH_KEEP=1 to keep it).
  *
@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { type BenchResult, resultsJson, summaryTable } from './results.ts';
 import { type ServiceBenchResult, runServiceBench } from './service.ts';
 import { runSchedulerBench } from './scheduler.ts';
+import { runScaleBench, scaleResults } from './scale.ts';
 import { runStateBenchmarks } from './state.ts';
 import { runStorageBench, storageResults } from './storage.ts';
 import { benchScale, fmtS, log, now } from './util.ts';
@@ -79,6 +80,18 @@ async function main(): Promise<void> {
   } catch (err) {
     log(`  the scheduler bench failed: ${err instanceof Error ? err.message : String(err)}`);
     details.scheduler = { error: err instanceof Error ? err.message : String(err) };
+  }
+  // Past one machine (bench/scale.ts): PostgreSQL, one instance and three. Each of its steps
+  // reports its own failure; a failure of the whole is reported without losing the others' figures.
+  log('\n[X] Past one machine: PostgreSQL catalog, 1 and 3 instances (paging, growth, failover, scheduler lag with simulated hosts, REST under load) …');
+  try {
+    const scaleOut = await runScaleBench(scale, (line) => log(`  ${line}`));
+    details.scale = scaleOut;
+    const p2 = (details.scheduler as { catalogBytesPer10kBackups?: number } | undefined)?.catalogBytesPer10kBackups;
+    results.push(...scaleResults(scaleOut, p2 === undefined ? undefined : p2 / 2 ** 20));
+  } catch (err) {
+    log(`  the scale-out bench failed: ${err instanceof Error ? err.message : String(err)}`);
+    details.scale = { error: err instanceof Error ? err.message : String(err) };
   }
   // Last: it drops the page cache between its steps (when root), which would disturb the others.
   log('\n[B] Storage and backup format: backup and restore to FileShare, Azurite and s3rver against restic and tar, peak RSS …');

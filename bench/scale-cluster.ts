@@ -16,6 +16,12 @@ const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
+/** Every child started and not yet ended: killed when this process exits, however it exits. */
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
 /** One `lifeboat start` child process. */
 export class Instance {
   readonly proc: ChildProcess;
@@ -32,7 +38,11 @@ export class Instance {
     this.proc = spawn(process.execPath, [...extraNodeArgs, '--import', 'tsx', 'src/main/cli.ts', 'start', ...args], {
       cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.exited = new Promise((r) => this.proc.once('exit', () => r()));
+    live.add(this.proc);
+    this.exited = new Promise((r) => this.proc.once('exit', () => {
+      live.delete(this.proc);
+      r();
+    }));
     createInterface({ input: this.proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       if (this.head.length < 40) this.head.push(line);
       if (line.includes('periodic backup started')) {

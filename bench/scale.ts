@@ -155,11 +155,12 @@ async function pagingBench(server: Postgres, scale: number, dir: string, log: Lo
     const pPath = (p: string): string => `/Partitions/${p}/$/GetBackups?${V}&MaxResults=100`;
     const appPath = `/Applications/Bench/$/GetBackups?${V}&MaxResults=100`;
     const svcPath = `/Services/${svcId}/$/GetBackups?${V}&MaxResults=100`;
-    const deepPages = Math.max(2, Math.min(50, Math.floor(perPartition * 100 / 100 / 2)));
+    const deepPages = Math.max(2, Math.min(50, Math.floor(perPartition / 2)));
+    const partDeep = Math.min(5, Math.floor((perPartition - 1) / 100));
     // Each backend's own continuation tokens (they are opaque).
     const pathsOf = async (base: string): Promise<Record<string, string[]>> => ({
       'Partition, first page': parts.map(pPath),
-      'Partition, 5 pages in': [await deepPath(base, token, pPath(parts[0] as string), Math.min(5, Math.floor(perPartition / 100)) || 1)],
+      ...(perPartition > 100 ? { [`Partition, ${partDeep} pages in`]: [await deepPath(base, token, pPath(parts[0] as string), partDeep)] } : {}),
       'Application, first page': [appPath],
       [`Application, ${deepPages} pages in`]: [await deepPath(base, token, appPath, deepPages)],
       'Service, first page': [svcPath],
@@ -348,7 +349,8 @@ export interface SchedulerScaleResult {
   readonly leaderCpuSeconds: number | undefined;
   readonly tableStats: Record<string, Record<string, number>>;
   readonly statementsPerSecond: number;
-  readonly idleTickMs: number | undefined;
+  readonly ticks: TickAnalysis | undefined;
+  readonly peakStartsPerSecond: number;
   readonly profile: ReadonlyArray<{ fn: string; selfMs: number; share: number }> | undefined;
 }
 
@@ -360,6 +362,8 @@ function simulatedHosts(cluster: readonly Instance[], token: string, hosts: numb
   const abort = new AbortController();
   let done = 0;
   let failed = 0;
+  const firstErrors: string[] = [];
+  const note = (err: unknown): void => { if (firstErrors.length < 3) firstErrors.push(errText(err)); };
   const chains = new Map<string, string>();
   const loops: Promise<void>[] = [];
   const clients = Array.from({ length: hosts }, (_, hI) => new LifeboatClient({ baseUrl: (cluster[hI % cluster.length] as Instance).url, token }));
@@ -382,7 +386,7 @@ function simulatedHosts(cluster: readonly Instance[], token: string, hosts: numb
     await (clients[hI] as LifeboatClient).hosts.report(`sim-${hI}`, {
       OperationId: o.OperationId, State: 'Success', Partition: state,
       Backup: {
-        BackupId: id, BackupChainId: chain, ParentBackupId: incremental ? o.ParentBackupId ?? '' : '', BackupLocation: `Sched/x/${o.PartitionId}/${id}.lbk`,
+        BackupId: id, BackupChainId: chain, ParentBackupId: incremental ? o.ParentBackupId ?? '' : '', BackupLocation: `Sched/Svc${hI}/${o.PartitionId}/${id}.lbk`,
         BackupType: incremental ? 'Incremental' : 'Full', EpochOfLastBackupRecord: state.Epoch, LsnOfLastBackupRecord: '100', CreationTimeUtc: new Date().toISOString(),
       },
     });
@@ -392,8 +396,9 @@ function simulatedHosts(cluster: readonly Instance[], token: string, hosts: numb
     while (!abort.signal.aborted) {
       try {
         const orders = await (clients[hI] as LifeboatClient).hosts.pollOrders(`sim-${hI}`, 10_000, abort.signal);
-        await Promise.all(orders.map((o) => answer(hI, o).catch(() => { failed++; })));
-      } catch {
+        await Promise.all(orders.map((o) => answer(hI, o).catch((err: unknown) => { failed++; note(err); })));
+      } catch (err) {
+        if (!abort.signal.aborted) note(err);
         if (!abort.signal.aborted) await new Promise((r) => setTimeout(r, 200));
       }
     }
@@ -409,6 +414,7 @@ function simulatedHosts(cluster: readonly Instance[], token: string, hosts: numb
     },
     backups: () => done,
     failed: () => failed,
+    errors: () => firstErrors,
   };
 }
 
@@ -489,7 +495,7 @@ async function schedulerBench(c: pg.Client, cluster: Instance[], opts: ClusterOp
     if (Date.now() - lastLog > 30_000) {
       lastLog = Date.now();
       const lags = cluster.flatMap((i) => i.lags);
-      log(`  ${((Date.now() - enabledAt) / 1000).toFixed(0)} s: ${hosts.backups()} backups reported, ${lags.length} started (lag so far p50 ${percentiles(lags).p50} ms, p99 ${percentiles(lags).p99} ms), load ${la()}`);
+      log(`  ${((Date.now() - enabledAt) / 1000).toFixed(0)} s: ${hosts.backups()} backups reported, ${lags.length} started (lag so far p50 ${percentiles(lags).p50} ms, p99 ${percentiles(lags).p99} ms), load ${la()}${hosts.errors().length ? `; host errors: ${hosts.errors().join(' | ')}` : ''}`);
     }
   }
   const minutes = (Date.now() - enabledAt) / 60_000;
@@ -501,6 +507,9 @@ async function schedulerBench(c: pg.Client, cluster: Instance[], opts: ClusterOp
   const share = leader ? await histogramShare(leader.url, opts.adminToken) : undefined;
   const stats = diffStats(before, after);
   const statementsPerSecond = (stats.db?.xact_commit ?? 0) / (minutes * 60);
+  // The leader's pace while a slot's backups were due: the most periodic backups accepted in one second.
+  const peak = await c.query<{ n: string }>('SELECT count(*) AS n FROM operations WHERE kind = \'PeriodicBackup\' GROUP BY substr(accepted_utc, 1, 19) ORDER BY 1 DESC LIMIT 1');
+  const peakStartsPerSecond = Number(peak.rows[0]?.n ?? 0);
   let leaderCpuSeconds: number | undefined;
   if (leader?.proc.pid) {
     const st = (await readFile(`/proc/${leader.proc.pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
@@ -509,10 +518,10 @@ async function schedulerBench(c: pg.Client, cluster: Instance[], opts: ClusterOp
   const result: SchedulerScaleResult = {
     partitions: 10 * perHost, interval, minutes: round(minutes, 2), backups: hosts.backups(), lagSamples: p.count,
     lagP50Ms: p.p50, lagP99Ms: p.p99, lagMaxMs: p.max, histogramShareUnder1s: share, leaderCpuSeconds, tableStats: stats, statementsPerSecond: round(statementsPerSecond, 0),
-    idleTickMs: undefined, profile: undefined,
+    ticks: undefined, profile: undefined, peakStartsPerSecond,
   };
   log(`scheduler lag over ${p.count} periodic backups (${hosts.backups()} reported, ${hosts.failed()} reports failed): p50 ${p.p50} ms, p99 ${p.p99} ms, max ${p.max} ms; `
-    + `leader histogram ≤ 1 s: ${share === undefined ? '?' : `${(share * 100).toFixed(1)}%`}; leader CPU ${leaderCpuSeconds?.toFixed(0) ?? '?'} s in ${minutes.toFixed(1)} min`);
+    + `leader histogram ≤ 1 s: ${share === undefined ? '?' : `${(share * 100).toFixed(1)}%`}; leader CPU ${leaderCpuSeconds?.toFixed(0) ?? '?'} s in ${minutes.toFixed(1)} min; at most ${peakStartsPerSecond} backups started in one second`);
   log(`  catalog during the run: ${JSON.stringify(stats)}`);
   return { result, hosts };
 }
@@ -525,6 +534,9 @@ export interface RestLoadResult {
   readonly non2xx: number;
   readonly errors: number;
   readonly seconds: number;
+  readonly cpu: { instances: number[]; postgres: number; bench: number; seconds: number };
+  readonly catalogTransactionsPerRequest: number;
+  readonly loadAverage: number[];
 }
 
 async function restBench(c: pg.Client, cluster: readonly Instance[], token: string, log: Log): Promise<RestLoadResult> {
@@ -534,40 +546,149 @@ async function restBench(c: pg.Client, cluster: readonly Instance[], token: stri
     `/Partitions/${id}/$/GetHealth?${V}`, `/BackupRestore/BackupPolicies?${V}`,
   ]).map((path) => ({ method: 'GET' as const, path }));
   const seconds = 20;
-  const runs = await Promise.all(cluster.map((i) => autocannon({
+  const xact = async (): Promise<number> => Number((await c.query<{ n: string }>('SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]?.n);
+  const x0 = await xact();
+  const { out: runs, cpu } = await cpuDuring(c, cluster, () => Promise.all(cluster.map((i) => autocannon({
     url: i.url, headers: { authorization: `Bearer ${token}` }, requests, connections: 10, overallRate: 333, duration: seconds,
-  })));
+  }))));
+  // Statistics reach pg_stat_database within the stats interval: wait it out.
+  await new Promise((r) => setTimeout(r, 1500));
+  const total = runs.reduce((a, r) => a + r.requests.total, 0);
+  const catalogTransactionsPerRequest = round((await xact() - x0) / Math.max(1, total), 1);
   const perInstance = runs.map((r, k) => ({
     url: (cluster[k] as Instance).url, requestsPerSecond: round(r.requests.average, 0), p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts,
   }));
   const result: RestLoadResult = {
-    perInstance, seconds,
-    requestsPerSecond: round(runs.reduce((a, r) => a + r.requests.total, 0) / seconds, 0),
+    perInstance, seconds, cpu, catalogTransactionsPerRequest, loadAverage: loadavg(),
+    requestsPerSecond: round(total / seconds, 0),
     p50Ms: median(runs.map((r) => r.latency.p50)), p99Ms: Math.max(...runs.map((r) => r.latency.p99)),
     non2xx: runs.reduce((a, r) => a + r.non2xx, 0), errors: runs.reduce((a, r) => a + r.errors + r.timeouts, 0),
   };
   for (const x of perInstance) log(`  ${x.url}: ${x.requestsPerSecond} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms, non-2xx ${x.non2xx}, errors ${x.errors}, timeouts ${x.timeouts}`);
   log(`mixed reads over 3 instances (autocannon, 3 × 10 connections at ≤ 333 req/s, ${seconds} s): ${result.requestsPerSecond} req/s, p50 ${result.p50Ms} ms, p99 (worst instance) ${result.p99Ms} ms, non-2xx ${result.non2xx}, errors ${result.errors}`);
+  log(`  CPU over the ${cpu.seconds} s: instances ${cpu.instances.join(' + ')} s, PostgreSQL ${cpu.postgres} s, this process (autocannon${cluster.length ? ', hosts' : ''}) ${cpu.bench} s `
+    + `= ${((cpu.instances.reduce((a, b) => a + b, 0) + cpu.postgres + cpu.bench) / cpu.seconds).toFixed(2)} of 2 cores; ${catalogTransactionsPerRequest} catalog transactions per request; load ${la()}`);
   return result;
 }
 
-/** One scheduler pass with nothing due, in this process, over the PostgreSQL catalog (the cluster stopped). */
-async function idleTick(url: string): Promise<number> {
-  const catalog = await PostgresCatalog.open(url);
+/** utime + stime of a process, in seconds (0 once it is gone). */
+async function cpuSeconds(pid: number): Promise<number> {
+  try {
+    const st = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+    return (Number(st[11]) + Number(st[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** The PostgreSQL server's processes: the postmaster (parent of this connection's backend) and its children. */
+async function postgresPids(c: pg.Client): Promise<number[]> {
+  const backend = Number((await c.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]?.p);
+  const ppidOf = async (pid: number): Promise<number> => Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ')[1]);
+  const master = await ppidOf(backend);
+  const out = [master];
+  for (const d of await readdir('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (await ppidOf(Number(d)) === master) out.push(Number(d));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+/** CPU used (seconds) over `fn` by the instances, PostgreSQL and this process. */
+async function cpuDuring<T>(c: pg.Client, cluster: readonly Instance[], fn: () => Promise<T>): Promise<{ out: T; cpu: { instances: number[]; postgres: number; bench: number; seconds: number } }> {
+  const pids = cluster.map((i) => i.proc.pid ?? 0);
+  const sum = async (ps: number[]): Promise<number> => (await Promise.all(ps.map(cpuSeconds))).reduce((a, b) => a + b, 0);
+  const pgBefore = await postgresPids(c);
+  const a = { inst: await Promise.all(pids.map(cpuSeconds)), pg: await sum(pgBefore), self: process.cpuUsage(), t: performance.now() };
+  const out = await fn();
+  const pgAfter = [...new Set([...pgBefore, ...await postgresPids(c)])];
+  const inst = (await Promise.all(pids.map(cpuSeconds))).map((x, k) => round(x - (a.inst[k] ?? 0), 1));
+  const self = process.cpuUsage(a.self);
+  return { out, cpu: { instances: inst, postgres: round(await sum(pgAfter) - a.pg, 1), bench: round((self.user + self.system) / 1e6, 1), seconds: round((performance.now() - a.t) / 1000, 1) } };
+}
+
+/** The catalog with every call of its parts counted and timed (the parts' methods are all async). */
+function countingCatalog(catalog: PostgresCatalog): { catalog: PostgresCatalog; calls: Map<string, { n: number; ms: number }> } {
+  const calls = new Map<string, { n: number; ms: number }>();
+  const wrap = <T extends object>(part: T, name: string): T => new Proxy(part, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        const t0 = performance.now();
+        const out = (v as (...a: unknown[]) => unknown).apply(target, args);
+        const done = (): void => {
+          const k = `${name}.${String(prop)}`;
+          const e = calls.get(k) ?? { n: 0, ms: 0 };
+          e.n++;
+          e.ms += performance.now() - t0;
+          calls.set(k, e);
+        };
+        if (out instanceof Promise) return out.finally(done);
+        done();
+        return out;
+      };
+    },
+  });
+  const parts = ['hierarchy', 'operations', 'backups', 'policies', 'schedules', 'leases', 'signals', 'access'] as const;
+  const proxied = Object.create(catalog) as Record<string, unknown>;
+  for (const k of parts) proxied[k] = wrap(catalog[k] as object, k);
+  return { catalog: proxied as unknown as PostgresCatalog, calls };
+}
+
+export interface TickAnalysis {
+  readonly idleTickMs: number;
+  readonly idleCalls: number;
+  readonly idleCatalogMs: number;
+  readonly busyTickMs: number;
+  readonly busyStarted: number;
+  readonly busyCalls: Record<string, { n: number; ms: number }>;
+  readonly busyCatalogMs: number;
+}
+
+/**
+ * Scheduler passes in this process over the PostgreSQL catalog, the cluster stopped: one with
+ * nothing due (now), then one an hour ahead with every partition due (each starts a backup, no
+ * jitter); each catalog call counted and timed.
+ */
+async function tickAnalysis(url: string, log: Log): Promise<TickAnalysis> {
+  const raw = await PostgresCatalog.open(url);
   const stores = new StorageRegistry({ fileShareRoots: [tmpdir()] });
   try {
-    const service = new LifeboatService({ catalog, clock: systemClock, openStorage: (d) => stores.open(d) });
-    const sched = new Scheduler({ catalog, service, clock: systemClock });
+    const sum = (m: Map<string, { n: number; ms: number }>): { n: number; ms: number } => [...m.values()].reduce((a, b) => ({ n: a.n + b.n, ms: a.ms + b.ms }), { n: 0, ms: 0 });
+    let { catalog, calls } = countingCatalog(raw);
+    let service = new LifeboatService({ catalog, clock: systemClock, openStorage: (d) => stores.open(d) });
+    const idle = new Scheduler({ catalog, service, clock: systemClock, jitterMs: 0 });
     const ms: number[] = [];
     for (let i = 0; i < 3; i++) {
       const t0 = performance.now();
-      await sched.tick();
+      await idle.tick();
       ms.push(performance.now() - t0);
     }
-    return median(ms);
+    const idleSum = sum(calls);
+    const idleTickMs = median(ms);
+    log(`one scheduler pass with nothing due (in this process, the cluster stopped): ${idleTickMs.toFixed(0)} ms (median of 3); ${(idleSum.n / 3).toFixed(0)} catalog calls per pass, ${(idleSum.ms / 3).toFixed(0)} ms awaiting them`);
+    ({ catalog, calls } = countingCatalog(raw));
+    const ahead: { now(): Date } = { now: () => new Date(Date.now() + 3_600_000) };
+    service = new LifeboatService({ catalog, clock: systemClock, openStorage: (d) => stores.open(d) });
+    const busy = new Scheduler({ catalog, service, clock: ahead, jitterMs: 0 });
+    const t0 = performance.now();
+    const r = await busy.tick();
+    const busyTickMs = performance.now() - t0;
+    const busySum = sum(calls);
+    const busyCalls = Object.fromEntries([...calls.entries()].sort((a, b) => b[1].ms - a[1].ms).map(([k, v]) => [k, { n: v.n, ms: Math.round(v.ms) }]));
+    log(`one pass with every partition due (an hour ahead, no jitter): ${(busyTickMs / 1000).toFixed(1)} s, ${r.started.length} backups started `
+      + `(${(busyTickMs / Math.max(1, r.started.length)).toFixed(2)} ms each, ${(r.started.length / (busyTickMs / 1000)).toFixed(0)}/s); ${busySum.n} catalog calls (${(busySum.n / Math.max(1, r.started.length)).toFixed(1)} per backup), ${(busySum.ms / 1000).toFixed(1)} s awaiting them`);
+    log(`  by call: ${Object.entries(busyCalls).slice(0, 10).map(([k, v]) => `${k} ${v.n}× ${v.ms} ms`).join(', ')}`);
+    return {
+      idleTickMs: round(idleTickMs, 0), idleCalls: Math.round(idleSum.n / 3), idleCatalogMs: Math.round(idleSum.ms / 3),
+      busyTickMs: Math.round(busyTickMs), busyStarted: r.started.length, busyCalls, busyCatalogMs: Math.round(busySum.ms),
+    };
   } finally {
     await stores.close();
-    await catalog.close();
+    await raw.close();
   }
 }
 
@@ -581,10 +702,14 @@ export interface ScaleBenchResult {
   failover?: FailoverResult | { error: string };
   scheduler?: SchedulerScaleResult | { error: string };
   rest?: RestLoadResult | { error: string };
+  restBusy?: RestLoadResult | { error: string };
 }
 
 export async function runScaleBench(scale: number, log: Log = console.log): Promise<ScaleBenchResult> {
   const out: ScaleBenchResult = { scale, loadAverage: { start: loadavg() } };
+  // LIFEBOAT_BENCH_SCALE_ONLY=paging,growth,failover,scheduler,rest: some of the steps (to look into one).
+  const only = process.env.LIFEBOAT_BENCH_SCALE_ONLY?.split(',').map((x) => x.trim());
+  const runs = (step: string): boolean => !only || only.includes(step);
   log(`load average ${la()}; 2 cores shared by PostgreSQL, the instances and this process (the simulated hosts and autocannon)`);
   const dir = await mkdtemp(join(tmpdir(), 'lifeboat-bench-scale-'));
   let server: Postgres | undefined;
@@ -594,14 +719,14 @@ export async function runScaleBench(scale: number, log: Log = console.log): Prom
   try {
     server = await startPostgres();
     log('[X1] GetBackups paging over the backup index (PostgreSQL vs SQLite) …');
-    try {
+    if (runs('paging')) try {
       out.paging = await pagingBench(server, scale, dir, log);
     } catch (err) {
       log(`  the paging bench failed: ${errText(err)}`);
       out.paging = { error: errText(err) };
     }
     log(`[X2] Catalog growth per 10,000 backups … (load ${la()})`);
-    try {
+    if (runs('growth')) try {
       out.growth = await growthBench(server, dir, log);
     } catch (err) {
       log(`  the growth bench failed: ${errText(err)}`);
@@ -622,7 +747,7 @@ export async function runScaleBench(scale: number, log: Log = console.log): Prom
     c = new pg.Client({ connectionString: url });
     await c.connect();
     log(`[X3] Failover: SIGKILL of the lease holder among 3 instances (lease 10 s, renewed every 2 s) … (load ${la()})`);
-    try {
+    if (runs('failover')) try {
       out.failover = await failoverBench(c, cluster, opts, nodeArgs, log);
       log(`failover: median ${out.failover.medianSeconds.toFixed(2)} s, max ${out.failover.maxSeconds.toFixed(2)} s (target < 15 s)`);
     } catch (err) {
@@ -631,7 +756,7 @@ export async function runScaleBench(scale: number, log: Log = console.log): Prom
     }
     log(`[X4] Scheduler lag across 3 instances, simulated hosts … (load ${la()})`);
     let leaderHolder: string | undefined;
-    try {
+    if (runs('scheduler')) try {
       const s = await schedulerBench(c, cluster, opts, scale, log);
       hosts = s.hosts;
       out.scheduler = s.result;
@@ -640,22 +765,30 @@ export async function runScaleBench(scale: number, log: Log = console.log): Prom
       log(`  the scheduler bench failed: ${errText(err)}`);
       out.scheduler = { error: errText(err) };
     }
-    log(`[X5] REST mixed reads at 1,000 req/s over the 3 instances (the scheduler and simulated hosts still running) … (load ${la()})`);
-    try {
+    if (runs('rest') && hosts) {
+      log(`[X5b] REST mixed reads at 1,000 req/s over the 3 instances, the scheduler and the simulated hosts still running … (load ${la()})`);
+      try {
+        out.restBusy = await restBench(c, cluster, opts.adminToken, log);
+      } catch (err) {
+        log(`  the REST bench failed: ${errText(err)}`);
+        out.restBusy = { error: errText(err) };
+      }
+    }
+    await hosts?.stop();
+    hosts = undefined;
+    log(`[X5] REST mixed reads at 1,000 req/s over the 3 instances, hosts stopped … (load ${la()})`);
+    if (runs('rest')) try {
       out.rest = await restBench(c, cluster, opts.adminToken, log);
     } catch (err) {
       log(`  the REST bench failed: ${errText(err)}`);
       out.rest = { error: errText(err) };
     }
-    await hosts?.stop();
-    hosts = undefined;
     // Stopped with SIGTERM: each writes its profile; the leader's is read.
     const leaderPid = cluster.find((i) => i.holder === leaderHolder)?.proc.pid;
     for (const i of cluster.splice(0)) await i.kill('SIGTERM');
     if (out.scheduler && !('error' in out.scheduler)) {
       try {
-        const idle = await idleTick(url);
-        log(`one scheduler pass over ${out.scheduler.partitions.toLocaleString('en-US')} partitions with nothing due, on PostgreSQL (this process, the cluster stopped): ${idle.toFixed(0)} ms (median of 3)`);
+        const ticks = await tickAnalysis(url, log);
         let profile: SchedulerScaleResult['profile'];
         const f = (await readdir(profDir)).find((n) => leaderPid !== undefined && n.includes(`.${leaderPid}.`));
         if (f) {
@@ -664,9 +797,9 @@ export async function runScaleBench(scale: number, log: Log = console.log): Prom
           log(`leader CPU profile (${(p.totalMs / 1000).toFixed(0)} s busy over the whole run), top self time:`);
           for (const t of p.top) log(`  ${(t.share * 100).toFixed(1).padStart(5)}%  ${String(t.selfMs).padStart(7)} ms  ${t.fn}`);
         } else log(`no CPU profile of the leader (pid ${leaderPid ?? '?'}) found in ${profDir}`);
-        out.scheduler = { ...out.scheduler, idleTickMs: round(idle, 0), profile };
+        out.scheduler = { ...out.scheduler, ticks, profile };
       } catch (err) {
-        log(`  the idle-pass timing failed: ${errText(err)}`);
+        log(`  the scheduler pass analysis failed: ${errText(err)}`);
       }
     }
   } finally {
@@ -724,10 +857,10 @@ export function scaleResults(r: ScaleBenchResult, sqliteSchedulerPer10kMiB?: num
       baseline: { name: 'p50', value: sched.lagP50Ms, display: `${sched.lagP50Ms} ms` }, target: 'p50, p99 < 1 s', pass: sched.lagP99Ms < 1000 && sched.lagP50Ms < 1000,
     });
   }
-  const rest = ok(r.rest);
-  if (rest) {
+  for (const [id, rest, what] of [['X5', ok(r.rest), 'hosts stopped'], ['X5b', ok(r.restBusy), 'scheduler and simulated hosts running']] as const) {
+    if (!rest) continue;
     out.push({
-      id: 'X5', group: 'Scale-out', metric: `REST mixed reads p99, 3 instances, ${rest.requestsPerSecond} req/s achieved (${rest.non2xx} non-2xx, ${rest.errors} errors)`,
+      id, group: 'Scale-out', metric: `REST mixed reads p99, 3 instances, ${what}, ${rest.requestsPerSecond} req/s achieved (${rest.non2xx} non-2xx, ${rest.errors} errors)`,
       value: rest.p99Ms, unit: 'ms', display: `${rest.p99Ms} ms`,
       baseline: { name: 'p50', value: rest.p50Ms, display: `${rest.p50Ms} ms` }, target: '< 50 ms at 1,000 req/s',
       pass: rest.p99Ms < 50 && rest.non2xx === 0 && rest.errors === 0 && rest.requestsPerSecond >= 950,
@@ -737,6 +870,8 @@ export function scaleResults(r: ScaleBenchResult, sqliteSchedulerPer10kMiB?: num
 }
 
 if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
+  // Interrupted: the exit handlers stop the children and PostgreSQL.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
   const { summaryTable } = await import('./results.ts');
   const { writeFile } = await import('node:fs/promises');
   const r = await runScaleBench(benchScale(), (l) => console.log(l.startsWith('[') ? l : `  ${l}`));
