@@ -74,7 +74,8 @@ export class Instance {
 
   async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (this.alive) this.proc.kill(signal);
-    const t = setTimeout(() => { if (this.alive) this.proc.kill('SIGKILL'); }, 10_000);
+    // A SIGTERM'd instance closes, then writes its CPU profile (large after a long run): time for both.
+    const t = setTimeout(() => { if (this.alive) this.proc.kill('SIGKILL'); }, 90_000);
     await this.exited;
     clearTimeout(t);
   }

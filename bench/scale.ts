@@ -171,18 +171,24 @@ async function pagingBench(server: Postgres, scale: number, dir: string, log: Lo
     });
     const pgPaths = await pathsOf(pgI.url);
     const sqPaths = await pathsOf(sqI.url);
-    // Alternating rounds, PostgreSQL then SQLite, 4 × 50 requests of each query on each (after 10 to warm up).
-    const samples = new Map<string, { pg: number[]; sqlite: number[] }>();
+    // Alternating rounds, PostgreSQL then SQLite, 4 × 50 requests of each query on each (after 10 to
+    // warm up). A query slower than 200 ms (Latest=true over an application or service at this size)
+    // gets 4 × 3 (after 2): 200 of them would take a quarter of an hour; its count is reported.
+    const samples = new Map<string, { pg: number[]; sqlite: number[]; per: number }>();
     for (const name of Object.keys(pgPaths)) {
-      await timeGets(pgI.url, token, pgPaths[name] as string[], 10);
-      await timeGets(sqI.url, token, sqPaths[name] as string[], 10);
-      samples.set(name, { pg: [], sqlite: [] });
+      const probe = [...await timeGets(pgI.url, token, pgPaths[name] as string[], 2), ...await timeGets(sqI.url, token, sqPaths[name] as string[], 2)];
+      const slow = Math.max(...probe) > 200;
+      if (!slow) {
+        await timeGets(pgI.url, token, pgPaths[name] as string[], 8);
+        await timeGets(sqI.url, token, sqPaths[name] as string[], 8);
+      }
+      samples.set(name, { pg: [], sqlite: [], per: slow ? 3 : 50 });
     }
     for (let r = 0; r < 4; r++) {
       for (const name of Object.keys(pgPaths)) {
-        const s = samples.get(name) as { pg: number[]; sqlite: number[] };
-        s.pg.push(...await timeGets(pgI.url, token, pgPaths[name] as string[], 50));
-        s.sqlite.push(...await timeGets(sqI.url, token, sqPaths[name] as string[], 50));
+        const s = samples.get(name) as { pg: number[]; sqlite: number[]; per: number };
+        s.pg.push(...await timeGets(pgI.url, token, pgPaths[name] as string[], s.per));
+        s.sqlite.push(...await timeGets(sqI.url, token, sqPaths[name] as string[], s.per));
       }
     }
     const queries: PagingQuery[] = [];
@@ -205,6 +211,11 @@ async function pagingBench(server: Postgres, scale: number, dir: string, log: Lo
       ['partition first page', page(`partition_id = '${parts[0] as string}'`, false)],
       ['application Latest=true', page('application_name = \'fabric:/Bench\'', true)],
       ['service Latest=true', page(`service_name = '${svc.name}'`, true)],
+      // A candidate fix (not the adapter's statement): the newest backup of each partition by an
+      // index probe per partition, in paging order, so a page costs 100 probes, not a sort of the whole.
+      ['application Latest=true, candidate: LATERAL probe per partition', `SELECT b.* FROM partitions p JOIN services sv ON sv.name = p.service_name
+        CROSS JOIN LATERAL (SELECT * FROM backups x WHERE x.partition_id = p.id ORDER BY x.creation_utc DESC, x.backup_id DESC LIMIT 1) b
+        WHERE sv.application = 'fabric:/Bench' ORDER BY p.service_name, p.id LIMIT 101`],
     ];
     for (const [name, sql] of plans) {
       const r = await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${sql}`);
@@ -785,18 +796,23 @@ export async function runScaleBench(scale: number, log: Log = console.log): Prom
     }
     // Stopped with SIGTERM: each writes its profile; the leader's is read.
     const leaderPid = cluster.find((i) => i.holder === leaderHolder)?.proc.pid;
-    for (const i of cluster.splice(0)) await i.kill('SIGTERM');
+    await Promise.all(cluster.splice(0).map((i) => i.kill('SIGTERM')));
     if (out.scheduler && !('error' in out.scheduler)) {
       try {
+        // The backups started after the hosts stopped never end: time them out, as the leader's
+        // deadline sweep would have, so that the passes below see every partition idle.
+        const stuck = await c.query('UPDATE operations SET active = false, state = \'Timeout\' WHERE active');
+        log(`${stuck.rowCount ?? 0} periodic backups left unanswered by the stopped hosts marked Timeout`);
         const ticks = await tickAnalysis(url, log);
         let profile: SchedulerScaleResult['profile'];
-        const f = (await readdir(profDir)).find((n) => leaderPid !== undefined && n.includes(`.${leaderPid}.`));
+        const files = await readdir(profDir);
+        const f = files.find((n) => leaderPid !== undefined && n.includes(`.${leaderPid}.0.`));
         if (f) {
           const p = await profileTop(join(profDir, f), 12);
           profile = p.top;
           log(`leader CPU profile (${(p.totalMs / 1000).toFixed(0)} s busy over the whole run), top self time:`);
           for (const t of p.top) log(`  ${(t.share * 100).toFixed(1).padStart(5)}%  ${String(t.selfMs).padStart(7)} ms  ${t.fn}`);
-        } else log(`no CPU profile of the leader (pid ${leaderPid ?? '?'}) found in ${profDir}`);
+        } else log(`no CPU profile of the leader (pid ${leaderPid ?? '?'}) among ${files.join(', ')}`);
         out.scheduler = { ...out.scheduler, ticks, profile };
       } catch (err) {
         log(`  the scheduler pass analysis failed: ${errText(err)}`);
