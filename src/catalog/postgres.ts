@@ -425,6 +425,7 @@ class PgBackups implements BackupIndex {
   }
 
   async page(f: BackupFilter, q: BackupPageQuery): Promise<BackupRecord[]> {
+    if (q.latest) return this.newestPage(f, q);
     const where: string[] = [];
     const args: Array<string | number> = [];
     const arg = (v: string | number): string => `$${args.push(v)}`;
@@ -433,12 +434,48 @@ class PgBackups implements BackupIndex {
     if (f.partitionId !== undefined) where.push(`partition_id = ${arg(f.partitionId)}`);
     if (f.startUtc !== undefined) where.push(`creation_utc >= ${arg(f.startUtc)}`);
     if (f.endUtc !== undefined) where.push(`creation_utc <= ${arg(f.endUtc)}`);
-    const filtered = `SELECT * FROM backups ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
-    // Latest: the newest of each partition among those the filter keeps (ties: the greatest id).
-    const source = q.latest ? `SELECT DISTINCT ON (partition_id) * FROM (${filtered}) f ORDER BY partition_id, creation_utc DESC, backup_id DESC` : filtered;
-    const after = q.after ? `WHERE (service_name, partition_id, creation_utc, backup_id) > (${q.after.map((v) => arg(v)).join(', ')})` : '';
+    if (q.after) where.push(`(service_name, partition_id, creation_utc, backup_id) > (${q.after.map((v) => arg(v)).join(', ')})`);
     const limit = q.limit > 0 ? `LIMIT ${arg(q.limit)}` : '';
-    const sql = `SELECT * FROM (${source}) s ${after} ORDER BY service_name, partition_id, creation_utc, backup_id ${limit}`;
+    const sql = `SELECT * FROM backups ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY service_name, partition_id, creation_utc, backup_id ${limit}`;
+    return (await this.db.rows<BackupRow>(sql, args)).map(backup);
+  }
+
+  /**
+   * Latest: the newest backup of each partition. The partitions are walked in order by a loose
+   * index scan (one index probe per partition, from the page's start), and each one's newest is one
+   * more probe: a page costs its own partitions, not the whole index. Without a time filter every
+   * partition has its newest, so the walk stops after `limit` of them.
+   */
+  private async newestPage(f: BackupFilter, q: BackupPageQuery): Promise<BackupRecord[]> {
+    const args: Array<string | number> = [];
+    const arg = (v: string | number): string => `$${args.push(v)}`;
+    const scope: string[] = [];
+    if (f.applicationName !== undefined) scope.push(`application_name = ${arg(f.applicationName)}`);
+    if (f.serviceName !== undefined) scope.push(`service_name = ${arg(f.serviceName)}`);
+    if (f.partitionId !== undefined) scope.push(`partition_id = ${arg(f.partitionId)}`);
+    const time: string[] = [];
+    if (f.startUtc !== undefined) time.push(`creation_utc >= ${arg(f.startUtc)}`);
+    if (f.endUtc !== undefined) time.push(`creation_utc <= ${arg(f.endUtc)}`);
+    const inScope = scope.map((c) => `${c} AND `).join('');
+    const walkStops = q.limit > 0 && time.length === 0 ? `WHERE p.n < ${arg(q.limit)}` : '';
+    const limit = q.limit > 0 ? `LIMIT ${arg(q.limit)}` : '';
+    // The next partition after (svc, pid): in the same service, else the first of a later one (two
+    // index probes; the first that finds one ends the Append).
+    const next = (svc: string, pid: string): string => `SELECT * FROM (
+        (SELECT service_name, partition_id FROM backups WHERE ${inScope}service_name = ${svc} AND partition_id > ${pid} ORDER BY partition_id LIMIT 1)
+        UNION ALL
+        (SELECT service_name, partition_id FROM backups WHERE ${inScope}service_name > ${svc} ORDER BY service_name, partition_id LIMIT 1)) u LIMIT 1`;
+    const first = q.after
+      ? next(arg(q.after[0]), arg(q.after[1]))
+      : `SELECT service_name, partition_id FROM backups ${scope.length ? `WHERE ${scope.join(' AND ')}` : ''} ORDER BY service_name, partition_id LIMIT 1`;
+    const sql = `WITH RECURSIVE parts (service_name, partition_id, n) AS (
+        (SELECT f.service_name, f.partition_id, 1 FROM (${first}) f)
+        UNION ALL
+        SELECT nx.service_name, nx.partition_id, p.n + 1 FROM parts p CROSS JOIN LATERAL (${next('p.service_name', 'p.partition_id')}) nx ${walkStops})
+      SELECT b.* FROM parts p CROSS JOIN LATERAL (
+        SELECT * FROM backups WHERE partition_id = p.partition_id AND service_name = p.service_name${time.map((c) => ` AND ${c}`).join('')}
+        ORDER BY creation_utc DESC, backup_id DESC LIMIT 1) b
+      ORDER BY b.service_name, b.partition_id ${limit}`;
     return (await this.db.rows<BackupRow>(sql, args)).map(backup);
   }
 

@@ -298,6 +298,7 @@ class SqliteBackups implements BackupIndex {
   }
 
   async page(f: BackupFilter, q: BackupPageQuery): Promise<BackupRecord[]> {
+    if (q.latest) return this.newestPage(f, q);
     const where: string[] = [];
     const args: Array<string | number> = [];
     if (f.applicationName !== undefined) { where.push('application_name = ?'); args.push(f.applicationName); }
@@ -305,17 +306,54 @@ class SqliteBackups implements BackupIndex {
     if (f.partitionId !== undefined) { where.push('partition_id = ?'); args.push(f.partitionId); }
     if (f.startUtc !== undefined) { where.push('creation_utc >= ?'); args.push(f.startUtc); }
     if (f.endUtc !== undefined) { where.push('creation_utc <= ?'); args.push(f.endUtc); }
-    const filtered = `SELECT * FROM backups ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
-    // Latest: the newest of each partition among those the filter keeps (ties: the greatest id).
-    const source = q.latest
-      ? `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY partition_id ORDER BY creation_utc DESC, backup_id DESC) AS newest FROM (${filtered})) WHERE newest = 1`
-      : filtered;
-    const after = q.after ? 'WHERE (service_name, partition_id, creation_utc, backup_id) > (?, ?, ?, ?)' : '';
-    if (q.after) args.push(...q.after);
+    if (q.after) { where.push('(service_name, partition_id, creation_utc, backup_id) > (?, ?, ?, ?)'); args.push(...q.after); }
     const limit = q.limit > 0 ? 'LIMIT ?' : '';
     if (q.limit > 0) args.push(q.limit);
-    const sql = `SELECT * FROM (${source}) ${after} ORDER BY service_name, partition_id, creation_utc, backup_id ${limit}`;
+    const sql = `SELECT * FROM backups ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY service_name, partition_id, creation_utc, backup_id ${limit}`;
     return (this.db.prepare(sql).all(...args) as BackupRow[]).map(backup);
+  }
+
+  /**
+   * Latest: the newest backup of each partition. The partitions are walked in order by a loose
+   * index scan (one index probe per partition, from the page's start), and each one's newest is one
+   * more probe: a page costs its own partitions, not the whole index. Without a time filter every
+   * partition has its newest, so the walk stops after `limit` of them.
+   */
+  // CROSS JOIN: SQLite then keeps the tables in the order written, so each join is a rowid lookup.
+  private newestPage(f: BackupFilter, q: BackupPageQuery): BackupRecord[] {
+    const scope: string[] = [];
+    if (f.applicationName !== undefined) scope.push('application_name = @app');
+    if (f.serviceName !== undefined) scope.push('service_name = @svc');
+    if (f.partitionId !== undefined) scope.push('partition_id = @pid');
+    const time: string[] = [];
+    if (f.startUtc !== undefined) time.push('creation_utc >= @start');
+    if (f.endUtc !== undefined) time.push('creation_utc <= @end');
+    const inScope = (t: string): string => scope.map((c) => `${t}.${c} AND `).join('');
+    const walkStops = q.limit > 0 && time.length === 0 ? 'AND parts.n < @limit' : '';
+    // The next partition after (svc, pid): in the same service, else the first of a later one. Two
+    // lookups, since SQLite ranges an index on a row value only when it is not correlated.
+    const next = (svc: string, pid: string): string => `coalesce(
+        (SELECT x.rowid FROM backups x WHERE ${inScope('x')}x.service_name = ${svc} AND x.partition_id > ${pid} ORDER BY x.partition_id LIMIT 1),
+        (SELECT x.rowid FROM backups x WHERE ${inScope('x')}x.service_name > ${svc} ORDER BY x.service_name, x.partition_id LIMIT 1))`;
+    const sql = `WITH RECURSIVE parts (rid, svc, pid, n) AS (
+        SELECT b.rowid, b.service_name, b.partition_id, 1 FROM backups b WHERE b.rowid = ${next('@afterSvc', '@afterPid')}
+        UNION ALL
+        SELECT b.rowid, b.service_name, b.partition_id, parts.n + 1 FROM parts CROSS JOIN backups b ON b.rowid = ${next('parts.svc', 'parts.pid')}
+        ${walkStops ? `WHERE ${walkStops.replace(/^AND /, '')}` : ''})
+      , newest (rid) AS (
+        SELECT (SELECT y.rowid FROM backups y WHERE y.partition_id = parts.pid AND y.service_name = parts.svc${time.map((c) => ` AND y.${c}`).join('')}
+          ORDER BY y.creation_utc DESC, y.backup_id DESC LIMIT 1)
+        FROM parts)
+      SELECT b.* FROM newest CROSS JOIN backups b ON b.rowid = newest.rid
+      ORDER BY b.service_name, b.partition_id ${q.limit > 0 ? 'LIMIT @limit' : ''}`;
+    const params: Record<string, string | number> = { afterSvc: q.after?.[0] ?? '', afterPid: q.after?.[1] ?? '' };
+    if (f.applicationName !== undefined) params.app = f.applicationName;
+    if (f.serviceName !== undefined) params.svc = f.serviceName;
+    if (f.partitionId !== undefined) params.pid = f.partitionId;
+    if (f.startUtc !== undefined) params.start = f.startUtc;
+    if (f.endUtc !== undefined) params.end = f.endUtc;
+    if (q.limit > 0) params.limit = q.limit;
+    return (this.db.prepare(sql).all(params) as BackupRow[]).map(backup);
   }
 
   async count(): Promise<number> {
