@@ -365,6 +365,8 @@ export interface PolicyStore {
 export interface ScheduleStore {
   /** The scheduler's state of a partition. */
   getPeriodic(partitionId: string): Promise<PeriodicScheduleRecord | undefined>;
+  /** The scheduler's state of every partition that has one (one read per scheduler pass, not one per partition). */
+  listPeriodic(): Promise<PeriodicScheduleRecord[]>;
   /** Writes (replaces) the scheduler's state of a partition; with a fence, only while it holds (else LIFEBOAT_E_NOT_LEADER). */
   putPeriodic(r: PeriodicScheduleRecord, updatedUtc: string, fence?: Fence): Promise<void>;
   /** The retention sweeper's state of a partition. */

@@ -606,6 +606,10 @@ class PgSchedules implements ScheduleStore {
     });
   }
 
+  async listPeriodic(): Promise<PeriodicScheduleRecord[]> {
+    return (await this.db.rows<{ state: string }>('SELECT state FROM periodic_schedules ORDER BY partition_id')).map((r) => JSON.parse(r.state) as PeriodicScheduleRecord);
+  }
+
   async getPeriodic(partitionId: string): Promise<PeriodicScheduleRecord | undefined> {
     const r = await this.db.row<{ state: string }>('SELECT state FROM periodic_schedules WHERE partition_id = $1', [partitionId]);
     return r && (JSON.parse(r.state) as PeriodicScheduleRecord);

@@ -458,6 +458,10 @@ class SqlitePolicies implements PolicyStore {
 class SqliteSchedules implements ScheduleStore {
   constructor(private readonly db: Database.Database) {}
 
+  async listPeriodic(): Promise<PeriodicScheduleRecord[]> {
+    return (this.db.prepare('SELECT state FROM periodic_schedules ORDER BY partition_id').all() as Array<{ state: string }>).map((r) => JSON.parse(r.state) as PeriodicScheduleRecord);
+  }
+
   async getPeriodic(partitionId: string): Promise<PeriodicScheduleRecord | undefined> {
     const r = this.db.prepare('SELECT state FROM periodic_schedules WHERE partition_id = ?').get(partitionId) as { state: string } | undefined;
     return r && (JSON.parse(r.state) as PeriodicScheduleRecord);

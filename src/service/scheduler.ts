@@ -147,12 +147,15 @@ export class Scheduler {
     const { catalog } = this.d;
     const protection = await catalog.policies.getProtection();
     const policies = new Map((await catalog.policies.list()).map((p) => [p.name, p]));
+    // Every partition's state in one read: a pass over 10,000 partitions with nothing due is then
+    // a pass in memory, not 10,000 catalog round trips (the leader alone writes these states).
+    const states = new Map((await catalog.schedules.listPeriodic()).map((r) => [r.partitionId, r]));
     for (const svc of await catalog.hierarchy.listServices()) {
       if (!svc.hasPersistedState) continue;
       for (const partition of await catalog.hierarchy.listPartitions(svc.name)) {
         if (this.stopping) return result;
         try {
-          const due = await this.tickPartition(partition, protection, policies, result, fence);
+          const due = await this.tickPartition(partition, states.get(partition.id), protection, policies, result, fence);
           if (due && (!result.nextDueUtc || due < result.nextDueUtc)) result.nextDueUtc = due;
         } catch (err) {
           if (isLifeboatError(err, 'LIFEBOAT_E_NOT_LEADER')) {
@@ -169,6 +172,7 @@ export class Scheduler {
   /** Returns when the partition's next backup is due, if it is scheduled and not under way. */
   private async tickPartition(
     partition: PartitionRecord,
+    stored: PeriodicScheduleRecord | undefined,
     protection: Awaited<ReturnType<PolicyStore['getProtection']>>,
     policies: Map<string, { policy: BackupPolicy; uniqueId: string }>,
     result: { started: TickResult['started']; busy: string[] },
@@ -177,7 +181,7 @@ export class Scheduler {
     const { catalog, service } = this.d;
     const now = this.d.clock.now();
     const nowIso = now.toISOString();
-    let s = await catalog.schedules.getPeriodic(partition.id);
+    let s = stored;
     const original = s;
 
     // 1. A periodic backup that ended since the last tick. One that does not exist was never

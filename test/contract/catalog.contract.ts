@@ -245,6 +245,7 @@ export function runCatalogContract(o: CatalogContractOptions): void {
       await c.schedules.putPeriodic(second, '2026-01-01T00:01:00.000Z');
       assert.deepEqual(await c.schedules.getPeriodic(P1), second, 'replaced whole: forceFull is gone');
       assert.equal(await c.schedules.getPeriodic(P2), undefined);
+      assert.deepEqual(await c.schedules.listPeriodic(), [second]);
     });
 
     it('keeps the retention sweeper\'s state per partition, with the backup being deleted', async (t) => {
