@@ -15,8 +15,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { LifeboatError } from '../core/errors.ts';
 import { type Logger, silentLogger } from '../core/logger.ts';
-import { partitionInfoFromJson, partitionInfoToJson, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
-import type { BackupPolicy } from '../core/policy.ts';
+import { partitionInfoToJson, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
 import {
   type BackupEntity, type Outcome, type PolicyNames, type ProtectionMapping, type ProtectionState, deletePolicy, entityKey,
 } from '../core/protection.ts';
@@ -26,6 +25,7 @@ import type {
   RetentionStateRecord, ScheduleStore, ServiceRecord, SignalBus,
 } from './port.ts';
 import { AUDIT_KEEP, type AccessStore, type AuditRecord, type TokenRecord } from './access-port.ts';
+import { ACTIVE, type BackupRow, type OpRow, type PartRow, type PolicyRow, RELEASED_UTC, type TokenRow, backup, notLeader, op, part, policyRecord, token } from './rows.ts';
 
 /** Text ordered by code points. */
 const T = 'text COLLATE "C"';
@@ -81,8 +81,6 @@ const MIGRATIONS = [
 const MIGRATION_LOCK = 0x6c62_0001;
 const PROTECTION_LOCK = 0x6c62_0002;
 const CHANNEL = 'lifeboat';
-/** A released lease keeps its row (tokens only grow), expired since the epoch. */
-const RELEASED_UTC = '1970-01-01T00:00:00.000Z';
 
 type Q = pg.PoolClient | pg.Pool;
 
@@ -180,10 +178,6 @@ class Db {
   }
 }
 
-function notLeader(fence: Fence): LifeboatError {
-  return new LifeboatError('LIFEBOAT_E_NOT_LEADER', `Lease ${fence.lease} is no longer ${fence.holder}'s (token ${fence.token}): another instance took it over; nothing was written.`);
-}
-
 /** Throws unless the fence's token is still the lease's; the row stays locked (shared) until the write commits, so no taking slips in between. */
 async function checkFence(db: Db, c: pg.PoolClient, fence: Fence | undefined): Promise<void> {
   if (!fence) return;
@@ -193,56 +187,15 @@ async function checkFence(db: Db, c: pg.PoolClient, fence: Fence | undefined): P
 
 // ---- Rows ----
 
-interface PolicyRow { name: string; policy: string; unique_id: string; created_utc: string; updated_utc: string }
-
-function policyRecord(r: PolicyRow): PolicyRecord {
-  return { name: r.name, policy: JSON.parse(r.policy) as BackupPolicy, uniqueId: r.unique_id, createdUtc: r.created_utc, updatedUtc: r.updated_utc };
-}
-
-interface OpRow {
-  id: string; kind: string; partition_id: string; state: string; accepted_utc: string; deadline_utc: string; updated_utc: string;
-  request: string; result: string; failure: string | null;
-}
-interface PartRow { id: string; service_name: string; info: string; host_id: string; dlv: string; cv: string; last_lsn: string }
-interface BackupRow {
-  backup_id: string; chain_id: string; parent_id: string; application_name: string; service_name: string; partition_id: string; partition_info: string;
-  location: string; backup_type: string; dlv: string; cv: string; lsn: string; creation_utc: string; storage_key: string;
-}
 interface ServiceRow { name: string; application: string; scheme: string; has_persisted_state: boolean }
 interface HostRow { id: string; registered_utc: string; last_seen_utc: string; incarnation: string; polling: boolean; hung_up: boolean }
 interface LeaseRow { name: string; holder: string; token: string; until_utc: string }
-interface TokenRow { name: string; role: string; host_id: string | null; hash: string; created_utc: string }
 
-const ACTIVE: ReadonlySet<OperationState> = new Set(['Accepted', 'BackupInProgress', 'RestoreInProgress']);
-
-function op(r: OpRow): OperationRecord {
-  return {
-    id: r.id, kind: r.kind as OperationRecord['kind'], partitionId: r.partition_id, state: r.state as OperationState,
-    acceptedUtc: r.accepted_utc, deadlineUtc: r.deadline_utc, updatedUtc: r.updated_utc,
-    request: JSON.parse(r.request) as Record<string, unknown>, result: JSON.parse(r.result) as Record<string, unknown>,
-    failure: r.failure === null ? undefined : (JSON.parse(r.failure) as FailureError),
-  };
-}
-function part(r: PartRow): PartitionRecord {
-  return {
-    id: r.id, serviceName: r.service_name, info: partitionInfoFromJson(JSON.parse(r.info)), hostId: r.host_id,
-    epoch: { DataLossVersion: r.dlv, ConfigurationVersion: r.cv }, lastLsn: r.last_lsn,
-  };
-}
-function backup(r: BackupRow): BackupRecord {
-  return {
-    backupId: r.backup_id, backupChainId: r.chain_id, parentBackupId: r.parent_id, applicationName: r.application_name, serviceName: r.service_name,
-    partitionId: r.partition_id, partitionInfo: partitionInfoFromJson(JSON.parse(r.partition_info)), backupLocation: r.location,
-    backupType: r.backup_type as BackupRecord['backupType'], epoch: { DataLossVersion: r.dlv, ConfigurationVersion: r.cv }, lsn: r.lsn,
-    creationTimeUtc: r.creation_utc, storageKey: r.storage_key,
-  };
-}
 const service = (r: ServiceRow): ServiceRecord => ({ name: r.name, application: r.application, scheme: schemeFromJson(JSON.parse(r.scheme)), hasPersistedState: r.has_persisted_state });
 const hostRecord = (r: HostRow): HostRecord => ({
   id: r.id, registeredUtc: r.registered_utc, lastSeenUtc: r.last_seen_utc, incarnation: r.incarnation, polling: r.polling, hungUp: r.hung_up,
 });
 const lease = (r: LeaseRow): LeaseRecord => ({ name: r.name, holder: r.holder, token: Number(r.token), untilUtc: r.until_utc });
-const token = (r: TokenRow): TokenRecord => ({ name: r.name, role: r.role as TokenRecord['role'], hostId: r.host_id ?? undefined, hash: r.hash, createdUtc: r.created_utc });
 
 // ---- Parts ----
 

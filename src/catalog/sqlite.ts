@@ -6,9 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { LifeboatError } from '../core/errors.ts';
-import { partitionInfoFromJson, partitionInfoToJson, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
-import type { BackupPolicy } from '../core/policy.ts';
+import { partitionInfoToJson, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
 import {
   type BackupEntity, type Outcome, type PolicyNames, type ProtectionMapping, type ProtectionState, deletePolicy, entityKey,
 } from '../core/protection.ts';
@@ -18,6 +16,7 @@ import type {
   RetentionStateRecord, ScheduleStore, ServiceRecord, SignalBus,
 } from './port.ts';
 import { AUDIT_KEEP, type AccessStore, type AuditRecord, type TokenRecord } from './access-port.ts';
+import { ACTIVE, type BackupRow, type OpRow, type PartRow, type PolicyRow, RELEASED_UTC, type TokenRow, backup, notLeader, op, part, policyRecord, token } from './rows.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE hosts (id TEXT PRIMARY KEY, registered_utc TEXT NOT NULL, last_seen_utc TEXT NOT NULL);
@@ -66,13 +65,6 @@ const MIGRATIONS = [
    CREATE INDEX backups_by_partition ON backups (partition_id, creation_utc, backup_id);`,
 ];
 
-/** A released lease keeps its row (tokens only grow), expired since the epoch. */
-const RELEASED_UTC = '1970-01-01T00:00:00.000Z';
-
-function notLeader(fence: Fence): LifeboatError {
-  return new LifeboatError('LIFEBOAT_E_NOT_LEADER', `Lease ${fence.lease} is no longer ${fence.holder}'s (token ${fence.token}): another instance took it over; nothing was written.`);
-}
-
 /** Throws unless the fence's token is still the lease's (call inside the write's transaction). */
 function checkFence(db: Database.Database, fence: Fence | undefined): void {
   if (!fence) return;
@@ -80,54 +72,10 @@ function checkFence(db: Database.Database, fence: Fence | undefined): void {
   if (!r || r.holder !== fence.holder || r.token !== fence.token) throw notLeader(fence);
 }
 
-interface PolicyRow { name: string; policy: string; unique_id: string; created_utc: string; updated_utc: string }
-
-function policyRecord(r: PolicyRow): PolicyRecord {
-  return { name: r.name, policy: JSON.parse(r.policy) as BackupPolicy, uniqueId: r.unique_id, createdUtc: r.created_utc, updatedUtc: r.updated_utc };
-}
-
-interface OpRow {
-  id: string; kind: string; partition_id: string; state: string; accepted_utc: string; deadline_utc: string; updated_utc: string;
-  request: string; result: string; failure: string | null;
-}
-interface PartRow { id: string; service_name: string; info: string; host_id: string; dlv: string; cv: string; last_lsn: string }
-interface BackupRow {
-  backup_id: string; chain_id: string; parent_id: string; application_name: string; service_name: string; partition_id: string; partition_info: string;
-  location: string; backup_type: string; dlv: string; cv: string; lsn: string; creation_utc: string; storage_key: string;
-}
-
-const ACTIVE: ReadonlySet<OperationState> = new Set(['Accepted', 'BackupInProgress', 'RestoreInProgress']);
-
-function op(r: OpRow): OperationRecord {
-  return {
-    id: r.id, kind: r.kind as OperationRecord['kind'], partitionId: r.partition_id, state: r.state as OperationState,
-    acceptedUtc: r.accepted_utc, deadlineUtc: r.deadline_utc, updatedUtc: r.updated_utc,
-    request: JSON.parse(r.request) as Record<string, unknown>, result: JSON.parse(r.result) as Record<string, unknown>,
-    failure: r.failure === null ? undefined : (JSON.parse(r.failure) as FailureError),
-  };
-}
-function part(r: PartRow): PartitionRecord {
-  return {
-    id: r.id, serviceName: r.service_name, info: partitionInfoFromJson(JSON.parse(r.info)), hostId: r.host_id,
-    epoch: { DataLossVersion: r.dlv, ConfigurationVersion: r.cv }, lastLsn: r.last_lsn,
-  };
-}
-function backup(r: BackupRow): BackupRecord {
-  return {
-    backupId: r.backup_id, backupChainId: r.chain_id, parentBackupId: r.parent_id, applicationName: r.application_name, serviceName: r.service_name,
-    partitionId: r.partition_id, partitionInfo: partitionInfoFromJson(JSON.parse(r.partition_info)), backupLocation: r.location,
-    backupType: r.backup_type as BackupRecord['backupType'], epoch: { DataLossVersion: r.dlv, ConfigurationVersion: r.cv }, lsn: r.lsn,
-    creationTimeUtc: r.creation_utc, storageKey: r.storage_key,
-  };
-}
-
 interface HostRow { id: string; registered_utc: string; last_seen_utc: string; incarnation: string; polling: number; hung_up: number }
 const hostRecord = (r: HostRow): HostRecord => ({
   id: r.id, registeredUtc: r.registered_utc, lastSeenUtc: r.last_seen_utc, incarnation: r.incarnation, polling: r.polling === 1, hungUp: r.hung_up === 1,
 });
-
-interface TokenRow { name: string; role: string; host_id: string | null; hash: string; created_utc: string }
-const token = (r: TokenRow): TokenRecord => ({ name: r.name, role: r.role as TokenRecord['role'], hostId: r.host_id ?? undefined, hash: r.hash, createdUtc: r.created_utc });
 
 /** Hosts, services and partitions. */
 class SqliteHierarchy implements HierarchyStore {
