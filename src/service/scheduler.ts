@@ -66,6 +66,8 @@ export interface TickResult {
 }
 
 const EARLIEST = new Date(-8.64e15);
+/** Partitions a pass works on at once (their catalog calls overlap; the pool has 10 connections). */
+const PASS_CONCURRENCY = 16;
 const MAX_LAG_SAMPLES = 10_000;
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -150,22 +152,36 @@ export class Scheduler {
     // Every partition's state in one read: a pass over 10,000 partitions with nothing due is then
     // a pass in memory, not 10,000 catalog round trips (the leader alone writes these states).
     const states = new Map((await catalog.schedules.listPeriodic()).map((r) => [r.partitionId, r]));
+    const partitions: PartitionRecord[] = [];
     for (const svc of await catalog.hierarchy.listServices()) {
-      if (!svc.hasPersistedState) continue;
-      for (const partition of await catalog.hierarchy.listPartitions(svc.name)) {
-        if (this.stopping) return result;
+      if (svc.hasPersistedState) partitions.push(...await catalog.hierarchy.listPartitions(svc.name));
+    }
+    // Partitions are independent: up to PASS_CONCURRENCY of them at once, so the round trips of
+    // the catalog overlap (10,000 partitions due in one jitter window would queue for a minute
+    // one after another). What a pass reports keeps the partitions' order.
+    const order = new Map(partitions.map((p, i) => [p.id, i]));
+    let lost = false;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < partitions.length && !this.stopping && !lost) {
+        const partition = partitions[next++] as PartitionRecord;
         try {
           const due = await this.tickPartition(partition, states.get(partition.id), protection, policies, result, fence);
           if (due && (!result.nextDueUtc || due < result.nextDueUtc)) result.nextDueUtc = due;
         } catch (err) {
           if (isLifeboatError(err, 'LIFEBOAT_E_NOT_LEADER')) {
-            this.d.log?.info({ err: err.message }, 'periodic backup: this instance lost the lead; the new leader schedules');
-            return result;
+            if (!lost) this.d.log?.info({ err: err.message }, 'periodic backup: this instance lost the lead; the new leader schedules');
+            lost = true;
+            return;
           }
           this.d.log?.warn({ partition: partition.id, err: String(err) }, 'periodic backup of a partition could not be scheduled');
         }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(PASS_CONCURRENCY, partitions.length) }, worker));
+    const byOrder = (a: string, b: string): number => (order.get(a) ?? 0) - (order.get(b) ?? 0);
+    result.started.sort((a, b) => byOrder(a.partitionId, b.partitionId));
+    result.busy.sort(byOrder);
     return result;
   }
 
