@@ -48,8 +48,9 @@ export class BackupListing {
       await this.hierarchy.getService(scope.name);
       scoped = { serviceName: scope.name, ...filter };
     } else {
-      await this.hierarchy.getPartition(scope.id);
-      scoped = { partitionId: scope.id, ...filter };
+      // With its service: the index in the listing's order then serves the page, no sort.
+      const partition = await this.hierarchy.getPartition(scope.id);
+      scoped = { serviceName: partition.serviceName, partitionId: scope.id, ...filter };
     }
     // One more than asked for: whether another page follows.
     const rows = await this.p.catalog.backups.page(scoped, { after: paging.after, limit: paging.maxResults > 0 ? paging.maxResults + 1 : 0, latest: f.latest });

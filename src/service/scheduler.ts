@@ -68,6 +68,7 @@ export interface TickResult {
 const EARLIEST = new Date(-8.64e15);
 /** Partitions a pass works on at once (their catalog calls overlap; the pool has 10 connections). */
 const PASS_CONCURRENCY = 16;
+const MAX_JITTER_MEMO = 100_000;
 const MAX_LAG_SAMPLES = 10_000;
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -79,6 +80,8 @@ export class Scheduler {
   private readonly d: SchedulerDeps;
   private readonly random: () => number;
   private readonly lags: number[] = [];
+  /** Each partition's jittered due moment, by partition and due moment (a pure function of both). */
+  private readonly jitteredDue = new Map<string, Date>();
   private readonly startedAt: Date;
   private readonly loop: Loop;
   private chain: Promise<unknown> = Promise.resolve();
@@ -307,9 +310,16 @@ export class Scheduler {
   private jittered(partitionId: string, due: Date): Date {
     const jitterMs = this.d.jitterMs ?? DEFAULT_JITTER_MS;
     if (jitterMs <= 0) return due;
-    const h = hashStringKey(`${partitionId}|${due.toISOString()}`);
+    const key = `${partitionId}|${due.toISOString()}`;
+    const known = this.jitteredDue.get(key);
+    if (known) return known;
+    const h = hashStringKey(key);
     const random = Number(h & 0xffffffffn) / 2 ** 32;
-    return jitteredFireTime(due, new Date(due.getTime() - jitterMs), () => random, jitterMs);
+    const at = jitteredFireTime(due, new Date(due.getTime() - jitterMs), () => random, jitterMs);
+    // Kept: every pass asks again for every partition (the hash was 15% of a busy leader's CPU).
+    if (this.jitteredDue.size >= MAX_JITTER_MEMO) this.jitteredDue.clear();
+    this.jitteredDue.set(key, at);
+    return at;
   }
 
   /** The schedule state after the periodic operation `pending` ended (or vanished). */
