@@ -25,7 +25,8 @@ import { PostgresCatalog } from '../src/catalog/postgres.ts';
 import { SqliteCatalog } from '../src/catalog/sqlite.ts';
 import { LifeboatClient } from '../src/client/lifeboat-client.ts';
 import type { Order, Registration } from '../src/core/host-protocol.ts';
-import { partitionInfoToJson, partitionsOfScheme, schemeToJson } from '../src/core/partitioning.ts';
+import { simulatedService, successReport } from './simulated-host.ts';
+import { partitionsOfScheme } from '../src/core/partitioning.ts';
 import { LifeboatService } from '../src/service/lifeboat-service.ts';
 import { Scheduler } from '../src/service/scheduler.ts';
 import { systemClock } from '../src/main/clock.ts';
@@ -380,27 +381,11 @@ function simulatedHosts(cluster: readonly Instance[], token: string, hosts: numb
   const clients = Array.from({ length: hosts }, (_, hI) => new LifeboatClient({ baseUrl: (cluster[hI % cluster.length] as Instance).url, token }));
   const registration = (hI: number): Registration => {
     const scheme = { kind: 'UniformInt64Range' as const, count: perHost, lowKey: INT64_MIN, highKey: INT64_MAX };
-    return {
-      Services: [{
-        Name: `fabric:/Sched/Svc${hI}`, Scheme: schemeToJson(scheme), HasPersistedState: true,
-        Partitions: partitionsOfScheme(scheme).map((info) => ({ Id: randomUUID(), Epoch: { DataLossVersion: '1', ConfigurationVersion: '1' }, Lsn: '100', Info: partitionInfoToJson(info) })),
-      }],
-    } as Registration;
+    return { Services: [simulatedService(`fabric:/Sched/Svc${hI}`, scheme)] };
   };
   const answer = async (hI: number, o: Order): Promise<void> => {
     if (o.Kind !== 'Backup') return;
-    const id = randomUUID();
-    const incremental = o.Option === 'Incremental';
-    const chain = incremental ? chains.get(o.PartitionId) ?? id : id;
-    chains.set(o.PartitionId, chain);
-    const state = { Id: o.PartitionId, Epoch: { DataLossVersion: '1', ConfigurationVersion: '1' }, Lsn: '100' };
-    await (clients[hI] as LifeboatClient).hosts.report(`sim-${hI}`, {
-      OperationId: o.OperationId, State: 'Success', Partition: state,
-      Backup: {
-        BackupId: id, BackupChainId: chain, ParentBackupId: incremental ? o.ParentBackupId ?? '' : '', BackupLocation: `Sched/Svc${hI}/${o.PartitionId}/${id}.lbk`,
-        BackupType: incremental ? 'Incremental' : 'Full', EpochOfLastBackupRecord: state.Epoch, LsnOfLastBackupRecord: '100', CreationTimeUtc: new Date().toISOString(),
-      },
-    });
+    await (clients[hI] as LifeboatClient).hosts.report(`sim-${hI}`, successReport(o, chains, `Sched/Svc${hI}`));
     done++;
   };
   const poll = async (hI: number): Promise<void> => {

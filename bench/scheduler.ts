@@ -8,13 +8,12 @@
  * Standalone: `node --import tsx bench/scheduler.ts` (LIFEBOAT_BENCH_SCHEDULER_MINUTES, default
  * 2.5: two rounds of 1,000 backups after the first minute). Also run by `npm run bench`.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteCatalog } from '../src/catalog/sqlite.ts';
 import type { Order, Registration } from '../src/core/host-protocol.ts';
-import { partitionInfoToJson, partitionsOfScheme, schemeToJson } from '../src/core/partitioning.ts';
+import { simulatedService, successReport } from './simulated-host.ts';
 import type { PartitionScheme } from '../src/core/partitioning.ts';
 import { LifeboatService } from '../src/service/lifeboat-service.ts';
 import { systemClock } from '../src/main/clock.ts';
@@ -44,27 +43,13 @@ function simulatedHosts(service: LifeboatService, hosts: number, services: numbe
     const svcs = [];
     for (let s = h; s < services; s += hosts) {
       const scheme: PartitionScheme = { kind: 'UniformInt64Range', count: perService, lowKey: INT64_MIN, highKey: INT64_MAX };
-      svcs.push({
-        Name: `fabric:/Bench/Svc${s}`, Scheme: schemeToJson(scheme), HasPersistedState: true,
-        Partitions: partitionsOfScheme(scheme).map((info) => ({ Id: randomUUID(), Epoch: { DataLossVersion: '1', ConfigurationVersion: '1' }, Lsn: '100', Info: partitionInfoToJson(info) })),
-      });
+      svcs.push(simulatedService(`fabric:/Bench/Svc${s}`, scheme));
     }
     registrations.push({ id: `sim-${h}`, reg: { Services: svcs } });
   }
   const answer = async (hostId: string, o: Order): Promise<void> => {
     if (o.Kind !== 'Backup') return;
-    const id = randomUUID();
-    const incremental = o.Option === 'Incremental';
-    const chain = incremental ? chains.get(o.PartitionId) ?? id : id;
-    chains.set(o.PartitionId, chain);
-    const state = { Id: o.PartitionId, Epoch: { DataLossVersion: '1', ConfigurationVersion: '1' }, Lsn: '100' };
-    await service.hosts.report(hostId, {
-      OperationId: o.OperationId, State: 'Success', Partition: state,
-      Backup: {
-        BackupId: id, BackupChainId: chain, ParentBackupId: incremental ? o.ParentBackupId ?? '' : '', BackupLocation: `Bench/x/${o.PartitionId}/${id}.lbk`,
-        BackupType: incremental ? 'Incremental' : 'Full', EpochOfLastBackupRecord: state.Epoch, LsnOfLastBackupRecord: '100', CreationTimeUtc: new Date().toISOString(),
-      },
-    });
+    await service.hosts.report(hostId, successReport(o, chains, 'Bench/x'));
     done++;
   };
   const poll = async (hostId: string): Promise<void> => {

@@ -22,7 +22,7 @@
  * - Leases (`leases`): at most one holder per lease at a time; each new taking gets a fencing token
  *   greater than every one before, and a write given a `Fence` happens only while that token is
  *   still the lease's (so a paused old leader's late writes are refused: LIFEBOAT_E_NOT_LEADER).
- * - Orders are handed out through the catalog (`operations.claimOrder`): of several instances
+ * - Orders are handed out through the catalog (`operations.claimOrders`): of several instances
  *   claiming one order at once, exactly one gets it.
  * - `signals` reach every subscriber of every instance on the same catalog (after the change they
  *   announce is durable); they are hints to look again, never the only record of anything.
@@ -52,7 +52,7 @@ export interface HostRecord {
 }
 
 /** What a host did that shows it alive (hierarchy.hostSeen). */
-export type HostSighting = 'poll-started' | 'poll-ended' | 'hung-up' | 'reported';
+export type HostSighting = 'poll-started' | 'poll-ended' | 'hung-up';
 
 /**
  * A lease held by one instance (leadership of the background work). Writes made with it
@@ -317,11 +317,12 @@ export interface OperationStore {
   /** Active operations, oldest first; of one host's partitions when given. */
   active(hostId?: string): Promise<OperationRecord[]>;
   /**
-   * Hands the active operation's order to `hostId`: true (and recorded) when it is not out to that
-   * host already — never handed out, handed to another host, or handed before `againBeforeUtc`
-   * (a host that went quiet gets it again). Atomic across instances: one claim of many wins.
+   * Hands out to `hostId` the orders of its partitions' active operations that are not out to it
+   * already — never handed out, handed to another host (the partition moved), or handed before
+   * `againBeforeUtc` (a host that went quiet gets it again) — and returns them, oldest first. One
+   * statement: of several instances claiming at once, each order goes to exactly one of them.
    */
-  claimOrder(id: string, hostId: string, nowUtc: string, againBeforeUtc: string): Promise<boolean>;
+  claimOrders(hostId: string, nowUtc: string, againBeforeUtc: string): Promise<OperationRecord[]>;
   /** Forgets which of the host's orders are out: a host that restarted gets them all again. */
   releaseOrders(hostId: string): Promise<void>;
 }

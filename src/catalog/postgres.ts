@@ -178,6 +178,14 @@ class Db {
   }
 }
 
+/**
+ * A CTE naming the fence's lease row, locked (shared) until the statement commits, when the
+ * fence's token is still the lease's: `INSERT … SELECT … FROM fence` writes only then — a fenced
+ * write in one round trip. `$n` … `$n+2` are the lease, holder and token.
+ */
+const fenceCte = (n: number): string => `WITH fence AS (SELECT 1 FROM leases WHERE name = $${n} AND holder = $${n + 1} AND token = $${n + 2} FOR SHARE)`;
+const fenceArgs = (f: Fence): unknown[] => [f.lease, f.holder, f.token];
+
 /** Throws unless the fence's token is still the lease's; the row stays locked (shared) until the write commits, so no taking slips in between. */
 async function checkFence(db: Db, c: pg.PoolClient, fence: Fence | undefined): Promise<void> {
   if (!fence) return;
@@ -216,7 +224,7 @@ class PgHierarchy implements HierarchyStore {
   }
 
   async hostSeen(id: string, sighting: HostSighting, nowUtc: string): Promise<void> {
-    const flags = { 'poll-started': ', polling = true, hung_up = false', 'poll-ended': ', polling = false, hung_up = false', 'hung-up': ', polling = false, hung_up = true', reported: '' }[sighting];
+    const flags = { 'poll-started': ', polling = true, hung_up = false', 'poll-ended': ', polling = false, hung_up = false', 'hung-up': ', polling = false, hung_up = true' }[sighting];
     await this.db.changed(`UPDATE hosts SET last_seen_utc = $2${flags} WHERE id = $1`, [id, nowUtc]);
   }
 
@@ -294,13 +302,20 @@ class PgOperations implements OperationStore {
   constructor(private readonly db: Db) {}
 
   async insert(o: OperationRecord, fence?: Fence): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }> {
+    const args = [o.id, o.kind, o.partitionId, o.state, o.acceptedUtc, o.deadlineUtc, o.updatedUtc, JSON.stringify(o.request), JSON.stringify(o.result), o.failure ? JSON.stringify(o.failure) : null];
+    const columns = 'INSERT INTO operations (id, kind, partition_id, state, active, accepted_utc, deadline_utc, updated_utc, request, result, failure)';
+    const values = '$1, $2, $3, $4, true, $5, $6, $7, $8, $9, $10';
+    // ON CONFLICT waits for a concurrent insert of the partition to commit, then skips: the check and the insert are one.
+    const conflict = 'ON CONFLICT (partition_id) WHERE active DO NOTHING';
+    // The common case, nothing in the way and the fence holding, in one round trip; else find out which.
+    const fast = fence
+      ? await this.db.changed(`${fenceCte(11)} ${columns} SELECT ${values} FROM fence ${conflict}`, [...args, ...fenceArgs(fence)])
+      : await this.db.changed(`${columns} VALUES (${values}) ${conflict}`, args);
+    if (fast === 1) return { inserted: true };
     return this.db.tx(async (c): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }> => {
       await checkFence(this.db, c, fence);
       for (;;) {
-        // ON CONFLICT waits for a concurrent insert of the partition to commit, then skips: the check and the insert are one.
-        const n = await this.db.changed(`INSERT INTO operations (id, kind, partition_id, state, active, accepted_utc, deadline_utc, updated_utc, request, result, failure)
-          VALUES ($1, $2, $3, $4, true, $5, $6, $7, $8, $9, $10) ON CONFLICT (partition_id) WHERE active DO NOTHING`,
-        [o.id, o.kind, o.partitionId, o.state, o.acceptedUtc, o.deadlineUtc, o.updatedUtc, JSON.stringify(o.request), JSON.stringify(o.result), o.failure ? JSON.stringify(o.failure) : null], c);
+        const n = await this.db.changed(`${columns} VALUES (${values}) ${conflict}`, args, c);
         if (n === 1) return { inserted: true };
         const active = await this.db.row<OpRow>('SELECT * FROM operations WHERE partition_id = $1 AND active', [o.partitionId], c);
         if (active) return { inserted: false, active: op(active) };
@@ -343,10 +358,12 @@ class PgOperations implements OperationStore {
     return rows.map(op);
   }
 
-  async claimOrder(id: string, hostId: string, nowUtc: string, againBeforeUtc: string): Promise<boolean> {
-    // One statement: concurrent claims queue on the row lock and re-check the condition, so one wins.
-    return await this.db.changed(`UPDATE operations SET claimed_host = $2, claimed_utc = $3
-      WHERE id = $1 AND active AND (claimed_host IS NULL OR claimed_host <> $2 OR claimed_utc < $4)`, [id, hostId, nowUtc, againBeforeUtc]) === 1;
+  async claimOrders(hostId: string, nowUtc: string, againBeforeUtc: string): Promise<OperationRecord[]> {
+    // One statement: concurrent claims queue on the row locks and re-check the condition, so one wins.
+    const rows = await this.db.rows<OpRow>(`UPDATE operations o SET claimed_host = $1, claimed_utc = $2 FROM partitions p
+      WHERE p.id = o.partition_id AND p.host_id = $1 AND o.active AND (o.claimed_host IS NULL OR o.claimed_host <> $1 OR o.claimed_utc < $3)
+      RETURNING o.*`, [hostId, nowUtc, againBeforeUtc]);
+    return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(op);
   }
 
   async releaseOrders(hostId: string): Promise<void> {
@@ -553,10 +570,9 @@ class PgSchedules implements ScheduleStore {
       await this.db.changed(sql, args);
       return;
     }
-    await this.db.tx(async (c) => {
-      await checkFence(this.db, c, fence);
-      await this.db.changed(sql, args, c);
-    });
+    const written = await this.db.changed(`${fenceCte(4)} INSERT INTO ${table} (partition_id, state, updated_utc) SELECT $1, $2, $3 FROM fence
+      ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`, [...args, ...fenceArgs(fence)]);
+    if (written !== 1) throw notLeader(fence);
   }
 
   async listPeriodic(): Promise<PeriodicScheduleRecord[]> {

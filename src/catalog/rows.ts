@@ -25,6 +25,8 @@ export function policyRecord(r: PolicyRow): PolicyRecord {
 export interface OpRow {
   id: string; kind: string; partition_id: string; state: string; accepted_utc: string; deadline_utc: string; updated_utc: string;
   request: string; result: string; failure: string | null;
+  /** Insertion order (a bigint: a string from pg). */
+  seq?: number | string;
 }
 export interface PartRow { id: string; service_name: string; info: string; host_id: string; dlv: string; cv: string; last_lsn: string }
 export interface BackupRow {

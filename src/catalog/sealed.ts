@@ -166,8 +166,8 @@ class SealedOperations implements OperationStore {
     return (await this.inner.active(hostId)).map((op) => this.#open(op));
   }
 
-  claimOrder(id: string, hostId: string, nowUtc: string, againBeforeUtc: string): Promise<boolean> {
-    return this.inner.claimOrder(id, hostId, nowUtc, againBeforeUtc);
+  async claimOrders(hostId: string, nowUtc: string, againBeforeUtc: string): Promise<OperationRecord[]> {
+    return (await this.inner.claimOrders(hostId, nowUtc, againBeforeUtc)).map((op) => this.#open(op));
   }
 
   releaseOrders(hostId: string): Promise<void> {

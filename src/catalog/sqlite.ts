@@ -91,7 +91,7 @@ class SqliteHierarchy implements HierarchyStore {
   }
 
   async hostSeen(id: string, sighting: HostSighting, nowUtc: string): Promise<void> {
-    const flags = { 'poll-started': 'polling = 1, hung_up = 0', 'poll-ended': 'polling = 0, hung_up = 0', 'hung-up': 'polling = 0, hung_up = 1', reported: 'polling = polling' }[sighting];
+    const flags = { 'poll-started': 'polling = 1, hung_up = 0', 'poll-ended': 'polling = 0, hung_up = 0', 'hung-up': 'polling = 0, hung_up = 1' }[sighting];
     this.db.prepare(`UPDATE hosts SET last_seen_utc = ?, ${flags} WHERE id = ?`).run(nowUtc, id);
   }
 
@@ -215,9 +215,12 @@ class SqliteOperations implements OperationStore {
     return rows.map(op);
   }
 
-  async claimOrder(id: string, hostId: string, nowUtc: string, againBeforeUtc: string): Promise<boolean> {
-    return this.db.prepare(`UPDATE operations SET claimed_host = ?, claimed_utc = ?
-      WHERE id = ? AND active = 1 AND (claimed_host IS NULL OR claimed_host <> ? OR claimed_utc < ?)`).run(hostId, nowUtc, id, hostId, againBeforeUtc).changes === 1;
+  async claimOrders(hostId: string, nowUtc: string, againBeforeUtc: string): Promise<OperationRecord[]> {
+    const rows = this.db.prepare(`UPDATE operations SET claimed_host = ?, claimed_utc = ?
+      WHERE active = 1 AND EXISTS (SELECT 1 FROM partitions p WHERE p.id = operations.partition_id AND p.host_id = ?)
+        AND (claimed_host IS NULL OR claimed_host <> ? OR claimed_utc < ?)
+      RETURNING *`).all(hostId, nowUtc, hostId, hostId, againBeforeUtc) as OpRow[];
+    return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(op);
   }
 
   async releaseOrders(hostId: string): Promise<void> {

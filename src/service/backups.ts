@@ -4,7 +4,7 @@
  */
 import { isLifeboatError } from '../core/errors.ts';
 import { type StorageDescription, parseStorageDescription } from '../core/storage-description.ts';
-import type { Fence, OperationRecord } from '../catalog/port.ts';
+import type { Fence, OperationRecord, PartitionRecord } from '../catalog/port.ts';
 import type { Hierarchy } from './hierarchy.ts';
 import type { OrderBoard } from './orders.ts';
 import { policyOfPartition } from './policies.ts';
@@ -52,7 +52,8 @@ export class Backups {
    * Kind 'PeriodicBackup': GetPartitionBackupProgress keeps reporting the latest on-demand request.
    */
   async startPeriodicBackup(
-    partitionId: string,
+    /** The partition as the scheduler's pass read it (its host is looked up afresh). */
+    partition: PartitionRecord,
     request: {
       storage: StorageDescription; option: 'Full' | 'Incremental'; parentBackupId?: string | undefined; parentBackupLocation?: string | undefined; timeoutMinutes?: number;
       /** The id to give it (the scheduler records it as pending first). */
@@ -60,7 +61,6 @@ export class Backups {
     },
     fence?: Fence,
   ): Promise<OperationRecord | undefined> {
-    const partition = await this.hierarchy.getPartition(partitionId);
     this.p.storageFor(request.storage);
     const periodic = { option: request.option, ...(request.option === 'Incremental' ? { parentBackupId: request.parentBackupId, parentBackupLocation: request.parentBackupLocation } : {}) };
     try {

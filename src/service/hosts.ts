@@ -131,18 +131,14 @@ export class HostDesk implements HostChannel {
   }
 
   private async ordersFor(hostId: string): Promise<Order[]> {
-    const out: Order[] = [];
     const now = this.p.clock.now();
     let overdue = false;
-    for (const op of await this.p.catalog.operations.active(hostId)) {
-      if (new Date(op.deadlineUtc) <= now) {
-        overdue = true;
-        continue;
-      }
-      // Not handed again to the host that has it, while that host is alive; a partition that
-      // moved to another host gets its order at once.
-      if (!(await this.orders.takeForDispatch(op.id, hostId))) continue;
-      out.push(orderOf(op));
+    const out: Order[] = [];
+    // Not handed again to the host that has it, while that host is alive; a partition that moved
+    // to another host gets its order at once. One claim for all: a busy host may have hundreds.
+    for (const op of await this.orders.takeForDispatch(hostId)) {
+      if (new Date(op.deadlineUtc) <= now) overdue = true;
+      else out.push(orderOf(op));
     }
     if (overdue) await this.orders.expireOperations();
     return out;

@@ -35,6 +35,9 @@ export class Loop {
   private handle: unknown;
   private running = false;
   private current: Promise<void> = Promise.resolve();
+  /** A step is under way: a wake then asks for one more step after it, not one per wake. */
+  private stepping = false;
+  private again = false;
   private readonly timer: LoopTimer;
 
   /** `step` returns when it next has something to do (undefined: nothing scheduled). */
@@ -54,7 +57,10 @@ export class Loop {
 
   /** Runs the step soon (something it waits for happened). */
   wake(): void {
-    if (this.running) this.arm(0);
+    if (!this.running) return;
+    // Hundreds of wakes during one long step (operations ending in a burst) run one step after it.
+    if (this.stepping) this.again = true;
+    else this.arm(0);
   }
 
   async stop(graceMs = 10_000): Promise<void> {
@@ -81,13 +87,17 @@ export class Loop {
   private async once(): Promise<void> {
     if (!this.running) return;
     let next: Date | undefined;
+    this.stepping = true;
+    this.again = false;
     try {
       next = await this.step();
     } catch (err) {
       this.o.log?.warn({ err: String(err) }, `${this.o.name} step failed`);
+    } finally {
+      this.stepping = false;
     }
     if (!this.running) return;
     const now = this.o.clock.now();
-    this.arm(next ? Math.min(timerDelayMs(next, now), this.o.idleMs) : this.o.idleMs);
+    this.arm(this.again ? 0 : next ? Math.min(timerDelayMs(next, now), this.o.idleMs) : this.o.idleMs);
   }
 }

@@ -117,11 +117,11 @@ export class OrderBoard {
     await this.p.catalog.operations.releaseOrders(hostId);
   }
 
-  /** Whether to hand the operation to the host now: not again to the host that has it, while it polls (a claim in the catalog). */
-  async takeForDispatch(opId: string, hostId: string): Promise<boolean> {
+  /** The orders to hand the host now: not again those it has, while it polls (claims in the catalog). */
+  async takeForDispatch(hostId: string): Promise<OperationRecord[]> {
     this.hostSeen(hostId);
     const now = this.p.wallClock.now();
-    return this.p.catalog.operations.claimOrder(opId, hostId, now.toISOString(), new Date(now.getTime() - ORDER_REDISPATCH_MS).toISOString());
+    return this.p.catalog.operations.claimOrders(hostId, now.toISOString(), new Date(now.getTime() - ORDER_REDISPATCH_MS).toISOString());
   }
 
   /** Tells the host, on whichever instance it polls, that it has orders. */

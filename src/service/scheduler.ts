@@ -82,6 +82,13 @@ export class Scheduler {
   private readonly lags: number[] = [];
   /** Each partition's jittered due moment, by partition and due moment (a pure function of both). */
   private readonly jitteredDue = new Map<string, Date>();
+  /**
+   * Every partition's schedule state as this scheduler last read or wrote it, for the turn (fence
+   * token) it read them in. Only the leading scheduler writes them, so within a turn the catalog
+   * holds what this map does: a pass reads them once per turn, not once per pass (a burst of
+   * ending backups runs pass after pass). Dropped when a write fails (it may or may not be in).
+   */
+  private known: { readonly token: number | undefined; readonly states: Map<string, PeriodicScheduleRecord> } | undefined;
   private readonly startedAt: Date;
   private readonly loop: Loop;
   private chain: Promise<unknown> = Promise.resolve();
@@ -152,9 +159,14 @@ export class Scheduler {
     const { catalog } = this.d;
     const protection = await catalog.policies.getProtection();
     const policies = new Map((await catalog.policies.list()).map((p) => [p.name, p]));
-    // Every partition's state in one read: a pass over 10,000 partitions with nothing due is then
-    // a pass in memory, not 10,000 catalog round trips (the leader alone writes these states).
-    const states = new Map((await catalog.schedules.listPeriodic()).map((r) => [r.partitionId, r]));
+    // Every partition's state in one read per turn: a pass over 10,000 partitions with nothing due
+    // is then a pass in memory, not 10,000 catalog round trips.
+    if (!this.known || this.known.token !== fence?.token) {
+      this.known = { token: fence?.token, states: new Map((await catalog.schedules.listPeriodic()).map((r) => [r.partitionId, r])) };
+    }
+    const { states } = this.known;
+    // Likewise which pending backups still run: one read, not one per partition (mid-slot, all are pending).
+    const running = [...states.values()].some((r) => r.pending) ? new Set((await catalog.operations.active()).map((o) => o.id)) : new Set<string>();
     const partitions: PartitionRecord[] = [];
     for (const svc of await catalog.hierarchy.listServices()) {
       if (svc.hasPersistedState) partitions.push(...await catalog.hierarchy.listPartitions(svc.name));
@@ -169,9 +181,10 @@ export class Scheduler {
       while (next < partitions.length && !this.stopping && !lost) {
         const partition = partitions[next++] as PartitionRecord;
         try {
-          const due = await this.tickPartition(partition, states.get(partition.id), protection, policies, result, fence);
+          const due = await this.tickPartition(partition, states.get(partition.id), running, protection, policies, result, fence);
           if (due && (!result.nextDueUtc || due < result.nextDueUtc)) result.nextDueUtc = due;
         } catch (err) {
+          this.known = undefined;
           if (isLifeboatError(err, 'LIFEBOAT_E_NOT_LEADER')) {
             if (!lost) this.d.log?.info({ err: err.message }, 'periodic backup: this instance lost the lead; the new leader schedules');
             lost = true;
@@ -192,6 +205,7 @@ export class Scheduler {
   private async tickPartition(
     partition: PartitionRecord,
     stored: PeriodicScheduleRecord | undefined,
+    running: ReadonlySet<string>,
     protection: Awaited<ReturnType<PolicyStore['getProtection']>>,
     policies: Map<string, { policy: BackupPolicy; uniqueId: string }>,
     result: { started: TickResult['started']; busy: string[] },
@@ -207,6 +221,7 @@ export class Scheduler {
     // started: its leader was cut off between recording it and starting it (fenced), so nothing
     // ran and nothing failed.
     if (s?.pending) {
+      if (running.has(s.pending.operationId)) return undefined;
       const op = await catalog.operations.get(s.pending.operationId);
       if (op && (op.state === 'Accepted' || op.state === 'BackupInProgress')) return undefined;
       s = op ? this.settle(s, op, now) : { ...s, pending: undefined };
@@ -217,14 +232,15 @@ export class Scheduler {
     const record = run.run ? policies.get(run.policyName) : undefined;
     if (!run.run || !record) {
       if (s && s.active) s = { ...s, active: false };
-      if (s !== original && s) await catalog.schedules.putPeriodic(s, nowIso, fence);
+      if (s !== original && s) await this.save(s, nowIso, fence);
       return undefined;
     }
     // The newest on-demand backup and restore: read only when a schedule starts or a backup is
     // due, so that a pass over many partitions with nothing due costs one read each.
-    const latest = async (): Promise<{ onDemand: OperationRecord | undefined; restore: OperationRecord | undefined }> => ({
-      onDemand: await catalog.operations.latest(partition.id, 'Backup'), restore: await catalog.operations.latest(partition.id, 'Restore'),
-    });
+    const latest = async (): Promise<{ onDemand: OperationRecord | undefined; restore: OperationRecord | undefined }> => {
+      const [onDemand, restore] = await Promise.all([catalog.operations.latest(partition.id, 'Backup'), catalog.operations.latest(partition.id, 'Restore')]);
+      return { onDemand, restore };
+    };
     if (!s || !s.active || s.policyName !== record.policy.name || s.policyUniqueId !== record.uniqueId) {
       // A new schedule (enable, policy update, resume): the chain counter starts again (§2.6).
       const changed = s !== undefined;
@@ -263,7 +279,7 @@ export class Scheduler {
       scheduled = missedSlots ? now : raw;
     }
     if (due > now) {
-      if (s !== original) await catalog.schedules.putPeriodic(s, nowIso, fence);
+      if (s !== original) await this.save(s, nowIso, fence);
       return due;
     }
 
@@ -288,13 +304,13 @@ export class Scheduler {
     // schedule does not know of (which the next leader would take again: a duplicate).
     const operationId = randomUUID();
     const pending = { operationId, option: decision.option, chainCounterAfter: decision.chainCounterAfter, scheduledUtc: scheduled.toISOString() };
-    await catalog.schedules.putPeriodic({ ...s, pending }, nowIso, fence);
-    const op = await service.backups.startPeriodicBackup(partition.id, {
+    await this.save({ ...s, pending }, nowIso, fence);
+    const op = await service.backups.startPeriodicBackup(partition, {
       storage: policy.storage, option: decision.option, parentBackupId: s.lastBackupId, parentBackupLocation: s.lastBackupLocation, operationId,
     }, fence);
     if (!op) {
       result.busy.push(partition.id);
-      await catalog.schedules.putPeriodic(s, nowIso, fence);
+      await this.save(s, nowIso, fence);
       return undefined;
     }
     const lag = Math.max(0, new Date(op.acceptedUtc).getTime() - due.getTime());
@@ -304,6 +320,12 @@ export class Scheduler {
     result.started.push({ partitionId: partition.id, operationId: op.id, option: decision.option, reason: decision.reason });
     this.d.log?.info({ partition: partition.id, operation: op.id, option: decision.option, reason: decision.reason, lagMs: lag }, 'periodic backup started');
     return undefined;
+  }
+
+  /** Writes the partition's schedule state, and keeps it as the catalog now holds it. */
+  private async save(s: PeriodicScheduleRecord, nowIso: string, fence: Fence | undefined): Promise<void> {
+    await this.d.catalog.schedules.putPeriodic(s, nowIso, fence);
+    this.known?.states.set(s.partitionId, s);
   }
 
   /** `due` moved by the partition's fixed offset in [−jitter, +jitter). */

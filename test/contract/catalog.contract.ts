@@ -283,8 +283,9 @@ export function runCatalogContract(o: CatalogContractOptions): void {
       await c.hierarchy.hostSeen('h1', 'hung-up', '2026-01-01T00:00:06.000Z');
       h = await c.hierarchy.getHost('h1');
       assert.deepEqual([h?.polling, h?.hungUp], [false, true]);
-      await c.hierarchy.hostSeen('h1', 'reported', '2026-01-01T00:00:07.000Z');
-      assert.deepEqual([(await c.hierarchy.getHost('h1'))?.lastSeenUtc, (await c.hierarchy.getHost('h1'))?.hungUp], ['2026-01-01T00:00:07.000Z', true]);
+      await c.hierarchy.hostSeen('h1', 'poll-ended', '2026-01-01T00:00:07.000Z');
+      h = await c.hierarchy.getHost('h1');
+      assert.deepEqual([h?.lastSeenUtc, h?.polling, h?.hungUp], ['2026-01-01T00:00:07.000Z', false, false]);
       // A new registration: the incarnation before it comes back; the flags start afresh.
       assert.deepEqual(await c.hierarchy.upsertHost('h1', 'i2', '2026-01-01T00:01:00.000Z'), { previousIncarnation: 'i1' });
       h = await c.hierarchy.getHost('h1');
@@ -299,21 +300,30 @@ export function runCatalogContract(o: CatalogContractOptions): void {
       const c = await o.create(t);
       await seed(c);
       await c.operations.insert(operation('op1'));
+      await c.operations.insert(operation('op2', P2));
       const at = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
-      assert.equal(await c.operations.claimOrder('op1', 'h1', at(0), at(-60)), true);
-      assert.equal(await c.operations.claimOrder('op1', 'h1', at(1), at(-59)), false, 'out to h1 already');
-      assert.equal(await c.operations.claimOrder('op1', 'h1', at(61), at(1)), true, 'handed before the quiet limit: again');
-      assert.equal(await c.operations.claimOrder('op1', 'h2', at(62), at(2)), true, 'a partition that moved: at once to its new host');
+      const ids = (ops: readonly OperationRecord[]): string[] => ops.map((x) => x.id);
+      const claimed = await c.operations.claimOrders('h1', at(0), at(-60));
+      assert.deepEqual(ids(claimed), ['op1', 'op2'], 'the host\'s orders, oldest first');
+      assert.deepEqual(claimed[0]?.request, { n: 1 }, 'whole records');
+      assert.deepEqual(ids(await c.operations.claimOrders('h1', at(1), at(-59))), [], 'out to h1 already');
+      assert.deepEqual(ids(await c.operations.claimOrders('h2', at(1), at(-59))), [], 'another host\'s partitions are not its orders');
+      assert.deepEqual(ids(await c.operations.claimOrders('h1', at(61), at(1))), ['op1', 'op2'], 'handed before the quiet limit: again');
+      // P2 moves to h2: its order goes there at once.
+      await c.hierarchy.upsertHost('h2', 'j1', at(62));
+      await c.hierarchy.registerService('h2', { name: 'fabric:/A/S', application: 'fabric:/A', scheme: { kind: 'Named', names: ['x', 'y'] }, hasPersistedState: true }, [
+        { id: P2, info: { kind: 'Named', name: 'y' }, epoch, lastLsn: '0' },
+      ]);
+      assert.deepEqual(ids(await c.operations.claimOrders('h2', at(62), at(2))), ['op2'], 'a partition that moved: at once to its new host');
       await c.operations.releaseOrders('h2');
-      assert.equal(await c.operations.claimOrder('op1', 'h2', at(63), at(3)), true, 'released: handed again');
+      assert.deepEqual(ids(await c.operations.claimOrders('h2', at(63), at(3))), ['op2'], 'released: handed again');
       // Claims at once: exactly one wins.
       await c.operations.releaseOrders('h2');
-      const claims = await Promise.all(Array.from({ length: 8 }, () => c.operations.claimOrder('op1', 'h2', at(64), at(4))));
-      assert.equal(claims.filter(Boolean).length, 1);
-      await c.operations.update('op1', { state: 'Success', updatedUtc: at(70) });
+      const claims = await Promise.all(Array.from({ length: 8 }, () => c.operations.claimOrders('h2', at(64), at(4))));
+      assert.deepEqual(claims.flat().map((x) => x.id), ['op2']);
+      await c.operations.update('op2', { state: 'Success', updatedUtc: at(70) });
       await c.operations.releaseOrders('h2');
-      assert.equal(await c.operations.claimOrder('op1', 'h2', at(71), at(11)), false, 'an ended operation is never handed out');
-      assert.equal(await c.operations.claimOrder('missing', 'h2', at(71), at(11)), false);
+      assert.deepEqual(ids(await c.operations.claimOrders('h2', at(71), at(11))), [], 'an ended operation is never handed out');
     });
 
     it('pages the backup index by key, with Latest and filters, the same as the whole list', async (t) => {
