@@ -405,6 +405,13 @@ export function runCatalogContract(o: CatalogContractOptions): void {
       assert.deepEqual(await c.operations.insert(operation('ok'), fenceA), { inserted: true });
       await c.schedules.putPeriodic({ partitionId: P1, active: true, policyName: 'P', policyUniqueId: 'u', policyAppliedUtc: at(0), chainCounter: 0, consecutiveFailures: 0 }, at(18), fenceA);
       assert.equal((await c.schedules.getPeriodic(P1))?.policyName, 'P');
+      // Over an existing row too: the old token changes nothing, the current one does.
+      await assert.rejects(c.schedules.putPeriodic({ partitionId: P1, active: true, policyName: 'Q', policyUniqueId: 'u', policyAppliedUtc: at(0), chainCounter: 0, consecutiveFailures: 0 }, at(19), fenceB), notLeader);
+      assert.equal((await c.schedules.getPeriodic(P1))?.policyName, 'P');
+      // A fenced insert with an operation in the way: that one comes back; with a stale fence, the refusal.
+      const inTheWay = await c.operations.insert(operation('second'), fenceA);
+      assert.equal(inTheWay.inserted ? undefined : inTheWay.active.id, 'ok');
+      await assert.rejects(c.operations.insert(operation('second'), fenceB), notLeader);
       // Many at once: one holder.
       const racers = await Promise.all(['C', 'D', 'E', 'F'].map((h) => c.leases.acquire('other', h, at(0), at(10))));
       assert.equal(racers.filter((r) => r !== undefined).length, 1);
