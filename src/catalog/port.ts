@@ -310,8 +310,16 @@ export interface OperationStore {
   insert(op: OperationRecord, fence?: Fence): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }>;
   update(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean>;
   get(id: string): Promise<OperationRecord | undefined>;
+  /**
+   * Inserts, in one transaction, each operation whose partition has no active one (as `insert`
+   * does, one after another); returns the ids inserted. With a fence, none unless it holds (else
+   * LIFEBOAT_E_NOT_LEADER).
+   */
+  insertMany(ops: readonly OperationRecord[], fence?: Fence): Promise<Set<string>>;
   /** The newest operation of this kind on the partition. */
   latest(partitionId: string, kind: OperationKind): Promise<OperationRecord | undefined>;
+  /** `latest` of each of the partitions, in one read: by partition id, those that have one. */
+  latestOf(partitionIds: readonly string[], kind: OperationKind): Promise<Map<string, OperationRecord>>;
   /** The newest operation of one of `kinds` on the partition that has ended (Success, Failure, Timeout). */
   latestEnded(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined>;
   /** Active operations, oldest first; of one host's partitions when given. */
@@ -368,8 +376,12 @@ export interface ScheduleStore {
   getPeriodic(partitionId: string): Promise<PeriodicScheduleRecord | undefined>;
   /** The scheduler's state of every partition that has one (one read per scheduler pass, not one per partition). */
   listPeriodic(): Promise<PeriodicScheduleRecord[]>;
-  /** Writes (replaces) the scheduler's state of a partition; with a fence, only while it holds (else LIFEBOAT_E_NOT_LEADER). */
-  putPeriodic(r: PeriodicScheduleRecord, updatedUtc: string, fence?: Fence): Promise<void>;
+  /**
+   * Writes (replaces) the scheduler's states of partitions, all in one transaction (a pass writes
+   * hundreds at once); of two for one partition, the last. With a fence, only while it holds
+   * (else LIFEBOAT_E_NOT_LEADER, and none is written).
+   */
+  putPeriodic(records: readonly PeriodicScheduleRecord[], updatedUtc: string, fence?: Fence): Promise<void>;
   /** The retention sweeper's state of a partition. */
   getRetention(partitionId: string): Promise<RetentionStateRecord | undefined>;
   /** Writes (replaces) the retention sweeper's state of a partition; with a fence, only while it holds (else LIFEBOAT_E_NOT_LEADER). */

@@ -75,6 +75,9 @@ const MIGRATIONS = [
    CREATE INDEX backups_in_order ON backups (service_name, partition_id, creation_utc, backup_id);
    CREATE INDEX backups_by_app ON backups (application_name, service_name, partition_id, creation_utc, backup_id);
    CREATE INDEX backups_by_partition ON backups (partition_id, creation_utc, backup_id);`,
+  // 7: a host's partitions (its orders, a registration's checks) without a scan of them all.
+  // (SQLite's 7 also indexes operations by seq; here seq is an identity.)
+  'CREATE INDEX partitions_by_host ON partitions (host_id);',
 ];
 
 /** Advisory lock keys (one database: they name what they guard). */
@@ -324,6 +327,30 @@ class PgOperations implements OperationStore {
     });
   }
 
+  async insertMany(ops: readonly OperationRecord[], fence?: Fence): Promise<Set<string>> {
+    if (ops.length === 0) {
+      if (fence) await this.db.tx((c) => checkFence(this.db, c, fence));
+      return new Set();
+    }
+    const column = (f: (o: OperationRecord) => string | null): Array<string | null> => ops.map(f);
+    const args: unknown[] = [
+      column((o) => o.id), column((o) => o.kind), column((o) => o.partitionId), column((o) => o.state), column((o) => o.acceptedUtc), column((o) => o.deadlineUtc),
+      column((o) => o.updatedUtc), column((o) => JSON.stringify(o.request)), column((o) => JSON.stringify(o.result)), column((o) => (o.failure ? JSON.stringify(o.failure) : null)),
+    ];
+    // One statement: the rows in array order (WITH ORDINALITY), each skipped when its partition has
+    // an active operation (ON CONFLICT, as insert); with a fence, none unless it holds.
+    const source = `unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+      WITH ORDINALITY AS u(id, kind, partition_id, state, accepted_utc, deadline_utc, updated_utc, request, result, failure, n)`;
+    const sql = `${fence ? fenceCte(11) : ''} INSERT INTO operations (id, kind, partition_id, state, active, accepted_utc, deadline_utc, updated_utc, request, result, failure)
+      SELECT u.id, u.kind, u.partition_id, u.state, true, u.accepted_utc, u.deadline_utc, u.updated_utc, u.request, u.result, u.failure
+      FROM ${source}${fence ? ' CROSS JOIN fence' : ''} ORDER BY u.n
+      ON CONFLICT (partition_id) WHERE active DO NOTHING RETURNING id`;
+    const inserted = await this.db.rows<{ id: string }>(sql, fence ? [...args, ...fenceArgs(fence)] : args);
+    // Nothing inserted: every partition busy, or the fence lost — which, tells the lease.
+    if (inserted.length === 0 && fence) await this.db.tx((c) => checkFence(this.db, c, fence));
+    return new Set(inserted.map((r) => r.id));
+  }
+
   async update(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean> {
     return this.db.tx(async (c) => {
       const row = await this.db.row<OpRow>('SELECT * FROM operations WHERE id = $1 AND active FOR UPDATE', [id], c);
@@ -343,6 +370,13 @@ class PgOperations implements OperationStore {
   async latest(partitionId: string, kind: OperationKind): Promise<OperationRecord | undefined> {
     const r = await this.db.row<OpRow>('SELECT * FROM operations WHERE partition_id = $1 AND kind = $2 ORDER BY seq DESC LIMIT 1', [partitionId, kind]);
     return r && op(r);
+  }
+
+  async latestOf(partitionIds: readonly string[], kind: OperationKind): Promise<Map<string, OperationRecord>> {
+    // A probe of operations_by_partition per partition, as latest, in one statement.
+    const rows = await this.db.rows<OpRow>(`SELECT o.* FROM unnest($1::text[]) AS p(id)
+      CROSS JOIN LATERAL (SELECT * FROM operations WHERE partition_id = p.id AND kind = $2 ORDER BY seq DESC LIMIT 1) o`, [[...partitionIds], kind]);
+    return new Map(rows.map((r) => [r.partition_id, op(r)]));
   }
 
   async latestEnded(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined> {
@@ -480,14 +514,16 @@ class PgPolicies implements PolicyStore {
     return (await this.db.rows<PolicyRow>('SELECT * FROM policies ORDER BY name')).map(policyRecord);
   }
 
-  private async loadProtection(q: Q): Promise<ProtectionState> {
+  /** Both tables in one statement, so one snapshot (and one round trip). */
+  private async loadProtection(q?: Q): Promise<ProtectionState> {
     const mappings = new Map<string, ProtectionMapping>();
-    for (const r of await this.db.rows<{ entity_key: string; entity: string; policy_name: string }>('SELECT * FROM protection_mappings ORDER BY entity_key', [], q)) {
-      mappings.set(r.entity_key, { entity: JSON.parse(r.entity) as BackupEntity, policyName: r.policy_name });
-    }
     const suspensions = new Map<string, BackupEntity>();
-    for (const r of await this.db.rows<{ entity_key: string; entity: string }>('SELECT * FROM protection_suspensions ORDER BY entity_key', [], q)) {
-      suspensions.set(r.entity_key, JSON.parse(r.entity) as BackupEntity);
+    const rows = await this.db.rows<{ suspended: boolean; entity_key: string; entity: string; policy_name: string | null }>(
+      `SELECT false AS suspended, entity_key, entity, policy_name FROM protection_mappings
+       UNION ALL SELECT true, entity_key, entity, NULL FROM protection_suspensions ORDER BY suspended, entity_key`, [], q);
+    for (const r of rows) {
+      if (r.suspended) suspensions.set(r.entity_key, JSON.parse(r.entity) as BackupEntity);
+      else mappings.set(r.entity_key, { entity: JSON.parse(r.entity) as BackupEntity, policyName: r.policy_name as string });
     }
     return { mappings, suspensions };
   }
@@ -514,12 +550,8 @@ class PgPolicies implements PolicyStore {
     }
   }
 
-  async getProtection(): Promise<ProtectionState> {
-    // One snapshot for both tables.
-    return this.db.tx(async (c) => {
-      await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      return this.loadProtection(c);
-    });
+  getProtection(): Promise<ProtectionState> {
+    return this.loadProtection();
   }
 
   async changeProtection<T extends { state: ProtectionState }>(change: ProtectionChange<T>): Promise<Outcome<T>> {
@@ -562,17 +594,20 @@ class PgPolicies implements PolicyStore {
 class PgSchedules implements ScheduleStore {
   constructor(private readonly db: Db) {}
 
-  private async put(table: 'periodic_schedules' | 'retention_states', partitionId: string, state: unknown, updatedUtc: string, fence: Fence | undefined): Promise<void> {
-    const sql = `INSERT INTO ${table} (partition_id, state, updated_utc) VALUES ($1, $2, $3)
-      ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`;
-    const args = [partitionId, JSON.stringify(state), updatedUtc];
-    if (!fence) {
-      await this.db.changed(sql, args);
+  private async put(table: 'periodic_schedules' | 'retention_states', states: ReadonlyArray<{ partitionId: string }>, updatedUtc: string, fence: Fence | undefined): Promise<void> {
+    // Of two states of one partition the last (ON CONFLICT DO UPDATE cannot touch a row twice).
+    const last = [...new Map(states.map((r) => [r.partitionId, r])).values()];
+    if (last.length === 0) {
+      if (fence) await this.db.tx((c) => checkFence(this.db, c, fence));
       return;
     }
-    const written = await this.db.changed(`${fenceCte(4)} INSERT INTO ${table} (partition_id, state, updated_utc) SELECT $1, $2, $3 FROM fence
-      ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`, [...args, ...fenceArgs(fence)]);
-    if (written !== 1) throw notLeader(fence);
+    const args = [last.map((r) => r.partitionId), last.map((r) => JSON.stringify(r)), updatedUtc];
+    const sql = `${fence ? fenceCte(4) : ''} INSERT INTO ${table} (partition_id, state, updated_utc)
+      SELECT u.partition_id, u.state, $3 FROM unnest($1::text[], $2::text[]) AS u(partition_id, state)${fence ? ' CROSS JOIN fence' : ''}
+      ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`;
+    // One statement, so all or none; with a fence, written only while it holds.
+    const written = await this.db.changed(sql, fence ? [...args, ...fenceArgs(fence)] : args);
+    if (fence && written !== last.length) throw notLeader(fence);
   }
 
   async listPeriodic(): Promise<PeriodicScheduleRecord[]> {
@@ -584,8 +619,8 @@ class PgSchedules implements ScheduleStore {
     return r && (JSON.parse(r.state) as PeriodicScheduleRecord);
   }
 
-  async putPeriodic(r: PeriodicScheduleRecord, updatedUtc: string, fence?: Fence): Promise<void> {
-    await this.put('periodic_schedules', r.partitionId, r, updatedUtc, fence);
+  async putPeriodic(records: readonly PeriodicScheduleRecord[], updatedUtc: string, fence?: Fence): Promise<void> {
+    await this.put('periodic_schedules', records, updatedUtc, fence);
   }
 
   async getRetention(partitionId: string): Promise<RetentionStateRecord | undefined> {
@@ -594,7 +629,7 @@ class PgSchedules implements ScheduleStore {
   }
 
   async putRetention(r: RetentionStateRecord, updatedUtc: string, fence?: Fence): Promise<void> {
-    await this.put('retention_states', r.partitionId, r, updatedUtc, fence);
+    await this.put('retention_states', [r], updatedUtc, fence);
   }
 }
 

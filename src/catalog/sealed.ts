@@ -144,6 +144,10 @@ class SealedOperations implements OperationStore {
     return out.inserted ? out : { inserted: false, active: this.#open(out.active) };
   }
 
+  insertMany(ops: readonly OperationRecord[], fence?: Fence): Promise<Set<string>> {
+    return this.inner.insertMany(ops.map((op) => this.#seal(op)), fence);
+  }
+
   update(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean> {
     // A result (BackupId, location, epoch, LSN) holds no storage description today; sealed all
     // the same should one ever carry a secret field (and opened on read).
@@ -156,6 +160,11 @@ class SealedOperations implements OperationStore {
 
   async latest(partitionId: string, kind: OperationKind): Promise<OperationRecord | undefined> {
     return this.#open(await this.inner.latest(partitionId, kind));
+  }
+
+  async latestOf(partitionIds: readonly string[], kind: OperationKind): Promise<Map<string, OperationRecord>> {
+    const found = await this.inner.latestOf(partitionIds, kind);
+    return new Map([...found].map(([id, op]) => [id, this.#open(op) as OperationRecord]));
   }
 
   async latestEnded(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined> {

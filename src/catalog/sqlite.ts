@@ -63,6 +63,10 @@ const MIGRATIONS = [
    CREATE INDEX backups_in_order ON backups (service_name, partition_id, creation_utc, backup_id);
    CREATE INDEX backups_by_app ON backups (application_name, service_name, partition_id, creation_utc, backup_id);
    CREATE INDEX backups_by_partition ON backups (partition_id, creation_utc, backup_id);`,
+  // 7: the next operation's seq is max(seq) + 1, read from an index, not a scan of every operation
+  // ever; a host's partitions (its orders, a registration's checks) without a scan of them all.
+  `CREATE INDEX operations_by_seq ON operations (seq);
+   CREATE INDEX partitions_by_host ON partitions (host_id);`,
 ];
 
 /** Throws unless the fence's token is still the lease's (call inside the write's transaction). */
@@ -170,14 +174,26 @@ class SqliteOperations implements OperationStore {
   async insert(o: OperationRecord, fence?: Fence): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }> {
     return this.db.transaction((): { inserted: true } | { inserted: false; active: OperationRecord } => {
       checkFence(this.db, fence);
-      const active = this.db.prepare('SELECT * FROM operations WHERE partition_id = ? AND active = 1').get(o.partitionId) as OpRow | undefined;
-      if (active) return { inserted: false, active: op(active) };
-      const seq = ((this.db.prepare('SELECT coalesce(max(seq), 0) AS s FROM operations').get() as { s: number }).s) + 1;
-      this.db.prepare(`INSERT INTO operations (id, seq, kind, partition_id, state, active, accepted_utc, deadline_utc, updated_utc, request, result, failure)
-        VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`).run(o.id, seq, o.kind, o.partitionId, o.state, o.acceptedUtc, o.deadlineUtc, o.updatedUtc,
-        JSON.stringify(o.request), JSON.stringify(o.result), o.failure ? JSON.stringify(o.failure) : null);
-      return { inserted: true };
+      return this.insertOne(o);
     }).immediate();
+  }
+
+  async insertMany(ops: readonly OperationRecord[], fence?: Fence): Promise<Set<string>> {
+    return this.db.transaction((): Set<string> => {
+      checkFence(this.db, fence);
+      return new Set(ops.filter((o) => this.insertOne(o).inserted).map((o) => o.id));
+    }).immediate();
+  }
+
+  /** In a transaction: the insert, unless the partition has an active operation. */
+  private insertOne(o: OperationRecord): { inserted: true } | { inserted: false; active: OperationRecord } {
+    const active = this.db.prepare('SELECT * FROM operations WHERE partition_id = ? AND active = 1').get(o.partitionId) as OpRow | undefined;
+    if (active) return { inserted: false, active: op(active) };
+    const seq = ((this.db.prepare('SELECT coalesce(max(seq), 0) AS s FROM operations').get() as { s: number }).s) + 1;
+    this.db.prepare(`INSERT INTO operations (id, seq, kind, partition_id, state, active, accepted_utc, deadline_utc, updated_utc, request, result, failure)
+      VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`).run(o.id, seq, o.kind, o.partitionId, o.state, o.acceptedUtc, o.deadlineUtc, o.updatedUtc,
+      JSON.stringify(o.request), JSON.stringify(o.result), o.failure ? JSON.stringify(o.failure) : null);
+    return { inserted: true };
   }
 
   async update(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean> {
@@ -199,6 +215,16 @@ class SqliteOperations implements OperationStore {
   async latest(partitionId: string, kind: 'Backup' | 'Restore'): Promise<OperationRecord | undefined> {
     const r = this.db.prepare('SELECT * FROM operations WHERE partition_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1').get(partitionId, kind) as OpRow | undefined;
     return r && op(r);
+  }
+
+  async latestOf(partitionIds: readonly string[], kind: OperationKind): Promise<Map<string, OperationRecord>> {
+    const one = this.db.prepare('SELECT * FROM operations WHERE partition_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1');
+    const out = new Map<string, OperationRecord>();
+    for (const id of partitionIds) {
+      const r = one.get(id, kind) as OpRow | undefined;
+      if (r) out.set(id, op(r));
+    }
+    return out;
   }
 
   async latestEnded(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined> {
@@ -418,11 +444,12 @@ class SqliteSchedules implements ScheduleStore {
     return r && (JSON.parse(r.state) as PeriodicScheduleRecord);
   }
 
-  async putPeriodic(r: PeriodicScheduleRecord, updatedUtc: string, fence?: Fence): Promise<void> {
+  async putPeriodic(records: readonly PeriodicScheduleRecord[], updatedUtc: string, fence?: Fence): Promise<void> {
     this.db.transaction(() => {
       checkFence(this.db, fence);
-      this.db.prepare(`INSERT INTO periodic_schedules (partition_id, state, updated_utc) VALUES (?, ?, ?)
-        ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`).run(r.partitionId, JSON.stringify(r), updatedUtc);
+      const put = this.db.prepare(`INSERT INTO periodic_schedules (partition_id, state, updated_utc) VALUES (?, ?, ?)
+        ON CONFLICT (partition_id) DO UPDATE SET state = excluded.state, updated_utc = excluded.updated_utc`);
+      for (const r of records) put.run(r.partitionId, JSON.stringify(r), updatedUtc);
     }).immediate();
   }
 

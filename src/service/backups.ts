@@ -2,9 +2,8 @@
  * Backups: on demand (BackupPartition, always Full) and periodic (started by the scheduler),
  * through the one-operation-per-partition gate, and their progress (GetPartitionBackupProgress).
  */
-import { isLifeboatError } from '../core/errors.ts';
 import { type StorageDescription, parseStorageDescription } from '../core/storage-description.ts';
-import type { Fence, OperationRecord, PartitionRecord } from '../catalog/port.ts';
+import type { Fence, HostRecord, OperationRecord, PartitionRecord } from '../catalog/port.ts';
 import type { Hierarchy } from './hierarchy.ts';
 import type { OrderBoard } from './orders.ts';
 import { policyOfPartition } from './policies.ts';
@@ -47,27 +46,37 @@ export class Backups {
   }
 
   /**
-   * Starts a periodic backup for the scheduler, through the same one-operation-per-partition gate
-   * as on-demand requests; undefined (nothing started) when the partition has an active operation.
+   * Starts periodic backups for the scheduler (a pass's due partitions at once), through the same
+   * one-operation-per-partition gate as on-demand requests. Each comes back started, busy (the
+   * partition has an active operation: nothing started), or refused as its host is down.
    * Kind 'PeriodicBackup': GetPartitionBackupProgress keeps reporting the latest on-demand request.
    */
-  async startPeriodicBackup(
-    /** The partition as the scheduler's pass read it (its host is looked up afresh). */
-    partition: PartitionRecord,
-    request: {
-      storage: StorageDescription; option: 'Full' | 'Incremental'; parentBackupId?: string | undefined; parentBackupLocation?: string | undefined; timeoutMinutes?: number;
+  async startPeriodicBackups(
+    requests: ReadonlyArray<{
+      /** The partition as the scheduler's pass read it. */
+      readonly partition: PartitionRecord;
+      readonly storage: StorageDescription; readonly option: 'Full' | 'Incremental'; readonly parentBackupId?: string | undefined; readonly parentBackupLocation?: string | undefined;
+      readonly timeoutMinutes?: number;
       /** The id to give it (the scheduler records it as pending first). */
-      operationId?: string;
-    },
+      readonly operationId: string;
+    }>,
     fence?: Fence,
-  ): Promise<OperationRecord | undefined> {
-    this.p.storageFor(request.storage);
-    const periodic = { option: request.option, ...(request.option === 'Incremental' ? { parentBackupId: request.parentBackupId, parentBackupLocation: request.parentBackupLocation } : {}) };
-    try {
-      return await this.orders.accept(partition, 'PeriodicBackup', request.timeoutMinutes ?? 10, { storage: request.storage, periodic }, fence, request.operationId);
-    } catch (err) {
-      if (isLifeboatError(err, 'FABRIC_E_BACKUP_IN_PROGRESS') || isLifeboatError(err, 'FABRIC_E_RESTORE_IN_PROGRESS')) return undefined;
-      throw err;
+  ): Promise<Array<{ op: OperationRecord } | { busy: true } | { hostDown: HostRecord } | { refused: Error }>> {
+    // Each storage is checked once (a pass's partitions mostly share their policy's); one that
+    // cannot be used refuses its own partitions' backups, not the others'.
+    const refused = new Map<StorageDescription, Error>();
+    for (const storage of new Set(requests.map((r) => r.storage))) {
+      try {
+        this.p.storageFor(storage);
+      } catch (err) {
+        refused.set(storage, err instanceof Error ? err : new Error(String(err)));
+      }
     }
+    const usable = requests.filter((r) => !refused.has(r.storage));
+    const accepted = await this.orders.acceptMany(usable.map((r) => ({
+      partition: r.partition, kind: 'PeriodicBackup' as const, minutes: r.timeoutMinutes ?? 10, id: r.operationId,
+      request: { storage: r.storage, periodic: { option: r.option, ...(r.option === 'Incremental' ? { parentBackupId: r.parentBackupId, parentBackupLocation: r.parentBackupLocation } : {}) } },
+    })), fence);
+    return requests.map((r) => refused.get(r.storage) ? { refused: refused.get(r.storage) as Error } : accepted.shift() as (typeof accepted)[number]);
   }
 }

@@ -14,17 +14,22 @@ export class Health {
   async partitionHealth(partitionId: string, eventsHealthStateFilter = 0): Promise<Record<string, unknown>> {
     const partition = await this.hierarchy.getPartition(partitionId);
     const ref = { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId: partition.id };
-    const eff = effectivePolicy((await this.p.catalog.policies.getProtection()).mappings, ref);
+    // Independent reads, at once (a health check is one of the most frequent calls).
+    const { catalog } = this.p;
+    const [protection, host, lastBackup, lastRestore] = await Promise.all([
+      catalog.policies.getProtection(), catalog.hierarchy.getHost(partition.hostId),
+      catalog.operations.latestEnded(partition.id, ['Backup', 'PeriodicBackup']), catalog.operations.latestEnded(partition.id, ['Restore']),
+    ]);
+    const eff = effectivePolicy(protection.mappings, ref);
     // operations.latestEnded answers only ended operations.
     const ended = (op: OperationRecord | undefined): EndedOperation | undefined => op && {
       state: op.state as EndedOperation['state'], updatedUtc: op.updatedUtc, failure: op.failure, auto: op.request.auto === true,
     };
-    const host = await this.p.catalog.hierarchy.getHost(partition.hostId);
     const events = backupRestoreHealthEvents({
       policyName: eff?.policyName,
       hostDown: host && hostIsDown(host, this.p.wallClock.now(), this.p.hostGraceMs) ? { hostId: host.id, lastSeenUtc: host.lastSeenUtc } : undefined,
-      lastBackup: ended(await this.p.catalog.operations.latestEnded(partition.id, ['Backup', 'PeriodicBackup'])),
-      lastRestore: ended(await this.p.catalog.operations.latestEnded(partition.id, ['Restore'])),
+      lastBackup: ended(lastBackup),
+      lastRestore: ended(lastRestore),
     }, this.p.clock.now());
     const aggregated = aggregatedHealthState(events);
     return {

@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { LifeboatError } from '../core/errors.ts';
 import { hostIsDown } from '../core/host-liveness.ts';
 import { type OperationEvent, nextOperation } from '../core/operation.ts';
-import type { CatalogSignal, Fence, OperationKind, OperationRecord, PartitionRecord } from '../catalog/port.ts';
+import type { CatalogSignal, Fence, HostRecord, OperationKind, OperationRecord, PartitionRecord } from '../catalog/port.ts';
 import { type OperationChange, notify } from './observer.ts';
 import type { ServicePorts } from './ports.ts';
 
@@ -64,6 +64,32 @@ export class OrderBoard {
     }
     await this.wakeHost(partition.hostId);
     return op;
+  }
+
+  /**
+   * `accept` for many new operations at once (a scheduler pass): one read of the hosts, one insert,
+   * one wake per host. Each comes back accepted, busy (the partition has an active operation), or
+   * refused because its host is down — in the order given.
+   */
+  async acceptMany(
+    requests: ReadonlyArray<{ readonly partition: PartitionRecord; readonly kind: OperationKind; readonly minutes: number; readonly request: Record<string, unknown>; readonly id: string }>,
+    fence?: Fence,
+  ): Promise<Array<{ op: OperationRecord } | { busy: true } | { hostDown: HostRecord }>> {
+    const wallNow = this.p.wallClock.now();
+    const down = new Map((await this.p.catalog.hierarchy.listHosts()).filter((h) => hostIsDown(h, wallNow, this.p.hostGraceMs)).map((h) => [h.id, h]));
+    const now = this.p.clock.now();
+    const ops = requests.map((r): OperationRecord => ({
+      id: r.id, kind: r.kind, partitionId: r.partition.id, state: 'Accepted', acceptedUtc: now.toISOString(),
+      deadlineUtc: new Date(now.getTime() + r.minutes * 60_000).toISOString(), updatedUtc: now.toISOString(), request: r.request, result: {}, failure: undefined,
+    }));
+    const inserted = await this.p.catalog.operations.insertMany(ops.filter((_, i) => !down.has((requests[i] as (typeof requests)[number]).partition.hostId)), fence);
+    const hosts = new Set(requests.filter((r) => inserted.has(r.id)).map((r) => r.partition.hostId));
+    await Promise.all([...hosts].map((h) => this.wakeHost(h)));
+    return requests.map((r, i) => {
+      const host = down.get(r.partition.hostId);
+      if (host) return { hostDown: host };
+      return inserted.has(r.id) ? { op: ops[i] as OperationRecord } : { busy: true as const };
+    });
   }
 
   /** Applies `event` to the operation through the reducer; whether it changed. */

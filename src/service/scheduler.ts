@@ -18,7 +18,7 @@ import type { ScheduleState } from '../core/schedule.ts';
 import type { BackupPolicy } from '../core/policy.ts';
 import { randomUUID } from 'node:crypto';
 import { isLifeboatError } from '../core/errors.ts';
-import type { Catalog, Fence, OperationRecord, OperationStore, PartitionRecord, PeriodicScheduleRecord, PolicyStore } from '../catalog/port.ts';
+import type { Catalog, Fence, OperationStore, PartitionRecord, PeriodicScheduleRecord, PolicyStore } from '../catalog/port.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
 import type { LifeboatService } from './lifeboat-service.ts';
@@ -66,6 +66,23 @@ export interface TickResult {
 }
 
 const EARLIEST = new Date(-8.64e15);
+/** Partitions whose due backups a pass starts with one batch of catalog writes. */
+const START_BATCH = 200;
+
+/** What a pass found for a partition (step 1), for step 2. */
+interface Planned {
+  readonly partition: PartitionRecord;
+  /** Its state as the catalog holds it. */
+  readonly stored: PeriodicScheduleRecord | undefined;
+  /** Its state now (the policy that applies; a pending backup that ended, settled). */
+  readonly state: PeriodicScheduleRecord;
+  /** Its first schedule: its newest on-demand backup and restore are to be noted as seen. */
+  readonly fresh: boolean;
+  /** When its next backup is due, if not now. */
+  readonly nextDue?: Date;
+  /** Its backup is due now: when it was due (jittered), the moment it stands for, and the policy. */
+  readonly due?: { readonly at: Date; readonly scheduled: Date; readonly policy: BackupPolicy };
+}
 /** Partitions a pass works on at once (their catalog calls overlap; the pool has 10 connections). */
 const PASS_CONCURRENCY = 16;
 const MAX_JITTER_MEMO = 100_000;
@@ -171,90 +188,97 @@ export class Scheduler {
     for (const svc of await catalog.hierarchy.listServices()) {
       if (svc.hasPersistedState) partitions.push(...await catalog.hierarchy.listPartitions(svc.name));
     }
-    // Partitions are independent: up to PASS_CONCURRENCY of them at once, so the round trips of
-    // the catalog overlap (10,000 partitions due in one jitter window would queue for a minute
-    // one after another). What a pass reports keeps the partitions' order.
     const order = new Map(partitions.map((p, i) => [p.id, i]));
-    let lost = false;
+
+    // 1. Each partition's schedule as of now. Only a pending backup that ended is read (up to
+    // PASS_CONCURRENCY at once); the rest is in memory.
+    const planned: Planned[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < partitions.length && !this.stopping && !lost) {
+      while (next < partitions.length && !this.stopping) {
         const partition = partitions[next++] as PartitionRecord;
         try {
-          const due = await this.tickPartition(partition, states.get(partition.id), running, protection, policies, result, fence);
-          if (due && (!result.nextDueUtc || due < result.nextDueUtc)) result.nextDueUtc = due;
+          const p = await this.plan(partition, states.get(partition.id), running, protection, policies);
+          if (p) planned.push(p);
         } catch (err) {
           this.known = undefined;
-          if (isLifeboatError(err, 'LIFEBOAT_E_NOT_LEADER')) {
-            if (!lost) this.d.log?.info({ err: err.message }, 'periodic backup: this instance lost the lead; the new leader schedules');
-            lost = true;
-            return;
-          }
           this.d.log?.warn({ partition: partition.id, err: String(err) }, 'periodic backup of a partition could not be scheduled');
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(PASS_CONCURRENCY, partitions.length) }, worker));
+    planned.sort((a, b) => (order.get(a.partition.id) ?? 0) - (order.get(b.partition.id) ?? 0));
+
+    // 2. The states that changed, and the backups due, a batch at a time: a few catalog round
+    // trips per batch, not several per backup (10,000 partitions can be due in one jitter window).
+    const now = this.d.clock.now();
+    try {
+      const read = planned.filter((p) => p.fresh || p.due);
+      for (let i = 0; i < read.length && !this.stopping; i += START_BATCH) await this.startDue(read.slice(i, i + START_BATCH), now, fence, result);
+      const changed = planned.filter((p) => !p.fresh && !p.due && p.state !== p.stored).map((p) => p.state);
+      for (let i = 0; i < changed.length; i += START_BATCH) await this.save(changed.slice(i, i + START_BATCH), now.toISOString(), fence);
+    } catch (err) {
+      this.known = undefined;
+      if (isLifeboatError(err, 'LIFEBOAT_E_NOT_LEADER')) this.d.log?.info({ err: err.message }, 'periodic backup: this instance lost the lead; the new leader schedules');
+      else this.d.log?.warn({ err: String(err) }, 'periodic backups could not be started; the next pass tries again');
+    }
+    for (const p of planned) if (p.nextDue && !p.due && (!result.nextDueUtc || p.nextDue < result.nextDueUtc)) result.nextDueUtc = p.nextDue;
     const byOrder = (a: string, b: string): number => (order.get(a) ?? 0) - (order.get(b) ?? 0);
     result.started.sort((a, b) => byOrder(a.partitionId, b.partitionId));
     result.busy.sort(byOrder);
     return result;
   }
 
-  /** Returns when the partition's next backup is due, if it is scheduled and not under way. */
-  private async tickPartition(
+  /**
+   * The partition's schedule state as of now (a pending backup that ended settled, the policy
+   * that applies), and whether its backup is due; undefined when there is nothing to do (not
+   * scheduled and unchanged, or its backup under way).
+   */
+  private async plan(
     partition: PartitionRecord,
     stored: PeriodicScheduleRecord | undefined,
     running: ReadonlySet<string>,
     protection: Awaited<ReturnType<PolicyStore['getProtection']>>,
     policies: Map<string, { policy: BackupPolicy; uniqueId: string }>,
-    result: { started: TickResult['started']; busy: string[] },
-    fence: Fence | undefined,
-  ): Promise<Date | undefined> {
-    const { catalog, service } = this.d;
+  ): Promise<Planned | undefined> {
     const now = this.d.clock.now();
     const nowIso = now.toISOString();
     let s = stored;
-    const original = s;
 
-    // 1. A periodic backup that ended since the last tick. One that does not exist was never
+    // A periodic backup that ended since the last tick. One that does not exist was never
     // started: its leader was cut off between recording it and starting it (fenced), so nothing
     // ran and nothing failed.
     if (s?.pending) {
       if (running.has(s.pending.operationId)) return undefined;
-      const op = await catalog.operations.get(s.pending.operationId);
+      const op = await this.d.catalog.operations.get(s.pending.operationId);
       if (op && (op.state === 'Accepted' || op.state === 'BackupInProgress')) return undefined;
       s = op ? this.settle(s, op, now) : { ...s, pending: undefined };
     }
 
-    // 2. The policy that applies now.
+    // The policy that applies now.
     const run = periodicBackupPolicy(protection, { applicationName: applicationOf(partition.serviceName), serviceName: partition.serviceName, partitionId: partition.id });
     const record = run.run ? policies.get(run.policyName) : undefined;
     if (!run.run || !record) {
       if (s && s.active) s = { ...s, active: false };
-      if (s !== original && s) await this.save(s, nowIso, fence);
-      return undefined;
+      return s !== stored && s ? { partition, stored, state: s, fresh: false } : undefined;
     }
-    // The newest on-demand backup and restore: read only when a schedule starts or a backup is
-    // due, so that a pass over many partitions with nothing due costs one read each.
-    const latest = async (): Promise<{ onDemand: OperationRecord | undefined; restore: OperationRecord | undefined }> => {
-      const [onDemand, restore] = await Promise.all([catalog.operations.latest(partition.id, 'Backup'), catalog.operations.latest(partition.id, 'Restore')]);
-      return { onDemand, restore };
-    };
+    // A new schedule (enable, policy update, resume): the chain counter starts again (§2.6). A
+    // partition's first one notes its newest on-demand backup and restore (fresh: read in step 2),
+    // so that only later ones force a full backup.
+    let fresh = false;
     if (!s || !s.active || s.policyName !== record.policy.name || s.policyUniqueId !== record.uniqueId) {
-      // A new schedule (enable, policy update, resume): the chain counter starts again (§2.6).
       const changed = s !== undefined;
-      const seen = s ? undefined : await latest();
+      fresh = !changed;
       s = {
         partitionId: partition.id, active: true, policyName: record.policy.name, policyUniqueId: record.uniqueId, policyAppliedUtc: nowIso,
         chainCounter: 0, consecutiveFailures: 0,
         ...(changed ? { forceFull: 'PolicyChanged' } : {}),
         lastBackupId: s?.lastBackupId, lastBackupLocation: s?.lastBackupLocation, lastBackupChainId: s?.lastBackupChainId, lastDataLossVersion: s?.lastDataLossVersion,
-        seenOnDemandId: s ? s.seenOnDemandId : seen?.onDemand?.id, seenRestoreId: s ? s.seenRestoreId : seen?.restore?.id,
+        seenOnDemandId: s?.seenOnDemandId, seenRestoreId: s?.seenRestoreId,
       };
     }
 
-    // 3. When it is due.
+    // When it is due.
     const policy = record.policy;
     const state: ScheduleState = {
       lastBackupUtc: s.lastBackupUtc ? new Date(s.lastBackupUtc) : undefined,
@@ -278,54 +302,85 @@ export class Scheduler {
       due = this.jittered(partition.id, base);
       scheduled = missedSlots ? now : raw;
     }
-    if (due > now) {
-      if (s !== original) await this.save(s, nowIso, fence);
-      return due;
-    }
-
-    // 4. What forces this backup to be full.
-    const { onDemand: latestOnDemand, restore: latestRestore } = await latest();
-    if (latestOnDemand && latestOnDemand.id !== s.seenOnDemandId && latestOnDemand.state === 'Success') {
-      s = { ...s, seenOnDemandId: latestOnDemand.id, chainCounter: 0, forceFull: 'OnDemandBackup' };
-    }
-    if (latestRestore && latestRestore.id !== s.seenRestoreId && latestRestore.state === 'Success') {
-      s = { ...s, seenRestoreId: latestRestore.id, chainCounter: 0, forceFull: 'Restore' };
-    }
-    if (s.lastDataLossVersion !== undefined && s.lastDataLossVersion !== partition.epoch.DataLossVersion && s.forceFull === undefined) {
-      s = { ...s, chainCounter: 0, forceFull: 'DataLoss' };
-    }
-
-    // 5. Full or incremental, then start it.
-    const forced = s.forceFull as ForcedFullReason | undefined;
-    const noChain = s.chainCounter > 0 && (!s.lastBackupId || !s.lastBackupLocation) ? 'NoChain' : undefined;
-    const decision = decideBackupOption({ chainCounter: s.chainCounter, maxIncrementalBackups: policy.maxIncrementalBackups, forceFull: forced ?? noChain });
-    // Recorded as pending before it starts, both fenced: a leader that dies or loses the lease
-    // between the two leaves a pending backup that never started (step 1), never a backup the
-    // schedule does not know of (which the next leader would take again: a duplicate).
-    const operationId = randomUUID();
-    const pending = { operationId, option: decision.option, chainCounterAfter: decision.chainCounterAfter, scheduledUtc: scheduled.toISOString() };
-    await this.save({ ...s, pending }, nowIso, fence);
-    const op = await service.backups.startPeriodicBackup(partition, {
-      storage: policy.storage, option: decision.option, parentBackupId: s.lastBackupId, parentBackupLocation: s.lastBackupLocation, operationId,
-    }, fence);
-    if (!op) {
-      result.busy.push(partition.id);
-      await this.save(s, nowIso, fence);
-      return undefined;
-    }
-    const lag = Math.max(0, new Date(op.acceptedUtc).getTime() - due.getTime());
-    this.lags.push(lag);
-    if (this.lags.length > MAX_LAG_SAMPLES) this.lags.shift();
-    notify(() => service.events.periodicBackupStarted({ partitionId: partition.id, lagMs: lag }));
-    result.started.push({ partitionId: partition.id, operationId: op.id, option: decision.option, reason: decision.reason });
-    this.d.log?.info({ partition: partition.id, operation: op.id, option: decision.option, reason: decision.reason, lagMs: lag }, 'periodic backup started');
-    return undefined;
+    if (due > now) return { partition, stored, state: s, fresh, nextDue: due };
+    return { partition, stored, state: s, fresh, due: { at: due, scheduled, policy } };
   }
 
-  /** Writes the partition's schedule state, and keeps it as the catalog now holds it. */
-  private async save(s: PeriodicScheduleRecord, nowIso: string, fence: Fence | undefined): Promise<void> {
-    await this.d.catalog.schedules.putPeriodic(s, nowIso, fence);
-    this.known?.states.set(s.partitionId, s);
+  /**
+   * Step 2 for a batch of partitions that are fresh or due: one read of their newest on-demand
+   * backups and restores, one write of their states (the due ones' as pending), the backups
+   * started at once, and the states of those that could not start written back.
+   */
+  private async startDue(batch: readonly Planned[], now: Date, fence: Fence | undefined, result: { started: TickResult['started']; busy: string[] }): Promise<void> {
+    const { catalog, service } = this.d;
+    const nowIso = now.toISOString();
+    const ids = batch.map((p) => p.partition.id);
+    const [onDemands, restores] = await Promise.all([catalog.operations.latestOf(ids, 'Backup'), catalog.operations.latestOf(ids, 'Restore')]);
+    const writes: PeriodicScheduleRecord[] = [];
+    const starts: Array<{ p: Planned; due: NonNullable<Planned['due']>; before: PeriodicScheduleRecord; operationId: string; option: 'Full' | 'Incremental'; reason: string }> = [];
+    for (const p of batch) {
+      const id = p.partition.id;
+      let s = p.fresh ? { ...p.state, seenOnDemandId: onDemands.get(id)?.id, seenRestoreId: restores.get(id)?.id } : p.state;
+      if (!p.due) {
+        writes.push(s);
+        continue;
+      }
+      // What forces this backup to be full.
+      const latestOnDemand = onDemands.get(id);
+      const latestRestore = restores.get(id);
+      if (latestOnDemand && latestOnDemand.id !== s.seenOnDemandId && latestOnDemand.state === 'Success') {
+        s = { ...s, seenOnDemandId: latestOnDemand.id, chainCounter: 0, forceFull: 'OnDemandBackup' };
+      }
+      if (latestRestore && latestRestore.id !== s.seenRestoreId && latestRestore.state === 'Success') {
+        s = { ...s, seenRestoreId: latestRestore.id, chainCounter: 0, forceFull: 'Restore' };
+      }
+      if (s.lastDataLossVersion !== undefined && s.lastDataLossVersion !== p.partition.epoch.DataLossVersion && s.forceFull === undefined) {
+        s = { ...s, chainCounter: 0, forceFull: 'DataLoss' };
+      }
+      // Full or incremental.
+      const forced = s.forceFull as ForcedFullReason | undefined;
+      const noChain = s.chainCounter > 0 && (!s.lastBackupId || !s.lastBackupLocation) ? 'NoChain' : undefined;
+      const { due } = p;
+      const decision = decideBackupOption({ chainCounter: s.chainCounter, maxIncrementalBackups: due.policy.maxIncrementalBackups, forceFull: forced ?? noChain });
+      const operationId = randomUUID();
+      writes.push({ ...s, pending: { operationId, option: decision.option, chainCounterAfter: decision.chainCounterAfter, scheduledUtc: due.scheduled.toISOString() } });
+      starts.push({ p, due, before: s, operationId, option: decision.option, reason: decision.reason });
+    }
+    // Recorded as pending before they start, both fenced: a leader that dies or loses the lease
+    // between the two leaves pending backups that never started (settled in step 1), never a
+    // backup the schedule does not know of (which the next leader would take again: a duplicate).
+    await this.save(writes, nowIso, fence);
+    if (starts.length === 0) return;
+    const outcomes = await service.backups.startPeriodicBackups(starts.map(({ p, due, before, operationId, option }) => ({
+      partition: p.partition, storage: due.policy.storage, option, parentBackupId: before.lastBackupId, parentBackupLocation: before.lastBackupLocation, operationId,
+    })), fence);
+    const notStarted: PeriodicScheduleRecord[] = [];
+    outcomes.forEach((outcome, i) => {
+      const { p, due, before, option, reason } = starts[i] as (typeof starts)[number];
+      const id = p.partition.id;
+      if ('op' in outcome) {
+        const lag = Math.max(0, new Date(outcome.op.acceptedUtc).getTime() - due.at.getTime());
+        this.lags.push(lag);
+        if (this.lags.length > MAX_LAG_SAMPLES) this.lags.shift();
+        notify(() => service.events.periodicBackupStarted({ partitionId: id, lagMs: lag }));
+        result.started.push({ partitionId: id, operationId: outcome.op.id, option, reason });
+        this.d.log?.info({ partition: id, operation: outcome.op.id, option, reason, lagMs: lag }, 'periodic backup started');
+        return;
+      }
+      // Busy (an on-demand backup or a restore under way: the next tick tries again), or its host down.
+      notStarted.push(before);
+      if ('busy' in outcome) result.busy.push(id);
+      else if ('hostDown' in outcome) this.d.log?.warn({ partition: id, host: outcome.hostDown.id, lastSeenUtc: outcome.hostDown.lastSeenUtc }, 'periodic backup not started: the partition\'s host is down');
+      else this.d.log?.warn({ partition: id, err: String(outcome.refused) }, 'periodic backup of a partition could not be scheduled');
+    });
+    await this.save(notStarted, nowIso, fence);
+  }
+
+  /** Writes partitions' schedule states, and keeps them as the catalog now holds them. */
+  private async save(records: readonly PeriodicScheduleRecord[], nowIso: string, fence: Fence | undefined): Promise<void> {
+    if (records.length === 0) return;
+    await this.d.catalog.schedules.putPeriodic(records, nowIso, fence);
+    for (const r of records) this.known?.states.set(r.partitionId, r);
   }
 
   /** `due` moved by the partition's fixed offset in [−jitter, +jitter). */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AccessStore } from '../../src/catalog/access-port.ts';
-import type { BackupKey, BackupRecord, Catalog, CatalogSignal, OperationRecord, PolicyRecord } from '../../src/catalog/port.ts';
+import type { BackupKey, BackupRecord, Catalog, CatalogSignal, OperationRecord, PeriodicScheduleRecord, PolicyRecord } from '../../src/catalog/port.ts';
 import { isLifeboatError } from '../../src/core/errors.ts';
 import { parseBackupPolicy } from '../../src/core/policy.ts';
 import { type BackupEntity, disableBackup, enableBackup, suspendBackup } from '../../src/core/protection.ts';
@@ -230,22 +230,36 @@ export function runCatalogContract(o: CatalogContractOptions): void {
       assert.equal((await c.operations.latestEnded(P1, ['Backup']))?.id, 'b1');
       assert.equal(await c.operations.latestEnded(P1, ['Restore']), undefined);
       assert.equal(await c.operations.latestEnded(P1, []), undefined);
+      // latest of many partitions in one read: those that have one.
+      await c.operations.insert({ ...operation('r2', P2), kind: 'Restore' });
+      const backups = await c.operations.latestOf([P1, P2, 'nowhere'], 'Backup');
+      assert.deepEqual([...backups].map(([p, x]) => [p, x.id]).sort(), [[P1, 'b2']]);
+      assert.deepEqual(backups.get(P1), await c.operations.latest(P1, 'Backup'), 'the same record as latest');
+      assert.deepEqual([...(await c.operations.latestOf([P1, P2], 'Restore'))].map(([p, x]) => [p, x.id]), [[P2, 'r2']]);
+      assert.equal((await c.operations.latestOf([], 'Backup')).size, 0);
     });
 
     it('keeps the scheduler\'s state per partition, replacing it whole', async (t) => {
       const c = await o.create(t);
       assert.equal(await c.schedules.getPeriodic(P1), undefined);
       const first = { partitionId: P1, active: true, policyName: 'P', policyUniqueId: 'u1', policyAppliedUtc: '2026-01-01T00:00:00.000Z', chainCounter: 0, consecutiveFailures: 0, forceFull: 'PolicyChanged' };
-      await c.schedules.putPeriodic(first, '2026-01-01T00:00:00.000Z');
+      await c.schedules.putPeriodic([first], '2026-01-01T00:00:00.000Z');
       assert.deepEqual(await c.schedules.getPeriodic(P1), first);
       const second = {
         partitionId: P1, active: true, policyName: 'P', policyUniqueId: 'u1', policyAppliedUtc: '2026-01-01T00:00:00.000Z', chainCounter: 1, consecutiveFailures: 0,
         pending: { operationId: 'op', option: 'Incremental' as const, chainCounterAfter: 2, scheduledUtc: '2026-01-01T00:01:00.000Z' },
       };
-      await c.schedules.putPeriodic(second, '2026-01-01T00:01:00.000Z');
+      await c.schedules.putPeriodic([second], '2026-01-01T00:01:00.000Z');
       assert.deepEqual(await c.schedules.getPeriodic(P1), second, 'replaced whole: forceFull is gone');
       assert.equal(await c.schedules.getPeriodic(P2), undefined);
       assert.deepEqual(await c.schedules.listPeriodic(), [second]);
+      // Many at once; of two for one partition, the last.
+      const third = { ...second, chainCounter: 2, pending: undefined };
+      const other = { ...first, partitionId: P2 };
+      await c.schedules.putPeriodic([{ ...third, chainCounter: 9 }, other, third], '2026-01-01T00:02:00.000Z');
+      assert.deepEqual((await c.schedules.listPeriodic()).map((r) => [r.partitionId, r.chainCounter]), [[P1, 2], [P2, 0]]);
+      await c.schedules.putPeriodic([], '2026-01-01T00:03:00.000Z');
+      assert.equal((await c.schedules.listPeriodic()).length, 2);
     });
 
     it('keeps the retention sweeper\'s state per partition, with the backup being deleted', async (t) => {
@@ -396,18 +410,27 @@ export function runCatalogContract(o: CatalogContractOptions): void {
       const fenceB = { lease: 'leader', holder: 'B', token: 2 };
       await assert.rejects(c.operations.insert(operation('late'), fenceB), notLeader);
       assert.equal(await c.operations.get('late'), undefined);
-      await assert.rejects(c.schedules.putPeriodic({ partitionId: P1, active: true, policyName: 'P', policyUniqueId: 'u', policyAppliedUtc: at(0), chainCounter: 0, consecutiveFailures: 0 }, at(18), fenceB), notLeader);
+      await assert.rejects(c.schedules.putPeriodic([{ partitionId: P1, active: true, policyName: 'P', policyUniqueId: 'u', policyAppliedUtc: at(0), chainCounter: 0, consecutiveFailures: 0 }], at(18), fenceB), notLeader);
       assert.equal(await c.schedules.getPeriodic(P1), undefined);
       await assert.rejects(c.schedules.putRetention({ partitionId: P1, policyUniqueId: 'u', consecutiveFailures: 0 }, at(18), fenceB), notLeader);
       assert.equal(await c.schedules.getRetention(P1), undefined);
       // A's current token writes.
       const fenceA = { lease: 'leader', holder: 'A', token: 3 };
       assert.deepEqual(await c.operations.insert(operation('ok'), fenceA), { inserted: true });
-      await c.schedules.putPeriodic({ partitionId: P1, active: true, policyName: 'P', policyUniqueId: 'u', policyAppliedUtc: at(0), chainCounter: 0, consecutiveFailures: 0 }, at(18), fenceA);
+      await c.schedules.putPeriodic([{ partitionId: P1, active: true, policyName: 'P', policyUniqueId: 'u', policyAppliedUtc: at(0), chainCounter: 0, consecutiveFailures: 0 }], at(18), fenceA);
       assert.equal((await c.schedules.getPeriodic(P1))?.policyName, 'P');
       // Over an existing row too: the old token changes nothing, the current one does.
-      await assert.rejects(c.schedules.putPeriodic({ partitionId: P1, active: true, policyName: 'Q', policyUniqueId: 'u', policyAppliedUtc: at(0), chainCounter: 0, consecutiveFailures: 0 }, at(19), fenceB), notLeader);
+      const q = (partitionId: string): PeriodicScheduleRecord => ({ partitionId, active: true, policyName: 'Q', policyUniqueId: 'u', policyAppliedUtc: at(0), chainCounter: 0, consecutiveFailures: 0 });
+      await assert.rejects(c.schedules.putPeriodic([q(P1), q(P2)], at(19), fenceB), notLeader);
       assert.equal((await c.schedules.getPeriodic(P1))?.policyName, 'P');
+      assert.equal(await c.schedules.getPeriodic(P2), undefined, 'none of a refused batch is written');
+      await assert.rejects(c.schedules.putPeriodic([], at(19), fenceB), notLeader);
+      // Many operations at once: a stale fence inserts none; the current one each partition without one.
+      await assert.rejects(c.operations.insertMany([operation('m1', P2)], fenceB), notLeader);
+      assert.equal(await c.operations.get('m1'), undefined);
+      assert.deepEqual(await c.operations.insertMany([operation('m1', P2), operation('m2', P1), operation('m3', P2)], fenceA), new Set(['m1']), 'P1 has one; the second of P2 waits');
+      assert.deepEqual(await c.operations.insertMany([operation('m4', P2)], fenceA), new Set(), 'all busy: none, and no refusal');
+      await assert.rejects(c.operations.insertMany([operation('m5', P2)], fenceB), notLeader);
       // A fenced insert with an operation in the way: that one comes back; with a stale fence, the refusal.
       const inTheWay = await c.operations.insert(operation('second'), fenceA);
       assert.equal(inTheWay.inserted ? undefined : inTheWay.active.id, 'ok');

@@ -10,6 +10,7 @@ import { decodeBkMetadata } from '../../src/format/bkmetadata.ts';
 import type { Partition } from '../../src/state/index.ts';
 import { type TestLifeboat, startTestLifeboat, waitFor } from '../support/lifeboat.ts';
 import { type FakeClock, MINUTE, fakeClock, step, write } from '../support/periodic.ts';
+import { tempDir } from '../support/tmp.ts';
 
 const V = 'api-version=6.4';
 const APP = 'fabric:/SampleApp';
@@ -211,4 +212,25 @@ it('partitions that appear later (a new host registers) pick up the effective po
   assert.deepEqual(r.started.map((s) => s.partitionId).sort(), [first, second].sort());
   const orders = await lb.service.hosts.pollOrders('host-b', 0);
   assert.deepEqual(orders.map((o) => [o.Kind, o.PartitionId]), [['Backup', second]]);
+});
+
+it('a policy whose storage can no longer be used holds back only its own partitions\' backups, not the rest of the pass', async (t) => {
+  const clock = fakeClock();
+  const dir = tempDir(t);
+  const first = await startTestLifeboat(t, { clock, scheduler: { manual: true, jitterMs: 0 } }, dir);
+  assert.ok(first.sample);
+  const [p0, p1, ...rest] = first.sample.service.partitionList as [Partition, Partition, ...Partition[]];
+  const other = join(dir, 'backups', 'other');
+  await first.service.policies.createPolicy(policyBody(first), false);
+  await first.service.policies.createPolicy({ ...policyBody(first), Name: 'elsewhere', Storage: { StorageKind: 'FileShare', Path: other } }, false);
+  await first.service.protection.enableBackup({ kind: 'Application', name: APP }, { BackupPolicyName: 'every-minute' });
+  await first.service.protection.enableBackup({ kind: 'Partition', id: p1.id }, { BackupPolicyName: 'elsewhere' });
+  assert.equal((await first.scheduler.tick()).started.length, 0);
+  await first.close();
+  // Started again with the file shares narrowed: 'elsewhere' is outside them now.
+  const lb = await startTestLifeboat(t, { clock, scheduler: { manual: true, jitterMs: 0 }, fileShareRoots: [join(dir, 'backups', 'share')] }, dir);
+  const r = await step(lb, clock);
+  assert.deepEqual(r.started.map((s) => s.partitionId).sort(), [p0.id, ...rest.map((p) => p.id)].sort(), JSON.stringify(r));
+  assert.equal(await lb.scheduler.activePeriodicOperations(), 0);
+  assert.equal((await lb.scheduler.scheduleOf(p1.id))?.pending, undefined, 'nothing left pending for the partition that could not start');
 });
