@@ -78,11 +78,20 @@ interface Planned {
   readonly state: PeriodicScheduleRecord;
   /** Its first schedule: its newest on-demand backup and restore are to be noted as seen. */
   readonly fresh: boolean;
-  /** When its next backup is due, if not now. */
-  readonly nextDue?: Date;
-  /** Its backup is due now: when it was due (jittered), the moment it stands for, and the policy. */
-  readonly due?: { readonly at: Date; readonly scheduled: Date; readonly policy: BackupPolicy };
+  /** Its next backup, if due later: when (jittered), the moment it stands for, and the policy. */
+  readonly upcoming?: PlannedBackup;
+  /** Its backup is due now. */
+  readonly due?: PlannedBackup;
 }
+
+interface PlannedBackup { readonly at: Date; readonly scheduled: Date; readonly policy: BackupPolicy }
+
+/**
+ * Between full passes the loop starts, from what the last full pass planned, the backups that
+ * come due (in memory: no listing of every partition). A full pass runs at least every idle tick,
+ * when protection changed, when the lead changed hands, and within SETTLE_MS of an operation's end.
+ */
+const SETTLE_MS = 1000;
 /** Partitions a pass works on at once (their catalog calls overlap; the pool has 10 connections). */
 const PASS_CONCURRENCY = 16;
 const MAX_JITTER_MEMO = 100_000;
@@ -107,18 +116,32 @@ export class Scheduler {
    */
   private known: { readonly token: number | undefined; readonly states: Map<string, PeriodicScheduleRecord> } | undefined;
   private readonly startedAt: Date;
+  /** The not-yet-due backups the last full pass planned, soonest first (`next`: the first not started). */
+  private upcoming: { readonly token: number | undefined; readonly plannedAtMs: number; readonly entries: Planned[]; next: number } | undefined;
+  /** Something a full pass must see happened (protection changed, the lead changed hands). */
+  private stale = true;
+  /** An operation ended since the last full pass (its partition is settled by the next). */
+  private endedSince = false;
   private readonly loop: Loop;
   private chain: Promise<unknown> = Promise.resolve();
   /** Set by stop(): a tick under way returns between partitions. */
   private stopping = false;
   /** Looks at once for what is due (an operation ended, the protection changed, this instance became the leader). */
-  readonly wake = (): void => this.loop.wake();
+  readonly wake = (): void => {
+    this.stale = true;
+    this.loop.wake();
+  };
+
+  private readonly ended = (): void => {
+    this.endedSince = true;
+    this.loop.wake();
+  };
 
   constructor(deps: SchedulerDeps) {
     this.d = deps;
     this.random = deps.random ?? (() => 0.5);
     this.startedAt = deps.clock.now();
-    this.loop = new Loop(async () => (await this.tick()).nextDueUtc, {
+    this.loop = new Loop(async () => (await this.queued(() => this.loopStep())).nextDueUtc, {
       name: 'periodic backup scheduler', clock: deps.clock, idleMs: deps.idleTickMs ?? 5000, log: deps.log, ...(deps.timer ? { timer: deps.timer } : {}),
     });
   }
@@ -147,7 +170,7 @@ export class Scheduler {
   start(): void {
     if (this.loop.isRunning) return;
     this.stopping = false;
-    this.d.service.orders.events.on('ended', this.wake);
+    this.d.service.orders.events.on('ended', this.ended);
     this.d.service.orders.events.on('protection-changed', this.wake);
     this.loop.start();
   }
@@ -155,16 +178,56 @@ export class Scheduler {
   /** Stops the loop; a tick under way stops between partitions and is waited for, at most `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
-    this.d.service.orders.events.off('ended', this.wake);
+    this.d.service.orders.events.off('ended', this.ended);
     this.d.service.orders.events.off('protection-changed', this.wake);
     await this.loop.stop(graceMs);
   }
 
-  /** Runs everything due now; ticks never overlap. */
+  /** Runs everything due now (a full pass); ticks never overlap. */
   tick(): Promise<TickResult> {
-    const run = this.chain.catch(() => undefined).then(() => this.tickNow());
+    return this.queued(() => this.tickNow());
+  }
+
+  private queued(step: () => Promise<TickResult>): Promise<TickResult> {
+    const run = this.chain.catch(() => undefined).then(step);
     this.chain = run;
     return run;
+  }
+
+  /** The loop's step: a full pass when one is due (see SETTLE_MS), else the upcoming backups that came due. */
+  private async loopStep(): Promise<TickResult> {
+    const u = this.upcoming;
+    const fullEveryMs = this.d.idleTickMs ?? 5000;
+    const nowMs = this.d.clock.now().getTime();
+    const turn = (this.d.work ?? SOLE_INSTANCE).turn();
+    if (!turn || this.stale || !u || u.token !== turn.fence?.token || nowMs - u.plannedAtMs >= fullEveryMs || (this.endedSince && nowMs - u.plannedAtMs >= SETTLE_MS)) {
+      return this.tickNow();
+    }
+    const result: { started: TickResult['started']; busy: string[]; nextDueUtc: Date | undefined } = { started: [], busy: [], nextDueUtc: undefined };
+    const now = this.d.clock.now();
+    const due: Planned[] = [];
+    for (; u.next < u.entries.length; u.next++) {
+      const { upcoming, ...p } = u.entries[u.next] as Planned;
+      if (!upcoming || upcoming.at > now) break;
+      due.push({ ...p, due: upcoming });
+    }
+    try {
+      for (let i = 0; i < due.length && !this.stopping; i += START_BATCH) await this.startDue(due.slice(i, i + START_BATCH), now, turn.fence, result);
+    } catch (err) {
+      this.lostTrack(err);
+    }
+    const soonest = u.entries[u.next]?.upcoming?.at;
+    const fullAt = new Date(u.plannedAtMs + (this.endedSince ? SETTLE_MS : fullEveryMs));
+    result.nextDueUtc = soonest && soonest < fullAt ? soonest : fullAt;
+    return result;
+  }
+
+  /** A write failed (it may or may not be in): the next step reads the catalog afresh. */
+  private lostTrack(err: unknown): void {
+    this.known = undefined;
+    this.upcoming = undefined;
+    if (isLifeboatError(err, 'LIFEBOAT_E_NOT_LEADER')) this.d.log?.info({ err: err.message }, 'periodic backup: this instance lost the lead; the new leader schedules');
+    else this.d.log?.warn({ err: String(err) }, 'periodic backups could not be started; the next pass tries again');
   }
 
   private async tickNow(): Promise<TickResult> {
@@ -174,6 +237,11 @@ export class Scheduler {
     if (!turn) return result;
     const { fence } = turn;
     const { catalog } = this.d;
+    const plannedAtMs = this.d.clock.now().getTime();
+    // What happens from here on is seen by the next full pass.
+    this.stale = false;
+    this.endedSince = false;
+    this.upcoming = undefined;
     const protection = await catalog.policies.getProtection();
     const policies = new Map((await catalog.policies.list()).map((p) => [p.name, p]));
     // Every partition's state in one read per turn: a pass over 10,000 partitions with nothing due
@@ -217,12 +285,13 @@ export class Scheduler {
       for (let i = 0; i < read.length && !this.stopping; i += START_BATCH) await this.startDue(read.slice(i, i + START_BATCH), now, fence, result);
       const changed = planned.filter((p) => !p.fresh && !p.due && p.state !== p.stored).map((p) => p.state);
       for (let i = 0; i < changed.length; i += START_BATCH) await this.save(changed.slice(i, i + START_BATCH), now.toISOString(), fence);
+      // Fresh ones wait for the next full pass: their states gained what step 2 read.
+      const entries = planned.filter((p) => p.upcoming && !p.fresh).sort((a, b) => (a.upcoming as PlannedBackup).at.getTime() - (b.upcoming as PlannedBackup).at.getTime());
+      this.upcoming = { token: fence?.token, plannedAtMs, entries, next: 0 };
     } catch (err) {
-      this.known = undefined;
-      if (isLifeboatError(err, 'LIFEBOAT_E_NOT_LEADER')) this.d.log?.info({ err: err.message }, 'periodic backup: this instance lost the lead; the new leader schedules');
-      else this.d.log?.warn({ err: String(err) }, 'periodic backups could not be started; the next pass tries again');
+      this.lostTrack(err);
     }
-    for (const p of planned) if (p.nextDue && !p.due && (!result.nextDueUtc || p.nextDue < result.nextDueUtc)) result.nextDueUtc = p.nextDue;
+    for (const p of planned) if (p.upcoming && (!result.nextDueUtc || p.upcoming.at < result.nextDueUtc)) result.nextDueUtc = p.upcoming.at;
     const byOrder = (a: string, b: string): number => (order.get(a) ?? 0) - (order.get(b) ?? 0);
     result.started.sort((a, b) => byOrder(a.partitionId, b.partitionId));
     result.busy.sort(byOrder);
@@ -302,7 +371,7 @@ export class Scheduler {
       due = this.jittered(partition.id, base);
       scheduled = missedSlots ? now : raw;
     }
-    if (due > now) return { partition, stored, state: s, fresh, nextDue: due };
+    if (due > now) return { partition, stored, state: s, fresh, upcoming: { at: due, scheduled, policy } };
     return { partition, stored, state: s, fresh, due: { at: due, scheduled, policy } };
   }
 
@@ -317,7 +386,7 @@ export class Scheduler {
     const ids = batch.map((p) => p.partition.id);
     const [onDemands, restores] = await Promise.all([catalog.operations.latestOf(ids, 'Backup'), catalog.operations.latestOf(ids, 'Restore')]);
     const writes: PeriodicScheduleRecord[] = [];
-    const starts: Array<{ p: Planned; due: NonNullable<Planned['due']>; before: PeriodicScheduleRecord; operationId: string; option: 'Full' | 'Incremental'; reason: string }> = [];
+    const starts: Array<{ p: Planned; due: PlannedBackup; before: PeriodicScheduleRecord; operationId: string; option: 'Full' | 'Incremental'; reason: string }> = [];
     for (const p of batch) {
       const id = p.partition.id;
       let s = p.fresh ? { ...p.state, seenOnDemandId: onDemands.get(id)?.id, seenRestoreId: restores.get(id)?.id } : p.state;

@@ -39,3 +39,55 @@ it('runs on its own with real timers: sleeps until the backup is due, takes it a
   assert.ok(lag.count >= 1, JSON.stringify(lag));
   t.diagnostic(`scheduler lag (real timers): ${JSON.stringify(lag)}`);
 });
+
+it('between full passes, starts the backups that come due from the last pass\'s plan, without listing every partition again', async (t) => {
+  let offset = 0;
+  const clock = { now: () => new Date(Date.now() + offset) };
+  // A timer the test fires: each fire runs the loop's next step.
+  const pending = new Map<number, () => void>();
+  let n = 0;
+  const timer = {
+    setTimeout: (fn: () => void) => { pending.set(++n, fn); return n; },
+    clearTimeout: (h: unknown) => { pending.delete(h as number); },
+  };
+  const fire = (): void => {
+    const due = [...pending.values()];
+    pending.clear();
+    for (const fn of due) fn();
+  };
+  const lb = await startTestLifeboat(t, { clock, scheduler: { idleTickMs: 10_000, jitterMs: 0, timer } });
+  assert.ok(lb.sample);
+  const partitions = lb.sample.service.partitionList.map((p) => p.id);
+  // Full passes counted where they start (the retention sweeper, on the same timer, lists partitions too).
+  const scheduler = lb.scheduler as unknown as { tickNow: () => Promise<unknown> };
+  const tickNow = scheduler.tickNow.bind(lb.scheduler);
+  let fullPasses = 0;
+  scheduler.tickNow = () => {
+    fullPasses++;
+    return tickNow();
+  };
+  await lb.service.policies.createPolicy({
+    Name: 'every-minute', AutoRestoreOnDataLoss: false, MaxIncrementalBackups: 2,
+    Schedule: { ScheduleKind: 'FrequencyBased', Interval: 'PT1M' }, Storage: lb.storage,
+  }, false);
+  await lb.service.protection.enableBackup({ kind: 'Application', name: APP }, { BackupPolicyName: 'every-minute' });
+  const step = async (what: string, done: () => Promise<boolean>): Promise<void> => {
+    await waitFor(async () => { fire(); return done(); }, (v) => v, 10_000, what);
+  };
+  // The protection changed: a full pass starts every schedule (nothing due for a minute).
+  await step('the schedules to start', async () => (await Promise.all(partitions.map((p) => lb.scheduler.scheduleOf(p)))).every((s) => s !== undefined));
+  // 55 s on, past the full-pass period: a full pass plans the backups due at 60 s.
+  offset = 55_000;
+  const before = fullPasses;
+  await step('a full pass', async () => fullPasses > before);
+  await new Promise((r) => setTimeout(r, 200)); // the pass ends
+  // At 60.5 s: the loop's next step starts them from that plan, with no listing.
+  offset = 60_500;
+  const planned = fullPasses;
+  fire(); // one step only: the backups' ends would call for a full pass (to settle them) after it
+  await waitFor(async () => lb.scheduler.lagStats().count, (c) => c >= partitions.length, 10_000, 'every partition started');
+  assert.equal(fullPasses, planned, 'started without a full pass');
+  // Within the full-pass period of the plan, a full pass runs again (policy and hierarchy changes are seen).
+  offset = 66_000;
+  await step('the next full pass', async () => fullPasses > planned);
+});
