@@ -77,6 +77,10 @@ export class Backups {
       partition: r.partition, kind: 'PeriodicBackup' as const, minutes: r.timeoutMinutes ?? 10, id: r.operationId,
       request: { storage: r.storage, periodic: { option: r.option, ...(r.option === 'Incremental' ? { parentBackupId: r.parentBackupId, parentBackupLocation: r.parentBackupLocation } : {}) } },
     })), fence);
-    return requests.map((r) => refused.get(r.storage) ? { refused: refused.get(r.storage) as Error } : accepted.shift() as (typeof accepted)[number]);
+    let k = 0;
+    return requests.map((r) => {
+      const error = refused.get(r.storage);
+      return error ? { refused: error } : accepted[k++] as (typeof accepted)[number];
+    });
   }
 }

@@ -52,11 +52,7 @@ export class OrderBoard {
     if (host && hostIsDown(host, this.p.wallClock.now(), this.p.hostGraceMs)) {
       throw new LifeboatError('LIFEBOAT_E_HOST_LOST', `Host ${host.id}, which serves partition ${partition.id}, has not been seen since ${host.lastSeenUtc}: it is unreachable. Start it again, then repeat the request.`);
     }
-    const now = this.p.clock.now();
-    const op: OperationRecord = {
-      id: id ?? this.p.newId(), kind, partitionId: partition.id, state: 'Accepted', acceptedUtc: now.toISOString(),
-      deadlineUtc: new Date(now.getTime() + minutes * 60_000).toISOString(), updatedUtc: now.toISOString(), request, result: {}, failure: undefined,
-    };
+    const op = newOperation(id ?? this.p.newId(), partition, kind, minutes, request, this.p.clock.now());
     const res = await this.p.catalog.operations.insert(op, fence);
     if (!res.inserted) {
       const busy = res.active.kind === 'Restore' ? 'FABRIC_E_RESTORE_IN_PROGRESS' : 'FABRIC_E_BACKUP_IN_PROGRESS';
@@ -78,10 +74,7 @@ export class OrderBoard {
     const wallNow = this.p.wallClock.now();
     const down = new Map((await this.p.catalog.hierarchy.listHosts()).filter((h) => hostIsDown(h, wallNow, this.p.hostGraceMs)).map((h) => [h.id, h]));
     const now = this.p.clock.now();
-    const ops = requests.map((r): OperationRecord => ({
-      id: r.id, kind: r.kind, partitionId: r.partition.id, state: 'Accepted', acceptedUtc: now.toISOString(),
-      deadlineUtc: new Date(now.getTime() + r.minutes * 60_000).toISOString(), updatedUtc: now.toISOString(), request: r.request, result: {}, failure: undefined,
-    }));
+    const ops = requests.map((r) => newOperation(r.id, r.partition, r.kind, r.minutes, r.request, now));
     const inserted = await this.p.catalog.operations.insertMany(ops.filter((_, i) => !down.has((requests[i] as (typeof requests)[number]).partition.hostId)), fence);
     const hosts = new Set(requests.filter((r) => inserted.has(r.id)).map((r) => r.partition.hostId));
     await Promise.all([...hosts].map((h) => this.wakeHost(h)));
@@ -201,6 +194,14 @@ export class OrderBoard {
     this.unsubscribe();
     for (const name of this.wake.eventNames()) this.wake.emit(name);
   }
+}
+
+/** A new Accepted operation of the partition, due to end `minutes` after `now`. */
+function newOperation(id: string, partition: PartitionRecord, kind: OperationKind, minutes: number, request: Record<string, unknown>, now: Date): OperationRecord {
+  return {
+    id, kind, partitionId: partition.id, state: 'Accepted', acceptedUtc: now.toISOString(),
+    deadlineUtc: new Date(now.getTime() + minutes * 60_000).toISOString(), updatedUtc: now.toISOString(), request, result: {}, failure: undefined,
+  };
 }
 
 /** Full or Incremental: on-demand backups are always Full; a periodic one is what the scheduler decided. */

@@ -198,13 +198,13 @@ export class Scheduler {
   private async loopStep(): Promise<TickResult> {
     const u = this.upcoming;
     const fullEveryMs = this.d.idleTickMs ?? 5000;
-    const nowMs = this.d.clock.now().getTime();
+    const now = this.d.clock.now();
+    const sincePlan = u ? now.getTime() - u.plannedAtMs : Infinity;
     const turn = (this.d.work ?? SOLE_INSTANCE).turn();
-    if (!turn || this.stale || !u || u.token !== turn.fence?.token || nowMs - u.plannedAtMs >= fullEveryMs || (this.endedSince && nowMs - u.plannedAtMs >= SETTLE_MS)) {
+    if (!turn || this.stale || !u || u.token !== turn.fence?.token || sincePlan >= fullEveryMs || (this.endedSince && sincePlan >= SETTLE_MS)) {
       return this.tickNow();
     }
     const result: { started: TickResult['started']; busy: string[]; nextDueUtc: Date | undefined } = { started: [], busy: [], nextDueUtc: undefined };
-    const now = this.d.clock.now();
     const due: Planned[] = [];
     for (; u.next < u.entries.length; u.next++) {
       const { upcoming, ...p } = u.entries[u.next] as Planned;
@@ -269,7 +269,7 @@ export class Scheduler {
           const p = await this.plan(partition, states.get(partition.id), running, protection, policies);
           if (p) planned.push(p);
         } catch (err) {
-          this.known = undefined;
+          // A read failed (nothing was written): the states kept stay what the catalog holds.
           this.d.log?.warn({ partition: partition.id, err: String(err) }, 'periodic backup of a partition could not be scheduled');
         }
       }
