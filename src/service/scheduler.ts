@@ -65,6 +65,10 @@ export interface TickResult {
   readonly nextDueUtc: Date | undefined;
 }
 
+/** A TickResult as a step fills it in. */
+type PassResult = { -readonly [K in keyof TickResult]: TickResult[K] };
+const emptyResult = (): PassResult => ({ started: [], busy: [], nextDueUtc: undefined });
+
 const EARLIEST = new Date(-8.64e15);
 /** Partitions whose due backups a pass starts with one batch of catalog writes. */
 const START_BATCH = 200;
@@ -123,6 +127,8 @@ export class Scheduler {
   /** An operation ended since the last full pass (its partition is settled by the next). */
   private endedSince = false;
   private readonly loop: Loop;
+  /** The loop's longest sleep, and the most time between full passes. */
+  private readonly idleTickMs: number;
   private chain: Promise<unknown> = Promise.resolve();
   /** Set by stop(): a tick under way returns between partitions. */
   private stopping = false;
@@ -141,8 +147,9 @@ export class Scheduler {
     this.d = deps;
     this.random = deps.random ?? (() => 0.5);
     this.startedAt = deps.clock.now();
+    this.idleTickMs = deps.idleTickMs ?? 5000;
     this.loop = new Loop(async () => (await this.queued(() => this.loopStep())).nextDueUtc, {
-      name: 'periodic backup scheduler', clock: deps.clock, idleMs: deps.idleTickMs ?? 5000, log: deps.log, ...(deps.timer ? { timer: deps.timer } : {}),
+      name: 'periodic backup scheduler', clock: deps.clock, idleMs: this.idleTickMs, log: deps.log, ...(deps.timer ? { timer: deps.timer } : {}),
     });
   }
 
@@ -197,14 +204,14 @@ export class Scheduler {
   /** The loop's step: a full pass when one is due (see SETTLE_MS), else the upcoming backups that came due. */
   private async loopStep(): Promise<TickResult> {
     const u = this.upcoming;
-    const fullEveryMs = this.d.idleTickMs ?? 5000;
+    const fullEveryMs = this.idleTickMs;
     const now = this.d.clock.now();
     const sincePlan = u ? now.getTime() - u.plannedAtMs : Infinity;
     const turn = (this.d.work ?? SOLE_INSTANCE).turn();
     if (!turn || this.stale || !u || u.token !== turn.fence?.token || sincePlan >= fullEveryMs || (this.endedSince && sincePlan >= SETTLE_MS)) {
       return this.tickNow();
     }
-    const result: { started: TickResult['started']; busy: string[]; nextDueUtc: Date | undefined } = { started: [], busy: [], nextDueUtc: undefined };
+    const result = emptyResult();
     const due: Planned[] = [];
     for (; u.next < u.entries.length; u.next++) {
       const { upcoming, ...p } = u.entries[u.next] as Planned;
@@ -231,7 +238,7 @@ export class Scheduler {
   }
 
   private async tickNow(): Promise<TickResult> {
-    const result: { started: TickResult['started']; busy: string[]; nextDueUtc: Date | undefined } = { started: [], busy: [], nextDueUtc: undefined };
+    const result = emptyResult();
     const turn = (this.d.work ?? SOLE_INSTANCE).turn();
     // Another instance leads: it schedules.
     if (!turn) return result;
@@ -380,7 +387,7 @@ export class Scheduler {
    * backups and restores, one write of their states (the due ones' as pending), the backups
    * started at once, and the states of those that could not start written back.
    */
-  private async startDue(batch: readonly Planned[], now: Date, fence: Fence | undefined, result: { started: TickResult['started']; busy: string[] }): Promise<void> {
+  private async startDue(batch: readonly Planned[], now: Date, fence: Fence | undefined, result: PassResult): Promise<void> {
     const { catalog, service } = this.d;
     const nowIso = now.toISOString();
     const ids = batch.map((p) => p.partition.id);

@@ -59,7 +59,7 @@ it('between full passes, starts the backups that come due from the last pass\'s 
   assert.ok(lb.sample);
   const partitions = lb.sample.service.partitionList.map((p) => p.id);
   // Full passes counted where they start (the retention sweeper, on the same timer, lists partitions too).
-  const scheduler = lb.scheduler as unknown as { tickNow: () => Promise<unknown> };
+  const scheduler = lb.scheduler as unknown as { tickNow: () => Promise<unknown>; chain: Promise<unknown> };
   const tickNow = scheduler.tickNow.bind(lb.scheduler);
   let fullPasses = 0;
   scheduler.tickNow = () => {
@@ -80,7 +80,9 @@ it('between full passes, starts the backups that come due from the last pass\'s 
   offset = 55_000;
   const before = fullPasses;
   await step('a full pass', async () => fullPasses > before);
-  await new Promise((r) => setTimeout(r, 200)); // the pass ends
+  // The step under way ends (the last fire may have queued one) and the loop arms its timer.
+  await scheduler.chain;
+  await new Promise((r) => setImmediate(r));
   // At 60.5 s: the loop's next step starts them from that plan, with no listing.
   offset = 60_500;
   const planned = fullPasses;
