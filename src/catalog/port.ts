@@ -301,6 +301,22 @@ export interface HierarchyStore {
   getPartition(id: string): Promise<PartitionRecord | undefined>;
 }
 
+/** A change to an operation: its new state and what comes with it. */
+export interface OperationPatch {
+  readonly state: OperationState;
+  readonly updatedUtc: string;
+  readonly result?: Record<string, unknown>;
+  readonly failure?: FailureError;
+}
+
+/** What a host's final report writes besides the operation's end (`OperationStore.end`). */
+export interface HostReportRecords {
+  /** The operation's partition's epoch and last LSN, as the host saw them. */
+  readonly partitionState?: { readonly epoch: EpochWire; readonly lastLsn: string };
+  /** The backup the host made; its partition is the operation's. */
+  readonly backup?: Omit<BackupRecord, 'applicationName'>;
+}
+
 /** Backup and restore operations (their requests hold secrets). */
 export interface OperationStore {
   /**
@@ -308,7 +324,20 @@ export interface OperationStore {
    * fence, only while its token is the lease's (else LIFEBOAT_E_NOT_LEADER, nothing written).
    */
   insert(op: OperationRecord, fence?: Fence): Promise<{ inserted: true } | { inserted: false; active: OperationRecord }>;
-  update(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean>;
+  /**
+   * Changes an active operation (its result merged key by key into the one kept); whether it was
+   * active. Of two racing changes, both are written in turn; once one ends it, the other is not.
+   */
+  update(id: string, patch: OperationPatch): Promise<boolean>;
+  /**
+   * Ends an active operation with its host's report, in one transaction: `update`'s patch (an end
+   * state) and, only with it, the partition's epoch and LSN the host reported and the backup it
+   * made, indexed under its service's application (the service name's own if the service has no
+   * row). Nothing is written if the operation is no longer active ('not-active'), nor if the
+   * backup's id is another partition's already ('foreign-backup'): a host cannot overwrite
+   * another partition's index row.
+   */
+  end(id: string, patch: OperationPatch, report: HostReportRecords): Promise<'ended' | 'not-active' | 'foreign-backup'>;
   get(id: string): Promise<OperationRecord | undefined>;
   /**
    * Inserts, in one transaction, each operation whose partition has no active one (as `insert`

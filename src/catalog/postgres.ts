@@ -14,14 +14,15 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { LifeboatError } from '../core/errors.ts';
+import { applicationOf } from '../core/ids.ts';
 import { type Logger, silentLogger } from '../core/logger.ts';
 import { partitionInfoToJson, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
 import {
   type BackupEntity, type Outcome, type PolicyNames, type ProtectionMapping, type ProtectionState, deletePolicy, entityKey,
 } from '../core/protection.ts';
 import type {
-  BackupFilter, BackupIndex, BackupPageQuery, BackupRecord, Catalog, CatalogSignal, FailureError, Fence, HierarchyStore, HostRecord, HostSighting, LeaseRecord, LeaseStore,
-  OperationKind, OperationRecord, OperationState, OperationStore, PartitionRecord, PeriodicScheduleRecord, PolicyDeletion, PolicyRecord, PolicyStore, ProtectionChange,
+  BackupFilter, BackupIndex, BackupPageQuery, BackupRecord, Catalog, CatalogSignal, Fence, HierarchyStore, HostRecord, HostReportRecords, HostSighting, LeaseRecord, LeaseStore,
+  OperationKind, OperationPatch, OperationRecord, OperationStore, PartitionRecord, PeriodicScheduleRecord, PolicyDeletion, PolicyRecord, PolicyStore, ProtectionChange,
   RetentionStateRecord, ScheduleStore, ServiceRecord, SignalBus,
 } from './port.ts';
 import { AUDIT_KEEP, type AccessStore, type AuditRecord, type TokenRecord } from './access-port.ts';
@@ -300,6 +301,26 @@ class PgHierarchy implements HierarchyStore {
   }
 }
 
+/**
+ * An operation's change, `$2` … `$6` (`patchArgs`): the result merged key by key into the kept
+ * one, the failure kept unless a new one comes.
+ */
+const OPERATION_CHANGE = 'state = $2, active = $3, updated_utc = $4, result = (result::jsonb || $5::jsonb)::text, failure = COALESCE($6, failure)';
+const patchArgs = (id: string, p: OperationPatch): unknown[] => [
+  id, p.state, ACTIVE.has(p.state), p.updatedUtc, JSON.stringify(p.result ?? {}), p.failure ? JSON.stringify(p.failure) : null,
+];
+
+const BACKUP_COLUMNS = 'backup_id, chain_id, parent_id, application_name, service_name, partition_id, partition_info, location, backup_type, dlv, cv, lsn, creation_utc, storage_key';
+/** A backup id indexed again: its row takes the new values. */
+const BACKUP_REPLACE = `chain_id = excluded.chain_id, parent_id = excluded.parent_id, application_name = excluded.application_name,
+  service_name = excluded.service_name, partition_id = excluded.partition_id, partition_info = excluded.partition_info, location = excluded.location,
+  backup_type = excluded.backup_type, dlv = excluded.dlv, cv = excluded.cv, lsn = excluded.lsn, creation_utc = excluded.creation_utc, storage_key = excluded.storage_key`;
+/** A backup's values in BACKUP_COLUMNS order. */
+const backupValues = (b: BackupRecord): unknown[] => [
+  b.backupId, b.backupChainId, b.parentBackupId, b.applicationName, b.serviceName, b.partitionId, JSON.stringify(partitionInfoToJson(b.partitionInfo)),
+  b.backupLocation, b.backupType, b.epoch.DataLossVersion, b.epoch.ConfigurationVersion, b.lsn, b.creationTimeUtc, b.storageKey,
+];
+
 /** Operations: one active per partition (a partial unique index), changed only while active. */
 class PgOperations implements OperationStore {
   constructor(private readonly db: Db) {}
@@ -351,15 +372,32 @@ class PgOperations implements OperationStore {
     return new Set(inserted.map((r) => r.id));
   }
 
-  async update(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean> {
-    return this.db.tx(async (c) => {
-      const row = await this.db.row<OpRow>('SELECT * FROM operations WHERE id = $1 AND active FOR UPDATE', [id], c);
-      if (!row) return false;
-      const result = { ...(JSON.parse(row.result) as Record<string, unknown>), ...(patch.result ?? {}) };
-      await this.db.changed('UPDATE operations SET state = $1, active = $2, updated_utc = $3, result = $4, failure = $5 WHERE id = $6',
-        [patch.state, ACTIVE.has(patch.state), patch.updatedUtc, JSON.stringify(result), patch.failure ? JSON.stringify(patch.failure) : row.failure, id], c);
-      return true;
-    });
+  async update(id: string, patch: OperationPatch): Promise<boolean> {
+    // One statement: the row lock orders racing changes, and the second re-checks `active`.
+    return (await this.db.changed(`UPDATE operations SET ${OPERATION_CHANGE} WHERE id = $1 AND active`, patchArgs(id, patch))) === 1;
+  }
+
+  async end(id: string, patch: OperationPatch, report: HostReportRecords): Promise<'ended' | 'not-active' | 'foreign-backup'> {
+    const s = report.partitionState;
+    const b = report.backup;
+    // One statement (one round trip, one commit): the backup id checked, the operation ended, and
+    // only with it the partition's state and the backup's index row written. The check and the
+    // insert see one snapshot; the insert's own guard keeps another partition's row should a
+    // racing report index the same id in between.
+    const sql = `WITH foreign_backup AS (SELECT 1 FROM backups WHERE backup_id = $7 AND partition_id <> $12),
+      ended AS (UPDATE operations SET ${OPERATION_CHANGE} WHERE id = $1 AND active AND NOT EXISTS (SELECT 1 FROM foreign_backup) RETURNING partition_id),
+      reported AS (UPDATE partitions p SET dlv = $21, cv = $22, last_lsn = $23 FROM ended WHERE p.id = ended.partition_id AND $23::text IS NOT NULL),
+      indexed AS (INSERT INTO backups (${BACKUP_COLUMNS})
+        SELECT $7, $8, $9, COALESCE((SELECT application FROM services WHERE name = $11), $10), $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
+        FROM ended WHERE $7::text IS NOT NULL
+        ON CONFLICT (backup_id) DO UPDATE SET ${BACKUP_REPLACE} WHERE backups.partition_id = excluded.partition_id)
+      SELECT (SELECT count(*) FROM ended)::int AS ended, (SELECT count(*) FROM foreign_backup)::int AS foreign_backup`;
+    // $7 … $20 the backup (its application the service name's, used if the service has no row), $21 … $23 the partition's state.
+    const backupArgs = b ? backupValues({ ...b, applicationName: applicationOf(b.serviceName) }) : Array.from({ length: 14 }, () => null);
+    const args = [...patchArgs(id, patch), ...backupArgs, s?.epoch.DataLossVersion ?? null, s?.epoch.ConfigurationVersion ?? null, s?.lastLsn ?? null];
+    const r = await this.db.row<{ ended: number; foreign_backup: number }>(sql, args);
+    if (r && r.foreign_backup > 0) return 'foreign-backup';
+    return r && r.ended === 1 ? 'ended' : 'not-active';
   }
 
   async get(id: string): Promise<OperationRecord | undefined> {
@@ -410,13 +448,8 @@ class PgBackups implements BackupIndex {
   constructor(private readonly db: Db) {}
 
   async insert(b: BackupRecord): Promise<void> {
-    await this.db.changed(`INSERT INTO backups (backup_id, chain_id, parent_id, application_name, service_name, partition_id, partition_info, location,
-      backup_type, dlv, cv, lsn, creation_utc, storage_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-      ON CONFLICT (backup_id) DO UPDATE SET chain_id = excluded.chain_id, parent_id = excluded.parent_id, application_name = excluded.application_name,
-      service_name = excluded.service_name, partition_id = excluded.partition_id, partition_info = excluded.partition_info, location = excluded.location,
-      backup_type = excluded.backup_type, dlv = excluded.dlv, cv = excluded.cv, lsn = excluded.lsn, creation_utc = excluded.creation_utc, storage_key = excluded.storage_key`,
-    [b.backupId, b.backupChainId, b.parentBackupId, b.applicationName, b.serviceName, b.partitionId, JSON.stringify(partitionInfoToJson(b.partitionInfo)),
-      b.backupLocation, b.backupType, b.epoch.DataLossVersion, b.epoch.ConfigurationVersion, b.lsn, b.creationTimeUtc, b.storageKey]);
+    await this.db.changed(`INSERT INTO backups (${BACKUP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+      ON CONFLICT (backup_id) DO UPDATE SET ${BACKUP_REPLACE}`, backupValues(b));
   }
 
   async get(backupId: string): Promise<BackupRecord | undefined> {

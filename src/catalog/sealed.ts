@@ -18,7 +18,7 @@ import type { BackupPolicy } from '../core/policy.ts';
 import type { Outcome, ProtectionState } from '../core/protection.ts';
 import { SECRET_FIELDS, type StorageDescription } from '../core/storage-description.ts';
 import type {
-  BackupIndex, Catalog, FailureError, Fence, HierarchyStore, LeaseStore, OperationKind, OperationRecord, OperationState, OperationStore, PolicyDeletion, PolicyRecord, PolicyStore,
+  BackupIndex, Catalog, Fence, HierarchyStore, HostReportRecords, LeaseStore, OperationKind, OperationPatch, OperationRecord, OperationStore, PolicyDeletion, PolicyRecord, PolicyStore,
   ProtectionChange, ScheduleStore, SignalBus,
 } from './port.ts';
 
@@ -148,10 +148,19 @@ class SealedOperations implements OperationStore {
     return this.inner.insertMany(ops.map((op) => this.#seal(op)), fence);
   }
 
-  update(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean> {
+  update(id: string, patch: OperationPatch): Promise<boolean> {
+    return this.inner.update(id, this.#sealPatch(patch));
+  }
+
+  end(id: string, patch: OperationPatch, report: HostReportRecords): Promise<'ended' | 'not-active' | 'foreign-backup'> {
+    // The partition's state and the backup's index row hold no secret (the index keeps a storage identity, not credentials).
+    return this.inner.end(id, this.#sealPatch(patch), report);
+  }
+
+  #sealPatch(patch: OperationPatch): OperationPatch {
     // A result (BackupId, location, epoch, LSN) holds no storage description today; sealed all
     // the same should one ever carry a secret field (and opened on read).
-    return this.inner.update(id, patch.result === undefined ? patch : { ...patch, result: this.sealer.sealDeep(patch.result) });
+    return patch.result === undefined ? patch : { ...patch, result: this.sealer.sealDeep(patch.result) };
   }
 
   async get(id: string): Promise<OperationRecord | undefined> {

@@ -6,13 +6,14 @@
 import { EventEmitter } from 'node:events';
 import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { applicationOf } from '../core/ids.ts';
 import { partitionInfoToJson, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
 import {
   type BackupEntity, type Outcome, type PolicyNames, type ProtectionMapping, type ProtectionState, deletePolicy, entityKey,
 } from '../core/protection.ts';
 import type {
-  BackupFilter, BackupIndex, BackupPageQuery, BackupRecord, Catalog, CatalogSignal, FailureError, Fence, HierarchyStore, HostRecord, HostSighting, LeaseRecord, LeaseStore,
-  OperationKind, OperationRecord, OperationState, OperationStore, PartitionRecord, PeriodicScheduleRecord, PolicyDeletion, PolicyRecord, PolicyStore, ProtectionChange,
+  BackupFilter, BackupIndex, BackupPageQuery, BackupRecord, Catalog, CatalogSignal, Fence, HierarchyStore, HostRecord, HostReportRecords, HostSighting, LeaseRecord, LeaseStore,
+  OperationKind, OperationPatch, OperationRecord, OperationStore, PartitionRecord, PeriodicScheduleRecord, PolicyDeletion, PolicyRecord, PolicyStore, ProtectionChange,
   RetentionStateRecord, ScheduleStore, ServiceRecord, SignalBus,
 } from './port.ts';
 import { AUDIT_KEEP, type AccessStore, type AuditRecord, type TokenRecord } from './access-port.ts';
@@ -196,15 +197,37 @@ class SqliteOperations implements OperationStore {
     return { inserted: true };
   }
 
-  async update(id: string, patch: { state: OperationState; updatedUtc: string; result?: Record<string, unknown>; failure?: FailureError }): Promise<boolean> {
-    return this.db.transaction((): boolean => {
-      const row = this.db.prepare('SELECT * FROM operations WHERE id = ? AND active = 1').get(id) as OpRow | undefined;
-      if (!row) return false;
-      const result = { ...(JSON.parse(row.result) as Record<string, unknown>), ...(patch.result ?? {}) };
-      this.db.prepare('UPDATE operations SET state = ?, active = ?, updated_utc = ?, result = ?, failure = ? WHERE id = ?')
-        .run(patch.state, ACTIVE.has(patch.state) ? 1 : 0, patch.updatedUtc, JSON.stringify(result), patch.failure ? JSON.stringify(patch.failure) : row.failure, id);
-      return true;
+  async update(id: string, patch: OperationPatch): Promise<boolean> {
+    return this.db.transaction((): boolean => this.write(id, patch) !== undefined).immediate();
+  }
+
+  async end(id: string, patch: OperationPatch, report: HostReportRecords): Promise<'ended' | 'not-active' | 'foreign-backup'> {
+    const b = report.backup;
+    return this.db.transaction((): 'ended' | 'not-active' | 'foreign-backup' => {
+      if (b) {
+        const other = this.db.prepare('SELECT partition_id FROM backups WHERE backup_id = ?').get(b.backupId) as { partition_id: string } | undefined;
+        if (other && other.partition_id !== b.partitionId) return 'foreign-backup';
+      }
+      const partitionId = this.write(id, patch);
+      if (partitionId === undefined) return 'not-active';
+      const s = report.partitionState;
+      if (s) this.db.prepare('UPDATE partitions SET dlv = ?, cv = ?, last_lsn = ? WHERE id = ?').run(s.epoch.DataLossVersion, s.epoch.ConfigurationVersion, s.lastLsn, partitionId);
+      if (b) {
+        const service = this.db.prepare('SELECT application FROM services WHERE name = ?').get(b.serviceName) as { application: string } | undefined;
+        insertBackup(this.db, { ...b, applicationName: service?.application ?? applicationOf(b.serviceName) });
+      }
+      return 'ended';
     }).immediate();
+  }
+
+  /** `update`'s write, inside the caller's transaction: the operation's partition, or undefined if it is not active. */
+  private write(id: string, patch: OperationPatch): string | undefined {
+    const row = this.db.prepare('SELECT * FROM operations WHERE id = ? AND active = 1').get(id) as OpRow | undefined;
+    if (!row) return undefined;
+    const result = { ...(JSON.parse(row.result) as Record<string, unknown>), ...(patch.result ?? {}) };
+    this.db.prepare('UPDATE operations SET state = ?, active = ?, updated_utc = ?, result = ?, failure = ? WHERE id = ?')
+      .run(patch.state, ACTIVE.has(patch.state) ? 1 : 0, patch.updatedUtc, JSON.stringify(result), patch.failure ? JSON.stringify(patch.failure) : row.failure, id);
+    return row.partition_id;
   }
 
   async get(id: string): Promise<OperationRecord | undefined> {
@@ -254,15 +277,20 @@ class SqliteOperations implements OperationStore {
   }
 }
 
+/** Indexes a backup (a new one, or the same id again: its row is replaced). */
+function insertBackup(db: Database.Database, b: BackupRecord): void {
+  db.prepare(`INSERT OR REPLACE INTO backups (backup_id, chain_id, parent_id, application_name, service_name, partition_id, partition_info, location,
+    backup_type, dlv, cv, lsn, creation_utc, storage_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    .run(b.backupId, b.backupChainId, b.parentBackupId, b.applicationName, b.serviceName, b.partitionId, JSON.stringify(partitionInfoToJson(b.partitionInfo)),
+      b.backupLocation, b.backupType, b.epoch.DataLossVersion, b.epoch.ConfigurationVersion, b.lsn, b.creationTimeUtc, b.storageKey);
+}
+
 /** The backup index. */
 class SqliteBackups implements BackupIndex {
   constructor(private readonly db: Database.Database) {}
 
   async insert(b: BackupRecord): Promise<void> {
-    this.db.prepare(`INSERT OR REPLACE INTO backups (backup_id, chain_id, parent_id, application_name, service_name, partition_id, partition_info, location,
-      backup_type, dlv, cv, lsn, creation_utc, storage_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-      .run(b.backupId, b.backupChainId, b.parentBackupId, b.applicationName, b.serviceName, b.partitionId, JSON.stringify(partitionInfoToJson(b.partitionInfo)),
-        b.backupLocation, b.backupType, b.epoch.DataLossVersion, b.epoch.ConfigurationVersion, b.lsn, b.creationTimeUtc, b.storageKey);
+    insertBackup(this.db, b);
   }
 
   async get(backupId: string): Promise<BackupRecord | undefined> {

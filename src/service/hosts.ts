@@ -16,7 +16,7 @@ import { MAX_ORDER_POLL_MS, hostIsLive } from '../core/host-liveness.ts';
 import { isActive } from '../core/operation.ts';
 import { partitionInfoFromJson, schemeFromJson, schemeToJson } from '../core/partitioning.ts';
 import { type StorageDescription, storageIdentity } from '../core/storage-description.ts';
-import type { OperationRecord, PartitionRecord } from '../catalog/port.ts';
+import type { BackupRecord, HostReportRecords, OperationRecord, PartitionRecord } from '../catalog/port.ts';
 import type { DataLossDesk } from './data-loss.ts';
 import type { OrderBoard } from './orders.ts';
 import type { ServicePorts } from './ports.ts';
@@ -162,16 +162,17 @@ export class HostDesk implements HostChannel {
     if (!isActive(op.state)) {
       // Ended: nothing changes, but a backup that really reached storage after its deadline is
       // indexed (it exists, and retention must see it).
-      if (op.state === 'Timeout' && r.State === 'Success' && r.Backup && op.kind !== 'Restore') await this.indexBackup(op, partition, r.Backup);
+      if (op.state === 'Timeout' && r.State === 'Success' && r.Backup && op.kind !== 'Restore') await this.indexLateBackup(op, partition, r.Backup);
       return;
     }
-    if ('Partition' in r && r.Partition) await catalog.hierarchy.updatePartitionState(op.partitionId, r.Partition.Epoch, r.Partition.Lsn);
+    const partitionState = 'Partition' in r && r.Partition ? { epoch: r.Partition.Epoch, lastLsn: r.Partition.Lsn } : undefined;
     if (r.State === 'InProgress') {
+      if (partitionState) await catalog.hierarchy.updatePartitionState(op.partitionId, partitionState.epoch, partitionState.lastLsn);
       await this.orders.apply(op, r.Progress ? { type: 'HostProgressed', progress: progressResult(r.Progress) } : { type: 'HostStarted' }, now);
       return;
     }
     try {
-      await this.finish(op, partition, r, now);
+      await this.finish(op, partition, r, now, partitionState);
     } finally {
       await this.orders.ended(op.id);
     }
@@ -182,38 +183,35 @@ export class HostDesk implements HostChannel {
   }
 
   /**
-   * Records a backup a host reports in the index. Its location must be in the partition's own
-   * folder, and its id new or already this partition's: a host cannot overwrite the index row of
-   * another partition's backup, nor index another partition's objects as its own.
+   * Records in the index a backup that reached storage after its operation's deadline (it exists,
+   * and retention must see it). As at a successful end, a host can index only its partition's.
    */
-  private async indexBackup(op: OperationRecord, partition: PartitionRecord, b: StoredBackupSummary): Promise<void> {
-    locationInPartition(partition.serviceName, partition.id, b.BackupLocation);
+  private async indexLateBackup(op: OperationRecord, partition: PartitionRecord, b: StoredBackupSummary): Promise<void> {
     const { catalog } = this.p;
+    const record = backupRecordOf(op, partition, b);
     const existing = await catalog.backups.get(b.BackupId);
     invalidArgUnless(!existing || existing.partitionId === partition.id, `Backup ${b.BackupId} is another partition's.`);
     const service = await catalog.hierarchy.getService(partition.serviceName);
-    await catalog.backups.insert({
-      backupId: b.BackupId, backupChainId: b.BackupChainId, parentBackupId: b.ParentBackupId, applicationName: service?.application ?? applicationOf(partition.serviceName),
-      serviceName: partition.serviceName, partitionId: partition.id, partitionInfo: partition.info, backupLocation: b.BackupLocation, backupType: b.BackupType,
-      epoch: b.EpochOfLastBackupRecord, lsn: b.LsnOfLastBackupRecord, creationTimeUtc: b.CreationTimeUtc, storageKey: storageIdentity(op.request.storage as StorageDescription),
-    });
+    await catalog.backups.insert({ ...record, applicationName: service?.application ?? applicationOf(partition.serviceName) });
   }
 
-  private async finish(op: OperationRecord, partition: PartitionRecord, r: Exclude<Report, { State: 'InProgress' }>, now: string): Promise<void> {
+  private async finish(op: OperationRecord, partition: PartitionRecord, r: Exclude<Report, { State: 'InProgress' }>, now: string, partitionState: HostReportRecords['partitionState']): Promise<void> {
+    const state = partitionState ? { partitionState } : {};
     if (r.State === 'Failure') {
-      await this.orders.apply(op, { type: 'HostFailed', error: r.Error }, now);
+      await this.orders.apply(op, { type: 'HostFailed', error: r.Error }, now, state);
       return;
     }
     if (op.kind !== 'Restore' && r.Backup) {
       const b = r.Backup;
-      await this.indexBackup(op, partition, b);
-      await this.orders.apply(op, {
+      // The operation's end, the partition's state and the backup's index row: one write.
+      const ended = await this.orders.apply(op, {
         type: 'HostSucceeded',
         result: {
           BackupId: b.BackupId, BackupChainId: b.BackupChainId, BackupLocation: b.BackupLocation, EpochOfLastBackupRecord: b.EpochOfLastBackupRecord,
           LsnOfLastBackupRecord: b.LsnOfLastBackupRecord, TimeStampUtc: b.CreationTimeUtc, ...progressResult(r.Progress),
         },
-      }, now);
+      }, now, { ...state, backup: backupRecordOf(op, partition, b) });
+      if (!ended && (await this.p.catalog.operations.get(op.id))?.state === 'Timeout') await this.indexLateBackup(op, partition, b);
     } else if (op.kind === 'Restore' && r.Restored) {
       // As Service Fabric reports it: the restored backup's epoch and LSN (the partition itself
       // is now in a newer epoch, shown by GET /Partitions/{id}).
@@ -222,11 +220,25 @@ export class HostDesk implements HostChannel {
         result: {
           RestoredEpoch: op.request.backupEpoch ?? r.Restored.Epoch, RestoredLsn: r.Restored.Lsn, PartitionEpoch: r.Restored.Epoch, TimeStampUtc: now, ...progressResult(r.Progress),
         },
-      }, now);
+      }, now, state);
     } else {
       throw new LifeboatError('E_INVALIDARG', `A successful ${op.kind.toLowerCase()} report must carry its result.`);
     }
   }
+}
+
+/**
+ * The index row of a backup a host reports (its application comes from the service's record).
+ * Its location must be in the partition's own folder: a host cannot index another partition's
+ * objects as its own.
+ */
+function backupRecordOf(op: OperationRecord, partition: PartitionRecord, b: StoredBackupSummary): Omit<BackupRecord, 'applicationName'> {
+  locationInPartition(partition.serviceName, partition.id, b.BackupLocation);
+  return {
+    backupId: b.BackupId, backupChainId: b.BackupChainId, parentBackupId: b.ParentBackupId, serviceName: partition.serviceName, partitionId: partition.id,
+    partitionInfo: partition.info, backupLocation: b.BackupLocation, backupType: b.BackupType, epoch: b.EpochOfLastBackupRecord, lsn: b.LsnOfLastBackupRecord,
+    creationTimeUtc: b.CreationTimeUtc, storageKey: storageIdentity(op.request.storage as StorageDescription),
+  };
 }
 
 /** A report's byte counts as the operation's result keeps them (GetBackupProgress and GetRestoreProgress show them). */

@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { LifeboatError } from '../core/errors.ts';
 import { hostIsDown } from '../core/host-liveness.ts';
 import { type OperationEvent, nextOperation } from '../core/operation.ts';
-import type { CatalogSignal, Fence, HostRecord, OperationKind, OperationRecord, PartitionRecord } from '../catalog/port.ts';
+import type { CatalogSignal, Fence, HostRecord, HostReportRecords, OperationKind, OperationPatch, OperationRecord, PartitionRecord } from '../catalog/port.ts';
 import { type OperationChange, notify } from './observer.ts';
 import type { ServicePorts } from './ports.ts';
 
@@ -85,13 +85,18 @@ export class OrderBoard {
     });
   }
 
-  /** Applies `event` to the operation through the reducer; whether it changed. */
-  async apply(op: OperationRecord, event: OperationEvent, updatedUtc = this.p.clock.now().toISOString()): Promise<boolean> {
+  /**
+   * Applies `event` to the operation through the reducer; whether it changed. With `report` (an
+   * event that ends it: a host's final report), what the host reported is written with the end,
+   * in one transaction; a backup id that is another partition's is refused (E_INVALIDARG) and
+   * nothing is written.
+   */
+  async apply(op: OperationRecord, event: OperationEvent, updatedUtc = this.p.clock.now().toISOString(), report?: HostReportRecords): Promise<boolean> {
     const change = nextOperation(op.kind, op.state, event);
     if (!change) return false;
     // The catalog changes an operation only while it is active: of two racing ends (a report and
     // the deadline), one is written and told, the other is neither.
-    const written = await this.p.catalog.operations.update(op.id, { ...change, updatedUtc });
+    const written = report ? await this.end(op, { ...change, updatedUtc }, report) : await this.p.catalog.operations.update(op.id, { ...change, updatedUtc });
     if (written) {
       const told: OperationChange = {
         operationId: op.id, kind: op.kind, partitionId: op.partitionId, from: op.state, to: change.state, acceptedUtc: op.acceptedUtc, changedUtc: updatedUtc,
@@ -101,6 +106,12 @@ export class OrderBoard {
       notify(() => this.p.events.operationChanged(told));
     }
     return written;
+  }
+
+  private async end(op: OperationRecord, patch: OperationPatch, report: HostReportRecords): Promise<boolean> {
+    const outcome = await this.p.catalog.operations.end(op.id, patch, report);
+    if (outcome === 'foreign-backup') throw new LifeboatError('E_INVALIDARG', `Backup ${report.backup?.backupId ?? ''} is another partition's.`);
+    return outcome === 'ended';
   }
 
   /** Ends active operations whose deadline has passed with Timeout. */

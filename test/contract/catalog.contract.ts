@@ -114,6 +114,82 @@ export function runCatalogContract(o: CatalogContractOptions): void {
       assert.equal(await c.operations.latest(P2, 'Backup'), undefined);
     });
 
+    it('merges an operation\'s result key by key', async (t) => {
+      const c = await o.create(t);
+      await seed(c);
+      await c.operations.insert(operation('op1'));
+      assert.equal(await c.operations.update('op1', { state: 'BackupInProgress', updatedUtc: '2026-01-01T00:00:01.000Z', result: { BytesTransferred: 5, TotalBytes: 9 } }), true);
+      assert.equal(await c.operations.update('op1', { state: 'Success', updatedUtc: '2026-01-01T00:00:02.000Z', result: { BackupId: 'b', BytesTransferred: 9 } }), true);
+      assert.deepEqual((await c.operations.get('op1'))?.result, { BytesTransferred: 9, TotalBytes: 9, BackupId: 'b' });
+    });
+
+    it('ends an operation with its host\'s report in one write, or writes nothing', async (t) => {
+      const c = await o.create(t);
+      await seed(c);
+      // A service whose application is not its name's: the index takes the service's record.
+      const P3 = '33333333-3333-4333-8333-333333333333';
+      await c.hierarchy.registerService('h1', { name: 'fabric:/Shop/Cart', application: 'fabric:/Store', scheme: { kind: 'Singleton' }, hasPersistedState: true }, [
+        { id: P3, info: { kind: 'Singleton' }, epoch, lastLsn: '0' },
+      ]);
+      const made = (id: string, partitionId: string, serviceName: string): Omit<BackupRecord, 'applicationName'> => {
+        const { applicationName: _, ...rest } = backupRecord(id, partitionId, serviceName, '2026-01-05T00:00:00.000Z');
+        return rest;
+      };
+      const later = { DataLossVersion: '2', ConfigurationVersion: '7' };
+      await c.operations.insert(operation('op3', P3));
+      assert.equal(await c.operations.update('op3', { state: 'BackupInProgress', updatedUtc: '2026-01-01T00:00:01.000Z', result: { TotalBytes: 9 } }), true);
+      const success = { state: 'Success' as const, updatedUtc: '2026-01-01T00:00:02.000Z', result: { BackupId: 'b3' } };
+      assert.equal(await c.operations.end('op3', success, { partitionState: { epoch: later, lastLsn: '42' }, backup: made('b3', P3, 'fabric:/Shop/Cart') }), 'ended');
+      const op3 = await c.operations.get('op3');
+      assert.equal(op3?.state, 'Success');
+      assert.deepEqual(op3?.result, { TotalBytes: 9, BackupId: 'b3' });
+      assert.deepEqual(await c.backups.get('b3'), { ...made('b3', P3, 'fabric:/Shop/Cart'), applicationName: 'fabric:/Store' });
+      const p3 = await c.hierarchy.getPartition(P3);
+      assert.deepEqual([p3?.epoch, p3?.lastLsn], [later, '42']);
+
+      // Ended already: nothing more is written.
+      assert.equal(await c.operations.end('op3', { ...success, state: 'Failure', failure: { Code: 'E_FAIL', Message: 'late' } }, {
+        partitionState: { epoch, lastLsn: '43' }, backup: made('b-late', P3, 'fabric:/Shop/Cart'),
+      }), 'not-active');
+      assert.equal((await c.operations.get('op3'))?.state, 'Success');
+      assert.equal(await c.backups.get('b-late'), undefined);
+      assert.equal((await c.hierarchy.getPartition(P3))?.lastLsn, '42');
+
+      // Another partition's backup id: refused whole — the operation stays active, the row and the partition as they were.
+      await c.operations.insert(operation('op2', P2));
+      assert.equal(await c.operations.end('op2', success, { partitionState: { epoch: later, lastLsn: '9' }, backup: made('b3', P2, 'fabric:/A/S') }), 'foreign-backup');
+      assert.equal((await c.operations.get('op2'))?.state, 'Accepted');
+      assert.equal((await c.backups.get('b3'))?.partitionId, P3);
+      assert.equal((await c.hierarchy.getPartition(P2))?.lastLsn, '0');
+
+      // A failure with the partition's state and no backup; then the partition's own id again, replaced.
+      assert.equal(await c.operations.end('op2', { state: 'Failure', updatedUtc: '2026-01-01T00:00:03.000Z', failure: { Code: 'E_FAIL', Message: 'disk' } }, {
+        partitionState: { epoch: later, lastLsn: '9' },
+      }), 'ended');
+      assert.deepEqual((await c.operations.get('op2'))?.failure, { Code: 'E_FAIL', Message: 'disk' });
+      assert.equal((await c.hierarchy.getPartition(P2))?.lastLsn, '9');
+      await c.operations.insert(operation('op3b', P3));
+      assert.equal(await c.operations.end('op3b', success, { backup: { ...made('b3', P3, 'fabric:/Shop/Cart'), lsn: '50' } }), 'ended');
+      assert.equal((await c.backups.get('b3'))?.lsn, '50');
+      assert.equal((await c.hierarchy.getPartition(P3))?.lastLsn, '42', 'no state reported: the partition\'s is kept');
+
+      // Racing ends (a report and the deadline): exactly one is written.
+      for (const n of [1, 2, 3]) {
+        await c.operations.insert(operation(`race${n}`, P2));
+        const [report, deadline] = await Promise.all([
+          c.operations.end(`race${n}`, success, { backup: made(`b-race${n}`, P2, 'fabric:/A/S') }),
+          c.operations.update(`race${n}`, { state: 'Timeout', updatedUtc: '2026-01-01T00:00:04.000Z', failure: { Code: 'FABRIC_E_TIMEOUT', Message: 't' } }),
+        ]);
+        assert.equal([report === 'ended', deadline].filter(Boolean).length, 1, `race ${n}: ${report} / ${deadline}`);
+        assert.equal((await c.backups.get(`b-race${n}`)) !== undefined, report === 'ended');
+      }
+
+      // A service with no record: the service name's application.
+      await c.operations.insert(operation('op1', P1));
+      assert.equal(await c.operations.end('op1', success, { backup: made('b-gone', P1, 'fabric:/Gone/S') }), 'ended');
+      assert.equal((await c.backups.get('b-gone'))?.applicationName, 'fabric:/Gone');
+    });
+
     it('indexes backups, filtered by entity and time, in a stable order', async (t) => {
       const c = await o.create(t);
       await c.backups.insert(backupRecord('b3', P2, 'fabric:/A/S', '2026-01-03T00:00:00.000Z'));

@@ -112,10 +112,12 @@ it('ends a backup nobody carried out with Timeout after BackupTimeout; a late re
 
   // The host turns up late with a result: the request stays timed out.
   w.clock.advance(5_000);
-  await w.service.hosts.report(HOST, lateBackupSuccess(w, op.id));
+  const late = lateBackupSuccess(w, op.id);
+  await w.service.hosts.report(HOST, late);
   await w.service.hosts.report(HOST, { OperationId: op.id, State: 'Failure', Error: { Code: 'E_FAIL', Message: 'late' } });
   assert.deepEqual(await w.service.backups.backupProgress(w.pid), timedOut, 'late reports change nothing');
   assert.equal((await w.catalog.operations.get(op.id))?.state, 'Timeout');
+  assert.equal((await w.catalog.backups.get(late.State === 'Success' ? late.Backup?.BackupId ?? '' : ''))?.applicationName, 'fabric:/TimeApp', 'the backup that reached storage late is indexed all the same');
 
   // The partition is free again.
   const next = await w.service.backups.backupPartition(w.pid, { BackupStorage: w.storage }, 1);
@@ -124,6 +126,25 @@ it('ends a backup nobody carried out with Timeout after BackupTimeout; a late re
   const orders = await w.service.hosts.pollOrders(HOST, 0);
   assert.deepEqual(orders.map((o) => o.OperationId), [next.id]);
   assert.ok(performance.now() - started < 5_000, 'runs on the fake clock, not in minutes');
+});
+
+it('indexes a backup whose success report lost the race with its deadline', async (t) => {
+  const w = await world(t);
+  const op = await w.service.backups.backupPartition(w.pid, { BackupStorage: w.storage }, 1);
+  await w.service.hosts.pollOrders(HOST, 0);
+  // The deadline passes between the report's read of the operation and its end's write.
+  const { operations } = w.catalog;
+  const end = operations.end.bind(operations);
+  operations.end = async (...args) => {
+    w.clock.advance(61_000);
+    assert.equal(await w.service.orders.expireOperations(), 1);
+    return end(...args);
+  };
+  const report = lateBackupSuccess(w, op.id);
+  await w.service.hosts.report(HOST, report);
+  assert.equal((await w.catalog.operations.get(op.id))?.state, 'Timeout', 'the deadline won: its end stands');
+  const id = report.State === 'Success' ? report.Backup?.BackupId : undefined;
+  assert.equal((await w.catalog.backups.get(id ?? ''))?.partitionId, w.pid, 'and the backup the host made is indexed');
 });
 
 it('times out a backup the host took and reported in progress', async (t) => {
