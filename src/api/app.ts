@@ -306,7 +306,7 @@ export function buildApp(o: AppOptions): FastifyInstance {
       invalidArgUnless(typeof body.PartitionId === 'string' && isGuid(body.PartitionId), 'PartitionId must be a GUID.');
       return service.hosts.dataLoss(req.params.hostId ?? '', body.PartitionId.toLowerCase());
     });
-    hosts.post(ROUTES.hostReport, { config: { access: 'host' } }, async (req: Req, reply) => {
+    hosts.post(ROUTES.hostReport, { config: { access: 'host', audit: 'refusals' } }, async (req: Req, reply) => {
       await service.hosts.report(req.params.hostId ?? '', objectBody(req, true, 'Report') as unknown as Report);
       return reply.code(200).send({});
     });

@@ -32,8 +32,12 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** What the route needs. Every route must say; buildApp refuses one that does not. */
     access?: Access;
-    /** Audit this route's calls (default: every route that is not `read`, except those saying false). */
-    audit?: boolean;
+    /**
+     * Audit this route's calls (default: every route that is not `read`, except those saying
+     * false); 'refusals': only those refused or denied (a host's reports, which the operation's
+     * own record keeps, would otherwise push people's actions out of the log in an hour).
+     */
+    audit?: boolean | 'refusals';
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -130,6 +134,7 @@ export function installGate(app: FastifyInstance, o: GateOptions): void {
     const p = req.principal ?? ANONYMOUS;
     const status = reply.statusCode;
     const outcome = denied.has(req) ? 'denied' : status < 400 ? 'allowed' : 'refused';
+    if (config.audit === 'refusals' && outcome === 'allowed') return;
     const entry = { principal: p.name, role: p.via === 'none' && p !== INSECURE ? 'none' : p.role, via: p.via, method: req.method, route: req.routeOptions.url ?? '', entity: entityOf(req), status, outcome } as const;
     req.log.info({ audit: entry }, 'audit');
     try {

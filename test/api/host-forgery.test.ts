@@ -114,6 +114,12 @@ describe('host protocol forgery', () => {
     assert.equal(ended?.state, 'Success');
     assertSuccess(await as('POST', '/Lifeboat/Hosts/evil/$/Report', { OperationId: order.OperationId, State: 'Failure', Error: { Code: 'E_FAIL', Message: 'late' } }), 200);
     assert.deepEqual(await lb.catalog.operations.get(order.OperationId as string), ended, 'a report on an ended operation changes nothing');
+
+    // The audit log keeps every report refused or denied, and none of those taken (the operation keeps them).
+    const log = (assertSuccess(await send(lb.url, { method: 'GET', path: `/Lifeboat/$/AuditLog?${V}&MaxResults=1000` }), 200) as { Items: Array<Record<string, unknown>> }).Items;
+    const reports = log.filter((i) => i.Principal === 't-evil' && String(i.Route).endsWith('/$/Report'));
+    assert.deepEqual(reports.map((i) => [i.Status, i.Outcome]), [[403, 'denied'], ...Array.from({ length: 6 }, () => [400, 'refused'])]);
+    assert.ok(log.some((i) => i.Principal === 't-evil' && String(i.Route).endsWith('/$/Register') && i.Outcome === 'allowed'), 'a registration taken is audited');
   });
 
   it('holds registrations and order polls to their limits', async (t) => {
