@@ -103,6 +103,10 @@ export function buildApp(o: AppOptions): FastifyInstance {
     // A client has 30 s to send its whole request (headers and body): a slow sender cannot hold
     // sockets open for ever. Order polls wait in the response, not here.
     requestTimeout: 30_000,
+    // One line per request, at debug (below): Fastify's two at info per request were most of the
+    // log — and of a busy leader's writes — with hosts polling and reporting (the audit log
+    // already tells who changed what).
+    disableRequestLogging: true,
     // Service Fabric ids carry `~`, `:`, `#`: keep paths as they come.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     // What the router refuses before any route runs (a malformed URL, an over-long id) gets the FabricError shape too.
@@ -112,6 +116,9 @@ export function buildApp(o: AppOptions): FastifyInstance {
   });
 
   installGate(app, { ...o.gate, access: o.access, log: { warn: (obj, msg) => app.log.warn(obj, msg) } });
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.debug({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
+  });
 
   // Bodies are JSON and nothing else: a browser form or a text/plain fetch (which need no CORS
   // preflight) is refused before it is read. An empty body is no body (the .NET client sends

@@ -248,6 +248,23 @@ describe('cross-site and DNS-rebinding requests', () => {
   });
 });
 
+describe('request log', () => {
+  it('logs each request once, at debug, without its query; at info only the audit lines', async (t) => {
+    for (const level of ['info', 'debug'] as const) {
+      const lines: Array<Record<string, unknown>> = [];
+      const stream = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>); done(); } });
+      const lb = await startTestLifeboat(t, { sample: false, logger: { level, stream } });
+      assertSuccess(await send(lb.url, { method: 'GET', path: '/Applications?api-version=6.0' }), 200);
+      await send(lb.url, { method: 'POST', path: `/BackupRestore/BackupPolicies/$/Create?${V}`, body: {} });
+      await lb.close();
+      const requests = lines.filter((l) => l.msg === 'request completed' || l.msg === 'incoming request');
+      if (level === 'info') assert.deepEqual(requests, [], 'no line per request at info');
+      else assert.deepEqual(requests.map((l) => [l.method, l.url, l.status]), [['GET', '/Applications', 200], ['POST', '/BackupRestore/BackupPolicies/$/Create', 400]]);
+      assert.equal(lines.filter((l) => l.msg === 'audit').length, 1, `${level}: the POST's audit line`);
+    }
+  });
+});
+
 describe('audit log', () => {
   it('records every mutating call with principal, role, route, entity and outcome, and is for admins only', async (t) => {
     const lb = await startTestLifeboat(t);
