@@ -353,6 +353,10 @@ export interface OperationStore {
   latestEnded(partitionId: string, kinds: readonly OperationKind[]): Promise<OperationRecord | undefined>;
   /** Active operations, oldest first; of one host's partitions when given. */
   active(hostId?: string): Promise<OperationRecord[]>;
+  /** The ids of the active operations: `active` without reading (or opening) the records. */
+  activeIds(): Promise<Set<string>>;
+  /** Those of the operations that exist, by id, in one read. */
+  getMany(ids: readonly string[]): Promise<Map<string, OperationRecord>>;
   /**
    * Hands out to `hostId` the orders of its partitions' active operations that are not out to it
    * already — never handed out, handed to another host (the partition moved), or handed before

@@ -423,6 +423,16 @@ class PgOperations implements OperationStore {
     return r && op(r);
   }
 
+  async activeIds(): Promise<Set<string>> {
+    return new Set((await this.db.rows<{ id: string }>('SELECT id FROM operations WHERE active')).map((r) => r.id));
+  }
+
+  async getMany(ids: readonly string[]): Promise<Map<string, OperationRecord>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db.rows<OpRow>('SELECT * FROM operations WHERE id = ANY($1::text[])', [[...ids]]);
+    return new Map(rows.map((r) => [r.id, op(r)]));
+  }
+
   async active(hostId?: string): Promise<OperationRecord[]> {
     const rows = hostId === undefined
       ? await this.db.rows<OpRow>('SELECT * FROM operations WHERE active ORDER BY seq')

@@ -184,6 +184,15 @@ class SealedOperations implements OperationStore {
     return (await this.inner.active(hostId)).map((op) => this.#open(op));
   }
 
+  activeIds(): Promise<Set<string>> {
+    return this.inner.activeIds();
+  }
+
+  async getMany(ids: readonly string[]): Promise<Map<string, OperationRecord>> {
+    const found = await this.inner.getMany(ids);
+    return new Map([...found].map(([id, op]) => [id, this.#open(op)]));
+  }
+
   async claimOrders(hostId: string, nowUtc: string, againBeforeUtc: string): Promise<OperationRecord[]> {
     return (await this.inner.claimOrders(hostId, nowUtc, againBeforeUtc)).map((op) => this.#open(op));
   }

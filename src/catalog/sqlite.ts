@@ -257,6 +257,20 @@ class SqliteOperations implements OperationStore {
     return r && op(r);
   }
 
+  async activeIds(): Promise<Set<string>> {
+    return new Set((this.db.prepare('SELECT id FROM operations WHERE active = 1').all() as Array<{ id: string }>).map((r) => r.id));
+  }
+
+  async getMany(ids: readonly string[]): Promise<Map<string, OperationRecord>> {
+    const get = this.db.prepare('SELECT * FROM operations WHERE id = ?');
+    const out = new Map<string, OperationRecord>();
+    for (const id of ids) {
+      const r = get.get(id) as OpRow | undefined;
+      if (r) out.set(id, op(r));
+    }
+    return out;
+  }
+
   async active(hostId?: string): Promise<OperationRecord[]> {
     const rows = (hostId === undefined
       ? this.db.prepare('SELECT * FROM operations WHERE active = 1 ORDER BY seq').all()

@@ -18,7 +18,7 @@ import type { ScheduleState } from '../core/schedule.ts';
 import type { BackupPolicy } from '../core/policy.ts';
 import { randomUUID } from 'node:crypto';
 import { isLifeboatError } from '../core/errors.ts';
-import type { Catalog, Fence, OperationStore, PartitionRecord, PeriodicScheduleRecord, PolicyStore } from '../catalog/port.ts';
+import type { Catalog, Fence, OperationRecord, OperationStore, PartitionRecord, PeriodicScheduleRecord, PolicyStore } from '../catalog/port.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
 import type { LifeboatService } from './lifeboat-service.ts';
@@ -96,8 +96,8 @@ interface PlannedBackup { readonly at: Date; readonly scheduled: Date; readonly 
  * when protection changed, when the lead changed hands, and within SETTLE_MS of an operation's end.
  */
 const SETTLE_MS = 1000;
-/** Partitions a pass works on at once (their catalog calls overlap; the pool has 10 connections). */
-const PASS_CONCURRENCY = 16;
+/** Ended periodic operations a pass reads in one statement. */
+const ENDED_READ_BATCH = 1000;
 const MAX_JITTER_MEMO = 100_000;
 const MAX_LAG_SAMPLES = 10_000;
 
@@ -257,31 +257,33 @@ export class Scheduler {
       this.known = { token: fence?.token, states: new Map((await catalog.schedules.listPeriodic()).map((r) => [r.partitionId, r])) };
     }
     const { states } = this.known;
-    // Likewise which pending backups still run: one read, not one per partition (mid-slot, all are pending).
-    const running = [...states.values()].some((r) => r.pending) ? new Set((await catalog.operations.active()).map((o) => o.id)) : new Set<string>();
+    // Likewise which pending backups still run, and how those that ended did: a read of the active
+    // ids and one of the ended operations per thousand, not one per partition (mid-slot, all are pending).
+    const pendingIds = [...states.values()].flatMap((r) => (r.pending ? [r.pending.operationId] : []));
+    const running = pendingIds.length > 0 ? await catalog.operations.activeIds() : new Set<string>();
+    const endedIds = pendingIds.filter((id) => !running.has(id));
+    const ended = new Map<string, OperationRecord>();
+    for (let i = 0; i < endedIds.length; i += ENDED_READ_BATCH) {
+      for (const [id, op] of await catalog.operations.getMany(endedIds.slice(i, i + ENDED_READ_BATCH))) ended.set(id, op);
+    }
     const partitions: PartitionRecord[] = [];
     for (const svc of await catalog.hierarchy.listServices()) {
       if (svc.hasPersistedState) partitions.push(...await catalog.hierarchy.listPartitions(svc.name));
     }
     const order = new Map(partitions.map((p, i) => [p.id, i]));
 
-    // 1. Each partition's schedule as of now. Only a pending backup that ended is read (up to
-    // PASS_CONCURRENCY at once); the rest is in memory.
+    // 1. Each partition's schedule as of now, in memory.
     const planned: Planned[] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < partitions.length && !this.stopping) {
-        const partition = partitions[next++] as PartitionRecord;
-        try {
-          const p = await this.plan(partition, states.get(partition.id), running, protection, policies);
-          if (p) planned.push(p);
-        } catch (err) {
-          // A read failed (nothing was written): the states kept stay what the catalog holds.
-          this.d.log?.warn({ partition: partition.id, err: String(err) }, 'periodic backup of a partition could not be scheduled');
-        }
+    for (const partition of partitions) {
+      if (this.stopping) break;
+      try {
+        const p = this.plan(partition, states.get(partition.id), running, ended, protection, policies);
+        if (p) planned.push(p);
+      } catch (err) {
+        // One partition's state that cannot be planned (nothing was written) does not hold up the others.
+        this.d.log?.warn({ partition: partition.id, err: String(err) }, 'periodic backup of a partition could not be scheduled');
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(PASS_CONCURRENCY, partitions.length) }, worker));
+    }
     planned.sort((a, b) => (order.get(a.partition.id) ?? 0) - (order.get(b.partition.id) ?? 0));
 
     // 2. The states that changed, and the backups due, a batch at a time: a few catalog round
@@ -310,13 +312,14 @@ export class Scheduler {
    * that applies), and whether its backup is due; undefined when there is nothing to do (not
    * scheduled and unchanged, or its backup under way).
    */
-  private async plan(
+  private plan(
     partition: PartitionRecord,
     stored: PeriodicScheduleRecord | undefined,
     running: ReadonlySet<string>,
+    ended: ReadonlyMap<string, OperationRecord>,
     protection: Awaited<ReturnType<PolicyStore['getProtection']>>,
     policies: Map<string, { policy: BackupPolicy; uniqueId: string }>,
-  ): Promise<Planned | undefined> {
+  ): Planned | undefined {
     const now = this.d.clock.now();
     const nowIso = now.toISOString();
     let s = stored;
@@ -326,7 +329,7 @@ export class Scheduler {
     // ran and nothing failed.
     if (s?.pending) {
       if (running.has(s.pending.operationId)) return undefined;
-      const op = await this.d.catalog.operations.get(s.pending.operationId);
+      const op = ended.get(s.pending.operationId);
       if (op && (op.state === 'Accepted' || op.state === 'BackupInProgress')) return undefined;
       s = op ? this.settle(s, op, now) : { ...s, pending: undefined };
     }

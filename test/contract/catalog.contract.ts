@@ -114,6 +114,21 @@ export function runCatalogContract(o: CatalogContractOptions): void {
       assert.equal(await c.operations.latest(P2, 'Backup'), undefined);
     });
 
+    it('reads the active operations\' ids, and many operations at once', async (t) => {
+      const c = await o.create(t);
+      await seed(c);
+      assert.deepEqual(await c.operations.activeIds(), new Set());
+      await c.operations.insert(operation('a1', P1));
+      await c.operations.insert(operation('a2', P2));
+      assert.equal(await c.operations.update('a1', { state: 'Success', updatedUtc: '2026-01-01T00:00:02.000Z', result: { BackupId: 'b' } }), true);
+      assert.deepEqual(await c.operations.activeIds(), new Set(['a2']));
+      const many = await c.operations.getMany(['a1', 'a2', 'missing']);
+      assert.deepEqual([...many.keys()].sort(), ['a1', 'a2']);
+      assert.deepEqual(many.get('a1'), await c.operations.get('a1'));
+      assert.deepEqual(many.get('a2'), await c.operations.get('a2'));
+      assert.deepEqual(await c.operations.getMany([]), new Map());
+    });
+
     it('merges an operation\'s result key by key', async (t) => {
       const c = await o.create(t);
       await seed(c);
