@@ -28,6 +28,11 @@ export interface LoopOptions {
   readonly clock: Clock;
   readonly timer?: LoopTimer;
   readonly idleMs: number;
+  /**
+   * The least time between the end of a step and the next (default 0): what comes due in a burst
+   * is then done a batch per step, not a step per item, and wakes in a burst share a step.
+   */
+  readonly minGapMs?: number;
   readonly log?: Logger | undefined;
 }
 
@@ -38,6 +43,10 @@ export class Loop {
   /** A step is under way: a wake then asks for one more step after it, not one per wake. */
   private stepping = false;
   private again = false;
+  /** When the armed step runs (clock ms); undefined when none is armed. */
+  private armedAtMs: number | undefined;
+  /** A step is owed by this moment (clock ms): asked by `wakeBy` during a step. */
+  private byMs: number | undefined;
   private readonly timer: LoopTimer;
 
   /** `step` returns when it next has something to do (undefined: nothing scheduled). */
@@ -63,10 +72,19 @@ export class Loop {
     else this.arm(0);
   }
 
+  /** Runs a step no later than `at` (something needs seeing to by then, not at once). */
+  wakeBy(at: Date): void {
+    if (!this.running) return;
+    const atMs = at.getTime();
+    if (this.stepping) this.byMs = Math.min(this.byMs ?? atMs, atMs);
+    else if (this.armedAtMs === undefined || this.armedAtMs > atMs) this.arm(timerDelayMs(at, this.o.clock.now()));
+  }
+
   async stop(graceMs = 10_000): Promise<void> {
     this.running = false;
     if (this.handle !== undefined) this.timer.clearTimeout(this.handle);
     this.handle = undefined;
+    this.armedAtMs = undefined;
     let timeout: NodeJS.Timeout | undefined;
     const settled = await Promise.race([
       this.current.then(() => true),
@@ -78,8 +96,10 @@ export class Loop {
 
   private arm(ms: number): void {
     if (this.handle !== undefined) this.timer.clearTimeout(this.handle);
+    this.armedAtMs = this.o.clock.now().getTime() + ms;
     this.handle = this.timer.setTimeout(() => {
       this.handle = undefined;
+      this.armedAtMs = undefined;
       this.current = this.once();
     }, ms);
   }
@@ -89,6 +109,7 @@ export class Loop {
     let next: Date | undefined;
     this.stepping = true;
     this.again = false;
+    this.byMs = undefined;
     try {
       next = await this.step();
     } catch (err) {
@@ -98,6 +119,8 @@ export class Loop {
     }
     if (!this.running) return;
     const now = this.o.clock.now();
-    this.arm(this.again ? 0 : next ? Math.min(timerDelayMs(next, now), this.o.idleMs) : this.o.idleMs);
+    let delay = this.again ? 0 : next ? Math.min(timerDelayMs(next, now), this.o.idleMs) : this.o.idleMs;
+    if (this.byMs !== undefined) delay = Math.min(delay, Math.max(0, this.byMs - now.getTime()));
+    this.arm(Math.max(delay, this.o.minGapMs ?? 0));
   }
 }

@@ -41,6 +41,11 @@ export interface SchedulerDeps {
    * offset is fixed per due moment (a hash of both), so ticks agree on it. 0 in fake-clock tests.
    */
   readonly jitterMs?: number;
+  /**
+   * The least time between the loop's steps (default MIN_STEP_GAP_MS): backups that come due
+   * within it start together, one batch of catalog writes, a little late rather than one by one.
+   */
+  readonly minStepGapMs?: number;
   /** [0, 1) for the retry jitter; default 0.5 (exactly one minute). */
   readonly random?: () => number;
   readonly log?: Logger;
@@ -96,6 +101,12 @@ interface PlannedBackup { readonly at: Date; readonly scheduled: Date; readonly 
  * when protection changed, when the lead changed hands, and within SETTLE_MS of an operation's end.
  */
 const SETTLE_MS = 1000;
+/**
+ * The least time between loop steps. 10,000 partitions on one 5-minute policy come due over the
+ * jitter window (10 s) about one per millisecond: a step for each was six catalog round trips per
+ * backup on the leader, which then fell seconds behind. Starts then wait at most this long.
+ */
+const MIN_STEP_GAP_MS = 100;
 /** Ended periodic operations a pass reads in one statement. */
 const ENDED_READ_BATCH = 1000;
 const MAX_JITTER_MEMO = 100_000;
@@ -140,7 +151,8 @@ export class Scheduler {
 
   private readonly ended = (): void => {
     this.endedSince = true;
-    this.loop.wake();
+    // Seen by a full pass within SETTLE_MS, not a step per end: ends come in bursts of thousands.
+    this.loop.wakeBy(new Date(this.d.clock.now().getTime() + SETTLE_MS));
   };
 
   constructor(deps: SchedulerDeps) {
@@ -149,7 +161,8 @@ export class Scheduler {
     this.startedAt = deps.clock.now();
     this.idleTickMs = deps.idleTickMs ?? 5000;
     this.loop = new Loop(async () => (await this.queued(() => this.loopStep())).nextDueUtc, {
-      name: 'periodic backup scheduler', clock: deps.clock, idleMs: this.idleTickMs, log: deps.log, ...(deps.timer ? { timer: deps.timer } : {}),
+      name: 'periodic backup scheduler', clock: deps.clock, idleMs: this.idleTickMs, minGapMs: deps.minStepGapMs ?? MIN_STEP_GAP_MS, log: deps.log,
+      ...(deps.timer ? { timer: deps.timer } : {}),
     });
   }
 
