@@ -98,9 +98,13 @@ interface PlannedBackup { readonly at: Date; readonly scheduled: Date; readonly 
 /**
  * Between full passes the loop starts, from what the last full pass planned, the backups that
  * come due (in memory: no listing of every partition). A full pass runs at least every idle tick,
- * when protection changed, when the lead changed hands, and within SETTLE_MS of an operation's end.
+ * when protection changed, when the lead changed hands, and soon after an operation's end: SETTLE_MS
+ * after the last full pass ended, or SETTLE_PASS_FACTOR times its length if longer — in a burst of
+ * ends a full pass over 10,000 partitions takes a second or more, and passes back to back would
+ * leave the starts between them waiting.
  */
 const SETTLE_MS = 1000;
+const SETTLE_PASS_FACTOR = 4;
 /**
  * The least time between loop steps. 10,000 partitions on one 5-minute policy come due over the
  * jitter window (10 s) about one per millisecond: a step for each was six catalog round trips per
@@ -137,6 +141,8 @@ export class Scheduler {
   private stale = true;
   /** An operation ended since the last full pass (its partition is settled by the next). */
   private endedSince = false;
+  /** When a full pass may run for operations that ended (clock ms; see SETTLE_MS). */
+  private settleAtMs = 0;
   private readonly loop: Loop;
   /** The loop's longest sleep, and the most time between full passes. */
   private readonly idleTickMs: number;
@@ -151,8 +157,8 @@ export class Scheduler {
 
   private readonly ended = (): void => {
     this.endedSince = true;
-    // Seen by a full pass within SETTLE_MS, not a step per end: ends come in bursts of thousands.
-    this.loop.wakeBy(new Date(this.d.clock.now().getTime() + SETTLE_MS));
+    // Seen by the next settling pass, not a step per end: ends come in bursts of thousands.
+    this.loop.wakeBy(new Date(Math.max(this.d.clock.now().getTime(), this.settleAtMs)));
   };
 
   constructor(deps: SchedulerDeps) {
@@ -221,7 +227,7 @@ export class Scheduler {
     const now = this.d.clock.now();
     const sincePlan = u ? now.getTime() - u.plannedAtMs : Infinity;
     const turn = (this.d.work ?? SOLE_INSTANCE).turn();
-    if (!turn || this.stale || !u || u.token !== turn.fence?.token || sincePlan >= fullEveryMs || (this.endedSince && sincePlan >= SETTLE_MS)) {
+    if (!turn || this.stale || !u || u.token !== turn.fence?.token || sincePlan >= fullEveryMs || (this.endedSince && now.getTime() >= this.settleAtMs)) {
       return this.tickNow();
     }
     const result = emptyResult();
@@ -237,7 +243,7 @@ export class Scheduler {
       this.lostTrack(err);
     }
     const soonest = u.entries[u.next]?.upcoming?.at;
-    const fullAt = new Date(u.plannedAtMs + (this.endedSince ? SETTLE_MS : fullEveryMs));
+    const fullAt = new Date(Math.min(u.plannedAtMs + fullEveryMs, this.endedSince ? this.settleAtMs : Infinity));
     result.nextDueUtc = soonest && soonest < fullAt ? soonest : fullAt;
     return result;
   }
@@ -279,10 +285,8 @@ export class Scheduler {
     for (let i = 0; i < endedIds.length; i += ENDED_READ_BATCH) {
       for (const [id, op] of await catalog.operations.getMany(endedIds.slice(i, i + ENDED_READ_BATCH))) ended.set(id, op);
     }
-    const partitions: PartitionRecord[] = [];
-    for (const svc of await catalog.hierarchy.listServices()) {
-      if (svc.hasPersistedState) partitions.push(...await catalog.hierarchy.listPartitions(svc.name));
-    }
+    const stateful = (await catalog.hierarchy.listServices()).filter((svc) => svc.hasPersistedState);
+    const partitions = (await Promise.all(stateful.map((svc) => catalog.hierarchy.listPartitions(svc.name)))).flat();
     const order = new Map(partitions.map((p, i) => [p.id, i]));
 
     // 1. Each partition's schedule as of now, in memory.
@@ -314,6 +318,8 @@ export class Scheduler {
       this.lostTrack(err);
     }
     for (const p of planned) if (p.upcoming && (!result.nextDueUtc || p.upcoming.at < result.nextDueUtc)) result.nextDueUtc = p.upcoming.at;
+    const endedAtMs = this.d.clock.now().getTime();
+    this.settleAtMs = endedAtMs + Math.max(SETTLE_MS, SETTLE_PASS_FACTOR * (endedAtMs - plannedAtMs));
     const byOrder = (a: string, b: string): number => (order.get(a) ?? 0) - (order.get(b) ?? 0);
     result.started.sort((a, b) => byOrder(a.partitionId, b.partitionId));
     result.busy.sort(byOrder);

@@ -93,3 +93,61 @@ it('between full passes, starts the backups that come due from the last pass\'s 
   offset = 66_000;
   await step('the next full pass', async () => fullPasses > planned);
 });
+
+it('after an operation ends, runs the settling full pass no sooner than a second after the last pass, nor than four times its length', async (t) => {
+  let offset = 0;
+  const clock = { now: () => new Date(Date.now() + offset) };
+  const pending = new Map<number, () => void>();
+  let n = 0;
+  const timer = {
+    setTimeout: (fn: () => void) => { pending.set(++n, fn); return n; },
+    clearTimeout: (h: unknown) => { pending.delete(h as number); },
+  };
+  const fire = (): void => {
+    const due = [...pending.values()];
+    pending.clear();
+    for (const fn of due) fn();
+  };
+  const lb = await startTestLifeboat(t, { clock, scheduler: { idleTickMs: 60_000, jitterMs: 0, timer } });
+  const scheduler = lb.scheduler as unknown as { tickNow: () => Promise<unknown>; chain: Promise<unknown> };
+  const tickNow = scheduler.tickNow.bind(lb.scheduler);
+  let fullPasses = 0;
+  let passEndedAt = 0;
+  // Each full pass takes 2 s on the clock: the settling pass waits 8 s after it.
+  scheduler.tickNow = async () => {
+    fullPasses++;
+    const pass = tickNow(); // it reads the clock at its start, before its first catalog call
+    offset += 2_000;
+    const r = await pass;
+    passEndedAt = clock.now().getTime();
+    return r;
+  };
+  const settle = async (): Promise<void> => {
+    fire();
+    await scheduler.chain;
+    await new Promise((r) => setImmediate(r));
+  };
+  await lb.service.policies.createPolicy({
+    Name: 'hourly', AutoRestoreOnDataLoss: false, MaxIncrementalBackups: 2,
+    Schedule: { ScheduleKind: 'FrequencyBased', Interval: 'PT1H' }, Storage: lb.storage,
+  }, false);
+  await lb.service.protection.enableBackup({ kind: 'Application', name: APP }, { BackupPolicyName: 'hourly' });
+  await waitFor(async () => { await settle(); return fullPasses; }, (c) => c >= 1, 10_000, 'a full pass');
+  await settle();
+  const passes = fullPasses;
+  const at = (msAfterPass: number): void => { offset += passEndedAt + msAfterPass - clock.now().getTime(); };
+
+  at(2_000);
+  lb.service.orders.events.emit('ended', 'some-operation');
+  await settle();
+  assert.equal(fullPasses, passes, '2 s after a 2 s pass: not yet');
+  at(7_000);
+  await settle();
+  assert.equal(fullPasses, passes, '7 s after: not yet');
+  at(8_100);
+  await settle();
+  assert.equal(fullPasses, passes + 1, '8 s after (four times the pass): the settling pass');
+  at(1_200);
+  await settle();
+  assert.equal(fullPasses, passes + 1, 'no end since: no settling pass');
+});
