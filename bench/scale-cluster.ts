@@ -30,6 +30,8 @@ export class Instance {
   holder = '';
   /** lagMs of every `periodic backup started` line it logged (info level). */
   readonly lags: number[] = [];
+  /** When each of those lines was logged (epoch ms), with its lag: the run's timeline. */
+  readonly starts: Array<{ atMs: number; lagMs: number }> = [];
   private readonly head: string[] = [];
   private stderr = '';
   readonly exited: Promise<void>;
@@ -47,7 +49,11 @@ export class Instance {
       if (this.head.length < 40) this.head.push(line);
       if (line.includes('periodic backup started')) {
         const m = /"lagMs":(\d+(?:\.\d+)?)/.exec(line);
-        if (m) this.lags.push(Number(m[1]));
+        if (m) {
+          this.lags.push(Number(m[1]));
+          const at = /"time":(\d+)/.exec(line);
+          if (at) this.starts.push({ atMs: Number(at[1]), lagMs: Number(m[1]) });
+        }
       }
     });
     this.proc.stderr?.setEncoding('utf8').on('data', (s: string) => { this.stderr = (this.stderr + s).slice(-8000); });

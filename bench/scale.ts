@@ -15,7 +15,7 @@
  * per partition, 1,000 partitions and a 1-minute policy for the scheduler). Also run by `npm run bench`.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -519,6 +519,9 @@ async function schedulerBench(c: pg.Client, cluster: Instance[], opts: ClusterOp
   log(`scheduler lag over ${p.count} periodic backups (${hosts.backups()} reported, ${hosts.failed()} reports failed): p50 ${p.p50} ms, p99 ${p.p99} ms, max ${p.max} ms; `
     + `leader histogram ≤ 1 s: ${share === undefined ? '?' : `${(share * 100).toFixed(1)}%`}; leader CPU ${leaderCpuSeconds?.toFixed(0) ?? '?'} s in ${minutes.toFixed(1)} min; at most ${peakStartsPerSecond} backups started in one second`);
   log(`  catalog during the run: ${JSON.stringify(stats)}`);
+  // The timeline (each start's time and lag), for reading where the lag comes from.
+  await mkdir(join(import.meta.dirname, '.work'), { recursive: true });
+  await writeFile(join(import.meta.dirname, '.work', 'scheduler-starts.json'), JSON.stringify(cluster.flatMap((i) => i.starts)));
   return { result, hosts };
 }
 
