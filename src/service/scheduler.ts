@@ -136,13 +136,15 @@ export class Scheduler {
   private known: { readonly token: number | undefined; readonly states: Map<string, PeriodicScheduleRecord> } | undefined;
   private readonly startedAt: Date;
   /** The not-yet-due backups the last full pass planned, soonest first (`next`: the first not started). */
-  private upcoming: { readonly token: number | undefined; readonly plannedAtMs: number; readonly entries: Planned[]; next: number } | undefined;
+  private upcoming: { readonly token: number | undefined; readonly entries: Planned[]; next: number } | undefined;
   /** Something a full pass must see happened (protection changed, the lead changed hands). */
   private stale = true;
   /** An operation ended since the last full pass (its partition is settled by the next). */
   private endedSince = false;
   /** When a full pass may run for operations that ended (clock ms; see SETTLE_MS). */
   private settleAtMs = 0;
+  /** When the last full pass ended (clock ms): the next runs an idle tick after it at the latest. */
+  private lastPassEndMs = 0;
   private readonly loop: Loop;
   /** The loop's longest sleep, and the most time between full passes. */
   private readonly idleTickMs: number;
@@ -225,9 +227,11 @@ export class Scheduler {
     const u = this.upcoming;
     const fullEveryMs = this.idleTickMs;
     const now = this.d.clock.now();
-    const sincePlan = u ? now.getTime() - u.plannedAtMs : Infinity;
+    // Counted from the last pass's end: a pass that takes seconds (10,000 partitions, a loaded
+    // catalog) is followed by steps that start what comes due, not at once by another pass.
+    const sinceLastPass = now.getTime() - this.lastPassEndMs;
     const turn = (this.d.work ?? SOLE_INSTANCE).turn();
-    if (!turn || this.stale || !u || u.token !== turn.fence?.token || sincePlan >= fullEveryMs || (this.endedSince && now.getTime() >= this.settleAtMs)) {
+    if (!turn || this.stale || !u || u.token !== turn.fence?.token || sinceLastPass >= fullEveryMs || (this.endedSince && now.getTime() >= this.settleAtMs)) {
       return this.tickNow();
     }
     const result = emptyResult();
@@ -243,7 +247,7 @@ export class Scheduler {
       this.lostTrack(err);
     }
     const soonest = u.entries[u.next]?.upcoming?.at;
-    const fullAt = new Date(Math.min(u.plannedAtMs + fullEveryMs, this.endedSince ? this.settleAtMs : Infinity));
+    const fullAt = new Date(Math.min(this.lastPassEndMs + fullEveryMs, this.endedSince ? this.settleAtMs : Infinity));
     result.nextDueUtc = soonest && soonest < fullAt ? soonest : fullAt;
     return result;
   }
@@ -313,12 +317,13 @@ export class Scheduler {
       for (let i = 0; i < changed.length; i += START_BATCH) await this.save(changed.slice(i, i + START_BATCH), now.toISOString(), fence);
       // Fresh ones wait for the next full pass: their states gained what step 2 read.
       const entries = planned.filter((p) => p.upcoming && !p.fresh).sort((a, b) => (a.upcoming as PlannedBackup).at.getTime() - (b.upcoming as PlannedBackup).at.getTime());
-      this.upcoming = { token: fence?.token, plannedAtMs, entries, next: 0 };
+      this.upcoming = { token: fence?.token, entries, next: 0 };
     } catch (err) {
       this.lostTrack(err);
     }
     for (const p of planned) if (p.upcoming && (!result.nextDueUtc || p.upcoming.at < result.nextDueUtc)) result.nextDueUtc = p.upcoming.at;
     const endedAtMs = this.d.clock.now().getTime();
+    this.lastPassEndMs = endedAtMs;
     this.settleAtMs = endedAtMs + Math.max(SETTLE_MS, SETTLE_PASS_FACTOR * (endedAtMs - plannedAtMs));
     const byOrder = (a: string, b: string): number => (order.get(a) ?? 0) - (order.get(b) ?? 0);
     result.started.sort((a, b) => byOrder(a.partitionId, b.partitionId));

@@ -4,7 +4,7 @@
  */
 import { lbFetch } from '../support/api-http.ts';
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
+import { type TestContext, it } from 'node:test';
 import type { Partition } from '../../src/state/index.ts';
 import { startTestLifeboat, waitFor } from '../support/lifeboat.ts';
 
@@ -94,7 +94,8 @@ it('between full passes, starts the backups that come due from the last pass\'s 
   await step('the next full pass', async () => fullPasses > planned);
 });
 
-it('after an operation ends, runs the settling full pass no sooner than a second after the last pass, nor than four times its length', async (t) => {
+/** A Lifeboat whose scheduler loop runs on a timer the test fires, each full pass taking 2 s on its clock. */
+async function slowPasses(t: TestContext, idleTickMs: number) {
   let offset = 0;
   const clock = { now: () => new Date(Date.now() + offset) };
   const pending = new Map<number, () => void>();
@@ -103,51 +104,63 @@ it('after an operation ends, runs the settling full pass no sooner than a second
     setTimeout: (fn: () => void) => { pending.set(++n, fn); return n; },
     clearTimeout: (h: unknown) => { pending.delete(h as number); },
   };
-  const fire = (): void => {
-    const due = [...pending.values()];
-    pending.clear();
-    for (const fn of due) fn();
-  };
-  const lb = await startTestLifeboat(t, { clock, scheduler: { idleTickMs: 60_000, jitterMs: 0, timer } });
+  const lb = await startTestLifeboat(t, { clock, scheduler: { idleTickMs, jitterMs: 0, timer } });
   const scheduler = lb.scheduler as unknown as { tickNow: () => Promise<unknown>; chain: Promise<unknown> };
   const tickNow = scheduler.tickNow.bind(lb.scheduler);
-  let fullPasses = 0;
-  let passEndedAt = 0;
-  // Each full pass takes 2 s on the clock: the settling pass waits 8 s after it.
+  const w = { lb, fullPasses: 0, passEndedAt: 0 };
   scheduler.tickNow = async () => {
-    fullPasses++;
+    w.fullPasses++;
     const pass = tickNow(); // it reads the clock at its start, before its first catalog call
     offset += 2_000;
     const r = await pass;
-    passEndedAt = clock.now().getTime();
+    w.passEndedAt = clock.now().getTime();
     return r;
   };
+  /** Fires the armed steps and waits for them. */
   const settle = async (): Promise<void> => {
-    fire();
+    const due = [...pending.values()];
+    pending.clear();
+    for (const fn of due) fn();
     await scheduler.chain;
     await new Promise((r) => setImmediate(r));
   };
+  /** Sets the clock to `ms` after the last full pass ended. */
+  const at = (ms: number): void => { offset += w.passEndedAt + ms - clock.now().getTime(); };
   await lb.service.policies.createPolicy({
     Name: 'hourly', AutoRestoreOnDataLoss: false, MaxIncrementalBackups: 2,
     Schedule: { ScheduleKind: 'FrequencyBased', Interval: 'PT1H' }, Storage: lb.storage,
   }, false);
   await lb.service.protection.enableBackup({ kind: 'Application', name: APP }, { BackupPolicyName: 'hourly' });
-  await waitFor(async () => { await settle(); return fullPasses; }, (c) => c >= 1, 10_000, 'a full pass');
+  await waitFor(async () => { await settle(); return w.fullPasses; }, (c) => c >= 1, 10_000, 'a full pass');
   await settle();
-  const passes = fullPasses;
-  const at = (msAfterPass: number): void => { offset += passEndedAt + msAfterPass - clock.now().getTime(); };
+  return { w, settle, at };
+}
 
+it('after an operation ends, runs the settling full pass no sooner than a second after the last pass, nor than four times its length', async (t) => {
+  const { w, settle, at } = await slowPasses(t, 60_000);
+  const passes = w.fullPasses;
   at(2_000);
-  lb.service.orders.events.emit('ended', 'some-operation');
+  w.lb.service.orders.events.emit('ended', 'some-operation');
   await settle();
-  assert.equal(fullPasses, passes, '2 s after a 2 s pass: not yet');
+  assert.equal(w.fullPasses, passes, '2 s after a 2 s pass: not yet');
   at(7_000);
   await settle();
-  assert.equal(fullPasses, passes, '7 s after: not yet');
+  assert.equal(w.fullPasses, passes, '7 s after: not yet');
   at(8_100);
   await settle();
-  assert.equal(fullPasses, passes + 1, '8 s after (four times the pass): the settling pass');
+  assert.equal(w.fullPasses, passes + 1, '8 s after (four times the pass): the settling pass');
   at(1_200);
   await settle();
-  assert.equal(fullPasses, passes + 1, 'no end since: no settling pass');
+  assert.equal(w.fullPasses, passes + 1, 'no end since: no settling pass');
+});
+
+it('counts the idle tick between full passes from the end of the last one, however long it took', async (t) => {
+  const { w, settle, at } = await slowPasses(t, 3_000);
+  const passes = w.fullPasses;
+  at(2_000);
+  await settle();
+  assert.equal(w.fullPasses, passes, '2 s after a 2 s pass, with a 3 s idle tick: steps, not a pass');
+  at(3_100);
+  await settle();
+  assert.equal(w.fullPasses, passes + 1);
 });
