@@ -277,7 +277,8 @@ export class Host {
         await this.o.channel.report(this.id, report);
         return;
       } catch (err) {
-        if (isLifeboatError(err) || attempt >= 5) {
+        // A refusal is final, but not "busy": the service takes the report when its turn comes.
+        if ((isLifeboatError(err) && err.code !== 'LIFEBOAT_E_BUSY') || attempt >= 5) {
           this.o.log?.warn({ err: String(err), operation: report.OperationId }, 'the service did not take a report');
           return;
         }

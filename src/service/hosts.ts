@@ -18,6 +18,7 @@ import { partitionInfoFromJson, schemeFromJson, schemeToJson } from '../core/par
 import { type StorageDescription, storageIdentity } from '../core/storage-description.ts';
 import type { BackupRecord, HostReportRecords, OperationRecord, PartitionRecord } from '../catalog/port.ts';
 import type { DataLossDesk } from './data-loss.ts';
+import { Limiter } from './limiter.ts';
 import type { OrderBoard } from './orders.ts';
 import type { ServicePorts } from './ports.ts';
 
@@ -25,6 +26,14 @@ import type { ServicePorts } from './ports.ts';
 const MAX_POLLS_PER_HOST = 4;
 /** The longest an order poll waits without looking at the catalog again. */
 const ORDER_RECHECK_MS = 5_000;
+/**
+ * Host reports this instance writes at once; the rest wait their turn (up to REPORTS_QUEUED, then
+ * LIFEBOAT_E_BUSY, which hosts retry). A burst of thousands of reports (10,000 partitions ending
+ * their backups within seconds) would otherwise hold every catalog connection, and the leader's
+ * scheduler, queued behind them, started its backups seconds late.
+ */
+const REPORTS_AT_ONCE = 4;
+const REPORTS_QUEUED = 20_000;
 /** What one host may register. */
 const REGISTRATION_LIMITS = { services: 256, partitions: 10_000 } as const;
 
@@ -45,6 +54,7 @@ function checkRegistrationSize(r: Registration): void {
 export class HostDesk implements HostChannel {
   /** Order polls open on this instance, per host (a bound on what one host holds here; liveness is in the catalog). */
   private readonly polls = new Map<string, number>();
+  private readonly reports = new Limiter(REPORTS_AT_ONCE, REPORTS_QUEUED, 'host reports');
 
   constructor(private readonly p: ServicePorts, private readonly orders: OrderBoard, private readonly dataLossDesk: DataLossDesk) {}
 
@@ -144,7 +154,11 @@ export class HostDesk implements HostChannel {
     return out;
   }
 
-  async report(hostId: string, value: Report): Promise<void> {
+  report(hostId: string, value: Report): Promise<void> {
+    return this.reports.run(() => this.take(hostId, value));
+  }
+
+  private async take(hostId: string, value: Report): Promise<void> {
     let r: Report;
     try {
       r = parseReport(value);
