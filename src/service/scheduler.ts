@@ -117,6 +117,8 @@ const SETTLE_PASS_FACTOR = 4;
  * backup on the leader, which then fell seconds behind. Starts then wait at most this long.
  */
 const MIN_STEP_GAP_MS = 100;
+/** Partitions a pass plans between turns of the event loop. */
+const PLAN_SLICE = 250;
 /** Ended periodic operations a pass reads in one statement. */
 const ENDED_READ_BATCH = 1000;
 const MAX_JITTER_MEMO = 100_000;
@@ -305,8 +307,10 @@ export class Scheduler {
 
     // 1. Each partition's schedule as of now, in memory.
     const planned: Planned[] = [];
-    for (const partition of partitions) {
+    for (const [i, partition] of partitions.entries()) {
       if (this.stopping) break;
+      // In memory, but 10,000 partitions are a few hundred ms: the requests this instance serves get turns.
+      if (i > 0 && i % PLAN_SLICE === 0) await new Promise((r) => setImmediate(r));
       try {
         const p = this.plan(partition, states.get(partition.id), running, ended, protection, policies);
         if (p) planned.push(p);
