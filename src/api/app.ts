@@ -4,7 +4,7 @@
  * client needs, and the internal routes hosts use. Thin: every route checks its input and calls
  * one use case; errors become FabricError bodies.
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { LifeboatError, invalidArgUnless } from '../core/errors.ts';
 import type { Report } from '../core/host-protocol.ts';
 import { idToName, isGuid } from '../core/ids.ts';
@@ -106,7 +106,7 @@ export function buildApp(o: AppOptions): FastifyInstance {
     // One line per request, at debug (below): Fastify's two at info per request were most of the
     // log — and of a busy leader's writes — with hosts polling and reporting (the audit log
     // already tells who changed what).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Service Fabric ids carry `~`, `:`, `#`: keep paths as they come.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     // What the router refuses before any route runs (a malformed URL, an over-long id) gets the FabricError shape too.
