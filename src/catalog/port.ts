@@ -317,6 +317,9 @@ export interface HostReportRecords {
   readonly backup?: Omit<BackupRecord, 'applicationName'>;
 }
 
+/** What `OperationStore.end` did. */
+export type EndOutcome = 'ended' | 'not-active' | 'foreign-backup';
+
 /** Backup and restore operations (their requests hold secrets). */
 export interface OperationStore {
   /**
@@ -337,7 +340,7 @@ export interface OperationStore {
    * backup's id is another partition's already ('foreign-backup'): a host cannot overwrite
    * another partition's index row.
    */
-  end(id: string, patch: OperationPatch, report: HostReportRecords): Promise<'ended' | 'not-active' | 'foreign-backup'>;
+  end(id: string, patch: OperationPatch, report: HostReportRecords): Promise<EndOutcome>;
   get(id: string): Promise<OperationRecord | undefined>;
   /**
    * Inserts, in one transaction, each operation whose partition has no active one (as `insert`

@@ -21,7 +21,7 @@ import {
   type BackupEntity, type Outcome, type PolicyNames, type ProtectionMapping, type ProtectionState, deletePolicy, entityKey,
 } from '../core/protection.ts';
 import type {
-  BackupFilter, BackupIndex, BackupPageQuery, BackupRecord, Catalog, CatalogSignal, Fence, HierarchyStore, HostRecord, HostReportRecords, HostSighting, LeaseRecord, LeaseStore,
+  BackupFilter, BackupIndex, BackupPageQuery, BackupRecord, Catalog, CatalogSignal, Fence, HierarchyStore, HostRecord, EndOutcome, HostReportRecords, HostSighting, LeaseRecord, LeaseStore,
   OperationKind, OperationPatch, OperationRecord, OperationStore, PartitionRecord, PeriodicScheduleRecord, PolicyDeletion, PolicyRecord, PolicyStore, ProtectionChange,
   RetentionStateRecord, ScheduleStore, ServiceRecord, SignalBus,
 } from './port.ts';
@@ -377,7 +377,7 @@ class PgOperations implements OperationStore {
     return (await this.db.changed(`UPDATE operations SET ${OPERATION_CHANGE} WHERE id = $1 AND active`, patchArgs(id, patch))) === 1;
   }
 
-  async end(id: string, patch: OperationPatch, report: HostReportRecords): Promise<'ended' | 'not-active' | 'foreign-backup'> {
+  async end(id: string, patch: OperationPatch, report: HostReportRecords): Promise<EndOutcome> {
     const s = report.partitionState;
     const b = report.backup;
     // One statement (one round trip, one commit): the backup id checked, the operation ended, and

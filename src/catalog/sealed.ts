@@ -18,7 +18,7 @@ import type { BackupPolicy } from '../core/policy.ts';
 import type { Outcome, ProtectionState } from '../core/protection.ts';
 import { SECRET_FIELDS, type StorageDescription } from '../core/storage-description.ts';
 import type {
-  BackupIndex, Catalog, Fence, HierarchyStore, HostReportRecords, LeaseStore, OperationKind, OperationPatch, OperationRecord, OperationStore, PolicyDeletion, PolicyRecord, PolicyStore,
+  BackupIndex, Catalog, Fence, HierarchyStore, EndOutcome, HostReportRecords, LeaseStore, OperationKind, OperationPatch, OperationRecord, OperationStore, PolicyDeletion, PolicyRecord, PolicyStore,
   ProtectionChange, ScheduleStore, SignalBus,
 } from './port.ts';
 
@@ -152,7 +152,7 @@ class SealedOperations implements OperationStore {
     return this.inner.update(id, this.#sealPatch(patch));
   }
 
-  end(id: string, patch: OperationPatch, report: HostReportRecords): Promise<'ended' | 'not-active' | 'foreign-backup'> {
+  end(id: string, patch: OperationPatch, report: HostReportRecords): Promise<EndOutcome> {
     // The partition's state and the backup's index row hold no secret (the index keeps a storage identity, not credentials).
     return this.inner.end(id, this.#sealPatch(patch), report);
   }

@@ -12,7 +12,7 @@ import {
   type BackupEntity, type Outcome, type PolicyNames, type ProtectionMapping, type ProtectionState, deletePolicy, entityKey,
 } from '../core/protection.ts';
 import type {
-  BackupFilter, BackupIndex, BackupPageQuery, BackupRecord, Catalog, CatalogSignal, Fence, HierarchyStore, HostRecord, HostReportRecords, HostSighting, LeaseRecord, LeaseStore,
+  BackupFilter, BackupIndex, BackupPageQuery, BackupRecord, Catalog, CatalogSignal, Fence, HierarchyStore, HostRecord, EndOutcome, HostReportRecords, HostSighting, LeaseRecord, LeaseStore,
   OperationKind, OperationPatch, OperationRecord, OperationStore, PartitionRecord, PeriodicScheduleRecord, PolicyDeletion, PolicyRecord, PolicyStore, ProtectionChange,
   RetentionStateRecord, ScheduleStore, ServiceRecord, SignalBus,
 } from './port.ts';
@@ -201,9 +201,9 @@ class SqliteOperations implements OperationStore {
     return this.db.transaction((): boolean => this.write(id, patch) !== undefined).immediate();
   }
 
-  async end(id: string, patch: OperationPatch, report: HostReportRecords): Promise<'ended' | 'not-active' | 'foreign-backup'> {
+  async end(id: string, patch: OperationPatch, report: HostReportRecords): Promise<EndOutcome> {
     const b = report.backup;
-    return this.db.transaction((): 'ended' | 'not-active' | 'foreign-backup' => {
+    return this.db.transaction((): EndOutcome => {
       if (b) {
         const other = this.db.prepare('SELECT partition_id FROM backups WHERE backup_id = ?').get(b.backupId) as { partition_id: string } | undefined;
         if (other && other.partition_id !== b.partitionId) return 'foreign-backup';

@@ -12,6 +12,21 @@ const V = 'api-version=6.4';
 const APP = 'fabric:/SampleApp';
 const MINUTE = 60_000;
 
+/** A timer the test fires: each fire runs what is armed (the loop's next step) at once. */
+function firedTimer() {
+  const pending = new Map<number, () => void>();
+  let n = 0;
+  return {
+    setTimeout: (fn: () => void) => { pending.set(++n, fn); return n; },
+    clearTimeout: (h: unknown) => { pending.delete(h as number); },
+    fire: (): void => {
+      const due = [...pending.values()];
+      pending.clear();
+      for (const fn of due) fn();
+    },
+  };
+}
+
 it('runs on its own with real timers: sleeps until the backup is due, takes it and measures its lag', async (t) => {
   let offset = 0;
   const clock = { now: () => new Date(Date.now() + offset) };
@@ -43,18 +58,8 @@ it('runs on its own with real timers: sleeps until the backup is due, takes it a
 it('between full passes, starts the backups that come due from the last pass\'s plan, without listing every partition again', async (t) => {
   let offset = 0;
   const clock = { now: () => new Date(Date.now() + offset) };
-  // A timer the test fires: each fire runs the loop's next step.
-  const pending = new Map<number, () => void>();
-  let n = 0;
-  const timer = {
-    setTimeout: (fn: () => void) => { pending.set(++n, fn); return n; },
-    clearTimeout: (h: unknown) => { pending.delete(h as number); },
-  };
-  const fire = (): void => {
-    const due = [...pending.values()];
-    pending.clear();
-    for (const fn of due) fn();
-  };
+  const timer = firedTimer();
+  const { fire } = timer;
   const lb = await startTestLifeboat(t, { clock, scheduler: { idleTickMs: 10_000, jitterMs: 0, timer } });
   assert.ok(lb.sample);
   const partitions = lb.sample.service.partitionList.map((p) => p.id);
@@ -98,12 +103,7 @@ it('between full passes, starts the backups that come due from the last pass\'s 
 async function slowPasses(t: TestContext, idleTickMs: number) {
   let offset = 0;
   const clock = { now: () => new Date(Date.now() + offset) };
-  const pending = new Map<number, () => void>();
-  let n = 0;
-  const timer = {
-    setTimeout: (fn: () => void) => { pending.set(++n, fn); return n; },
-    clearTimeout: (h: unknown) => { pending.delete(h as number); },
-  };
+  const timer = firedTimer();
   const lb = await startTestLifeboat(t, { clock, scheduler: { idleTickMs, jitterMs: 0, timer } });
   const scheduler = lb.scheduler as unknown as { tickNow: () => Promise<unknown>; chain: Promise<unknown> };
   const tickNow = scheduler.tickNow.bind(lb.scheduler);
@@ -118,9 +118,7 @@ async function slowPasses(t: TestContext, idleTickMs: number) {
   };
   /** Fires the armed steps and waits for them. */
   const settle = async (): Promise<void> => {
-    const due = [...pending.values()];
-    pending.clear();
-    for (const fn of due) fn();
+    timer.fire();
     await scheduler.chain;
     await new Promise((r) => setImmediate(r));
   };
